@@ -1,0 +1,1 @@
+"""Stage 4: metrics people can compare with papers — canonical FID, KID, MMD, class accuracy."""

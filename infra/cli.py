@@ -1,0 +1,43 @@
+"""The contract every command keeps: bad input ends with one line on stderr, never a traceback.
+
+Each stage's module defines ``main(argv) -> int`` and ends with::
+
+    if __name__ == "__main__":
+        cli.run(main)
+
+Code anywhere below ``main`` raises :class:`UserError` for input a user can fix (a file, a flag, a config
+key); ``run`` prints it as ``<command>: error: <message>`` and exits with status 2, the status argparse
+uses for bad flags. Ctrl-C exits with 130 after whatever cleanup the command's own handlers did.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Callable, NoReturn, Sequence
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UserError(Exception):
+    """Bad input a user can fix; its message names what is wrong and what is allowed."""
+
+
+def command_name() -> str:
+    """``models.train`` for ``python -m models.train``; the script name otherwise."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name:
+        return spec.name
+    return sys.argv[0].rsplit("/", 1)[-1] if sys.argv and sys.argv[0] else "logogan"
+
+
+def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> NoReturn:
+    """Call ``main`` and turn its outcome into an exit status and, for bad input, one line on stderr."""
+    try:
+        status = main(argv)
+    except UserError as error:
+        print(f"{command_name()}: error: {error}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        print(f"{command_name()}: interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(status or 0)

@@ -1,0 +1,46 @@
+# shellcheck shell=bash
+# Sourced by run-model.sh and run-tests.sh: the one install both need, idempotent.
+# Creates .venv with Python 3.11+ on first use and installs requirements.txt whenever it changed.
+
+# step DESCRIPTION COMMAND...: run a step, and on failure name it and stop the script.
+step() {
+  local description=$1
+  shift
+  echo "==> ${description}"
+  if ! "$@"; then
+    echo "${0##*/}: step failed: ${description}" >&2
+    exit 1
+  fi
+}
+
+find_python() {
+  local candidate
+  for candidate in python3.13 python3.12 python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+      "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  echo "Python 3.11 or newer is needed (found none on PATH)" >&2
+  return 1
+}
+
+ensure_venv() {
+  local python stamp wanted
+  if ! .venv/bin/python -c 'import sys' >/dev/null 2>&1; then
+    python=$(find_python) || return 1
+    rm -rf .venv
+    "$python" -m venv .venv || {
+      echo "could not create .venv; on Debian/Ubuntu: apt-get install python3-venv" >&2
+      return 1
+    }
+  fi
+  stamp=.venv/.requirements.sha256
+  wanted=$(sha256sum requirements.txt | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    .venv/bin/python -m pip install --quiet --upgrade pip &&
+      .venv/bin/python -m pip install --quiet -r requirements.txt &&
+      echo "$wanted" >"$stamp"
+  fi
+}

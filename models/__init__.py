@@ -1,0 +1,1 @@
+"""Stage 3: GANs trained from a JSON config; generation from trained runs."""

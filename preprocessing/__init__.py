@@ -1,0 +1,1 @@
+"""Stage 2: turn folders of collected images into clean, documented ``.npz`` datasets."""
