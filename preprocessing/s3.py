@@ -1,0 +1,73 @@
+"""Stage datasets and run folders on S3 (or any S3-compatible server): push, pull, ls.
+
+Uploads go in 8 MiB parts and every transfer is checked against the object's ETag; push and pull skip
+files that are already identical on the other side, so re-running a sync only moves what changed.
+Credentials come from --profile or the usual AWS chain (environment, ~/.aws, instance role).
+"""
+from __future__ import annotations
+
+import argparse
+
+from infra import cli, storage
+
+EXAMPLES = """\
+examples:
+  python -m preprocessing.s3 push data/logos_56.npz s3://my-bucket/datasets/
+  python -m preprocessing.s3 pull s3://my-bucket/datasets/logos_56.npz data/
+  python -m preprocessing.s3 push runs/dcgan-56 s3://my-bucket/runs/dcgan-56
+  python -m preprocessing.s3 ls s3://my-bucket/runs/ --endpoint-url http://127.0.0.1:8333
+"""
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m preprocessing.s3",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "action", choices=("push", "pull", "ls"),
+        help="push: upload local SRC (a file or folder) to the S3 URL DST; pull: download the object or "
+        "every object under the prefix SRC into local DST; ls: list the objects under the S3 URL SRC",
+    )  # fmt: skip
+    parser.add_argument("src", help="local file/folder (push) or s3://BUCKET/KEY (pull, ls)")
+    parser.add_argument(
+        "dst", nargs="?", default=None,
+        help="s3://BUCKET/KEY (push; a trailing / keeps the file name) or a local file/folder (pull); not used by ls",
+    )  # fmt: skip
+    parser.add_argument(
+        "--endpoint-url", default=None,
+        help="S3-compatible endpoint, e.g. http://127.0.0.1:8333 (default: $AWS_ENDPOINT_URL, else AWS S3)",
+    )  # fmt: skip
+    parser.add_argument("--profile", default=None, help="AWS profile from ~/.aws/config (default: the AWS credential chain)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.action == "ls":
+        if args.dst is not None:
+            raise cli.UserError(f"ls takes one S3 URL; got an extra argument {args.dst!r}")
+        objects = storage.list_objects(args.src, storage.s3_client(args.endpoint_url, args.profile))
+        bucket, _ = storage.split_s3_url(args.src)
+        for entry in objects:
+            print(f"{entry['size']:>12}  {entry['etag']}  s3://{bucket}/{entry['key']}")
+        print(f"{len(objects)} objects, {sum(entry['size'] for entry in objects)} bytes")
+        return 0
+    if args.dst is None:
+        raise cli.UserError(f"{args.action} needs SRC and DST; see --help")
+    if args.action == "push":
+        storage.split_s3_url(args.dst)
+        result = storage.push(args.src, args.dst, storage.s3_client(args.endpoint_url, args.profile))
+    else:
+        storage.split_s3_url(args.src)
+        result = storage.pull(args.src, args.dst, storage.s3_client(args.endpoint_url, args.profile))
+    for target in result.copied:
+        print(f"copied    {target}")
+    print(f"{len(result.copied)} copied, {len(result.unchanged)} already identical")
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

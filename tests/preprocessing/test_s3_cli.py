@@ -1,0 +1,59 @@
+"""``python -m preprocessing.s3`` as a user runs it, against SeaweedFS on loopback."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.s3_server import s3_server  # noqa: F401
+
+
+def run_cli(args, env, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "preprocessing.s3", *args],
+        env={**os.environ, **env}, cwd=cwd, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def project_env(server_env):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return {**server_env, "PYTHONPATH": root}
+
+
+def test_push_ls_pull_round_trip(s3_server, tmp_path):  # noqa: F811
+    bucket = s3_server.make_bucket("cli-roundtrip")
+    env = project_env(s3_server.env)
+    dataset = tmp_path / "logos_8.npz"
+    dataset.write_bytes(os.urandom(777))
+
+    pushed = run_cli(["push", str(dataset), f"s3://{bucket}/datasets/"], env, tmp_path)
+    assert pushed.returncode == 0, pushed.stderr
+    assert pushed.stdout.splitlines()[-1] == "1 copied, 0 already identical"
+
+    listed = run_cli(["ls", f"s3://{bucket}/datasets/"], env, tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[0].split()[::2] == ["777", f"s3://{bucket}/datasets/logos_8.npz"]
+
+    pulled_dir = tmp_path / "pulled"
+    pulled_dir.mkdir()
+    pulled = run_cli(["pull", f"s3://{bucket}/datasets/logos_8.npz", str(pulled_dir)], env, tmp_path)
+    assert pulled.returncode == 0, pulled.stderr
+    assert (pulled_dir / "logos_8.npz").read_bytes() == dataset.read_bytes()
+    again = run_cli(["pull", f"s3://{bucket}/datasets/logos_8.npz", str(pulled_dir)], env, tmp_path)
+    assert again.stdout.strip() == "0 copied, 1 already identical"
+
+
+def test_wrong_credentials_and_missing_bucket_are_one_line(s3_server, tmp_path):  # noqa: F811
+    bucket = s3_server.make_bucket("cli-errors")
+    wrong = {**project_env(s3_server.env), "AWS_SECRET_ACCESS_KEY": "wrong-secret"}
+    denied = run_cli(["ls", f"s3://{bucket}/"], wrong, tmp_path)
+    assert denied.returncode == 2
+    assert denied.stderr.count("\n") == 1
+    assert denied.stderr.startswith("preprocessing.s3: error: ") and "access denied" in denied.stderr
+
+    missing = run_cli(["pull", "s3://no-such-bucket-here/x.npz", str(tmp_path)], project_env(s3_server.env), tmp_path)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert "bucket 'no-such-bucket-here' does not exist" in missing.stderr
+
+    bad_url = run_cli(["push", str(tmp_path), "bucket/key"], project_env(s3_server.env), tmp_path)
+    assert bad_url.returncode == 2 and "is not an S3 URL" in bad_url.stderr
