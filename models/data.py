@@ -1,0 +1,128 @@
+"""Training images for the trainer, from wherever the user keeps them.
+
+``load_training_data`` accepts a ``.npz`` dataset (local or ``s3://``), a folder of MNIST-format IDX gzip
+files, or the names ``fashion_mnist`` / ``mnist``. Every source becomes a :class:`preprocessing.dataset.Dataset`
+(uint8 NHWC images, optional labels and class names), and every problem is a one-line UserError.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from infra import storage
+from infra.cli import UserError
+from preprocessing.dataset import Dataset, check_images, load_dataset
+
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]
+DIGIT_CLASSES = [str(digit) for digit in range(10)]
+NAMED_DATASETS = {"fashion_mnist": FASHION_MNIST_CLASSES, "mnist": DIGIT_CLASSES}
+IDX_IMAGES = "train-images-idx3-ubyte"
+IDX_LABELS = "train-labels-idx1-ubyte"
+DATA_DIR_ENV = "LOGOGAN_DATA_DIR"
+CACHE_DIR_ENV = "LOGOGAN_CACHE_DIR"
+IDX_UBYTE = 0x08  # the IDX type code of unsigned bytes, the only type MNIST-format files use
+
+SOURCES_HELP = "a .npz dataset, an s3:// URL of one, a folder of IDX gzip files, fashion_mnist or mnist"
+
+
+def load_training_data(source: str, data_dir: str | None = None, image_size: int | None = None) -> Dataset:
+    """The dataset ``source`` names; ``image_size`` resizes the images to image_size x image_size."""
+    if source in NAMED_DATASETS:
+        dataset = _load_named(source, data_dir)
+    elif storage.is_s3_url(source):
+        dataset = load_dataset(_cached_download(source))
+    elif Path(source).is_dir():
+        dataset = load_idx_folder(Path(source))
+    elif Path(source).suffix == ".npz":
+        dataset = load_dataset(source)
+    else:
+        raise UserError(f"{source}: not a training data source; give {SOURCES_HELP}")
+    return resize_dataset(dataset, image_size) if image_size else dataset
+
+
+def _cached_download(url: str) -> Path:
+    """Download an s3:// dataset once into the cache folder; later runs reuse the verified copy."""
+    bucket, key = storage.split_s3_url(url)
+    if not key.endswith(".npz"):
+        raise UserError(f"{url}: an s3:// training source must be a .npz dataset")
+    cache = Path(os.environ.get(CACHE_DIR_ENV, Path.home() / ".cache" / "logogan")) / "s3" / bucket / key
+    return storage.download_file(url, cache)
+
+
+def _load_named(name: str, data_dir: str | None) -> Dataset:
+    """A local copy (data_dir, then $LOGOGAN_DATA_DIR) first; else Keras' download, which caches in ~/.keras."""
+    class_names = NAMED_DATASETS[name]
+    for folder in filter(None, (data_dir, os.environ.get(DATA_DIR_ENV))):
+        for candidate in (Path(folder), Path(folder) / name, Path(folder) / name.replace("_", "-")):
+            if _idx_file(candidate, IDX_IMAGES).exists():
+                return load_idx_folder(candidate, class_names)
+    import keras  # only here: loading a local dataset should not pay for importing Keras
+
+    loader = getattr(keras.datasets, name)
+    try:
+        (x, y), _ = loader.load_data()
+    except Exception as error:  # Keras reports a failed download as a bare Exception
+        raise UserError(
+            f"{name}: no local copy and the download failed ({str(error).splitlines()[0]}); put "
+            f"{IDX_IMAGES}.gz and {IDX_LABELS}.gz in a folder and pass it with --data-dir or ${DATA_DIR_ENV}"
+        ) from None
+    return Dataset(x=x[..., None], y=y.astype(np.int64), class_names=class_names, meta={"source": name})
+
+
+def _idx_file(folder: Path, stem: str) -> Path:
+    gzipped = folder / f"{stem}.gz"
+    return gzipped if gzipped.exists() or not (folder / stem).exists() else folder / stem
+
+
+def load_idx_folder(folder: Path, class_names: list[str] | None = None) -> Dataset:
+    """MNIST-format training images and labels; class names default by the folder's name (fashion or digits)."""
+    images_path, labels_path = _idx_file(folder, IDX_IMAGES), _idx_file(folder, IDX_LABELS)
+    if not images_path.exists():
+        raise UserError(f"{folder}: no {IDX_IMAGES}.gz in this folder; an IDX data folder holds {IDX_IMAGES}.gz "
+                        f"and {IDX_LABELS}.gz")
+    x = read_idx(images_path, ndim=3)[..., None]
+    check_images(x, str(images_path))
+    y = read_idx(labels_path, ndim=1).astype(np.int64) if labels_path.exists() else None
+    if y is not None and len(y) != len(x):
+        raise UserError(f"{labels_path}: holds {len(y)} labels but {images_path.name} holds {len(x)} images")
+    if y is not None and class_names is None:
+        class_names = FASHION_MNIST_CLASSES if "fashion" in folder.resolve().name.lower() else None
+        class_names = class_names or [str(index) for index in range(int(y.max()) + 1)]
+    if y is not None and y.max() >= len(class_names):
+        raise UserError(f"{labels_path}: labels run up to {y.max()} but there are {len(class_names)} classes")
+    return Dataset(x=x, y=y, class_names=class_names if y is not None else None, meta={"source": str(folder)})
+
+
+def read_idx(path: Path, ndim: int) -> np.ndarray:
+    """One IDX file of unsigned bytes with ``ndim`` dimensions (gzip-compressed or not)."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, zlib.error) as error:
+        raise UserError(f"{path}: not a readable gzip file ({error})") from None
+    if len(raw) < 4 + 4 * ndim or raw[:2] != b"\0\0" or raw[2] != IDX_UBYTE or raw[3] != ndim:
+        raise UserError(f"{path}: not an IDX file of unsigned bytes with {ndim} dimension(s) (bad header)")
+    shape = tuple(int.from_bytes(raw[4 + 4 * axis : 8 + 4 * axis], "big") for axis in range(ndim))
+    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(shape)):
+        raise UserError(f"{path}: the header promises {shape} bytes' worth of data but the file holds {body.size} bytes")
+    return body.reshape(shape)
+
+
+def resize_dataset(dataset: Dataset, size: int) -> Dataset:
+    """Resize every image to ``size`` x ``size`` (Lanczos), e.g. Fashion-MNIST 28 -> 32 px."""
+    if dataset.x.shape[1:3] == (size, size):
+        return dataset
+    grey = dataset.x.shape[-1] == 1
+    resized = np.stack([
+        np.asarray(Image.fromarray(image[..., 0] if grey else image).resize((size, size), Image.Resampling.LANCZOS))
+        for image in dataset.x
+    ])
+    x = resized[..., None] if grey else resized
+    return Dataset(x=x, y=dataset.y, class_names=dataset.class_names, meta={**dataset.meta, "resized_to": size})
