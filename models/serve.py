@@ -1,0 +1,108 @@
+"""Serve trained GANs over HTTP: generate images from every finished run, train new runs, a gallery page.
+
+    python -m models.serve --runs runs/
+
+The server binds to 127.0.0.1. To bind any other address, give a --token (or set LOGOGAN_TOKEN): every
+request must then carry it as 'Authorization: Bearer TOKEN' or '?token=TOKEN'. Generators load on first
+use and stay loaded; runs that finish while the server is up appear without a restart. Training jobs
+posted to /api/jobs run one at a time through 'python -m models.train'; stopping the server stops the
+running one with a checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import signal
+import sys
+from pathlib import Path
+
+from werkzeug.serving import make_server
+
+from infra import cli
+from infra.cli import UserError
+from models.web.app import create_app
+from models.web.jobs import JobQueue
+
+EPILOG = """examples:
+  python -m models.serve --runs runs/
+  python -m models.serve --runs runs/ --port 8080 --data-root data/
+  LOGOGAN_TOKEN=s3cret python -m models.serve --runs runs/ --host 0.0.0.0
+
+then open http://127.0.0.1:5000/ or, for example:
+  curl -o sneakers.png 'http://127.0.0.1:5000/generate?run=NAME&class=Sneaker&n=16&seed=7'
+"""
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m models.serve",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--runs", type=Path, required=True,
+                        help="folder of run folders (as written by models.train --runs-dir); new jobs' runs go here too")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind; anything but a loopback address needs --token (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=5000, help="TCP port, 0 for any free one (default: 5000)")
+    parser.add_argument("--data-root", type=Path, default=Path("data"),
+                        help="the only folder posted training configs may read data from (default: data/)")
+    parser.add_argument("--token", default=os.environ.get("LOGOGAN_TOKEN") or None,
+                        help="secret every request must carry; prefer the LOGOGAN_TOKEN setting, which other "
+                             "users cannot see in the process list (default: $LOGOGAN_TOKEN, else none)")
+    return parser.parse_args(argv)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_args(args) -> None:
+    if not args.runs.is_dir():
+        raise UserError(f"--runs {args.runs}: no such folder; create it or point at the folder models.train writes runs to")
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port {args.port} is not a TCP port; use 0 to 65535")
+    if not is_loopback(args.host) and not args.token:
+        raise UserError(
+            f"--host {args.host} would let anyone who can reach this machine use the server; "
+            "add --token SECRET (or set LOGOGAN_TOKEN), or bind 127.0.0.1"
+        )
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (kill, systemd, docker stop) shuts down like Ctrl-C: the running job keeps a checkpoint."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    check_args(args)
+    jobs = JobQueue(args.runs)
+    app = create_app(args.runs, args.data_root, token=args.token, jobs=jobs)
+    try:
+        server = make_server(args.host, args.port, app, threaded=True)
+    except OSError as error:
+        raise UserError(f"cannot listen on {args.host}:{args.port} ({error.strerror}); choose another --port") from None
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"Serving runs from {args.runs} at http://{host}:{server.server_port}/ (Ctrl-C to stop)", file=sys.stderr,
+          flush=True)
+    stop_on_sigterm()
+    try:
+        server.serve_forever()  # returns on Ctrl-C or SIGTERM: werkzeug catches the KeyboardInterrupt
+    finally:
+        jobs.close()
+    print("models.serve: stopped", file=sys.stderr)
+    return cli.EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    cli.run(main)

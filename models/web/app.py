@@ -1,0 +1,171 @@
+"""The Flask app: routes, the token check, and turning requests into registry and job-queue calls.
+
+Routes (every answer to bad input is a 4xx JSON ``{"error", "status", "allowed"?}``):
+
+- ``GET /`` the gallery page; ``GET /?generate_sample=Sneaker`` one image of that class (the old API);
+- ``GET /api/models`` the finished runs;
+- ``GET /generate?run=NAME&class=Sneaker&n=16&seed=7[&format=zip][&checkpoint=best]`` a PNG grid or a zip;
+- ``GET|POST /api/jobs``, ``GET|DELETE /api/jobs/ID`` training jobs;
+- ``GET /api/runs/NAME/samples/FILE`` a run's sample grids (what a job's ``sample_url`` points at).
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import secrets
+import time
+from pathlib import Path
+from typing import Iterable
+
+from flask import Flask, Response, jsonify, render_template, request, send_from_directory, url_for
+
+from models.web import configs, params
+from models.web.errors import ApiError, register_error_handlers
+from models.web.images import png_bytes, tile, zip_bytes
+from models.web.jobs import Job, JobQueue
+from models.web.registry import RunRegistry
+from models.web.runfiles import SAMPLE_GLOB
+
+MAX_CONFIG_BYTES = 1024 * 1024
+GENERATE_PARAMETERS = ("run", "class", "n", "seed", "format", "checkpoint")
+PAGE_PARAMETERS = ("generate_sample", "run", "n", "seed", "format", "checkpoint")
+DEFAULT_GRID = 16
+
+
+def filename_part(text: str) -> str:
+    """A class name fit for a file name: "T-shirt/top" becomes "T-shirt-top"."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "class"
+
+
+def only_parameters(allowed: Iterable[str]) -> None:
+    """A misspelt parameter is an error, not a silently ignored setting."""
+    allowed = [*allowed, "token"]
+    unknown = sorted(set(request.args) - set(allowed))
+    if unknown:
+        raise ApiError(400, f"unknown parameter {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}", allowed)
+
+
+def create_app(runs_dir: Path, data_root: Path, token: str | None = None, jobs: JobQueue | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_CONFIG_BYTES
+    app.json.sort_keys = False
+    registry = RunRegistry(runs_dir)
+    jobs = jobs or JobQueue(runs_dir)
+    data_root = Path(data_root)
+    register_error_handlers(app)
+
+    @app.before_request
+    def check_token():
+        if token is None:
+            return
+        header = request.headers.get("Authorization", "")
+        given = header.removeprefix("Bearer ") if header.startswith("Bearer ") else request.args.get("token", "")
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise ApiError(401, "missing or wrong token: send the header 'Authorization: Bearer TOKEN' or add ?token=TOKEN")
+
+    def generate(class_key: str, default_n: int) -> Response:
+        info = registry.get(request.args.get("run"))
+        n = params.sample_count(request.args, default_n)
+        seed = params.seed(request.args)
+        kind = params.choice(request.args, "format", params.FORMATS)
+        checkpoint = params.choice(request.args, "checkpoint", params.CHECKPOINTS)
+        images, class_index = registry.sample(info, checkpoint, n, seed, request.args.get(class_key))
+        label = "any-class" if class_index is None else filename_part(info.class_names[class_index])
+        stem = f"{info.name}-{label}-seed{seed}"
+        if kind == "zip":
+            response = Response(zip_bytes(images, stem), mimetype="application/zip")
+        else:
+            response = Response(png_bytes(tile(images)), mimetype="image/png")
+        response.headers["Content-Disposition"] = f'inline; filename="{stem}.{kind}"'
+        response.headers["X-Run"] = info.name
+        response.headers["X-Seed"] = str(seed)
+        if class_index is not None:
+            response.headers["X-Class-Index"] = str(class_index)
+        return response
+
+    @app.get("/")
+    def index():
+        only_parameters(PAGE_PARAMETERS)
+        if "generate_sample" in request.args:
+            return generate("generate_sample", default_n=1)
+        return render_template("index.html", token=request.args.get("token"))
+
+    @app.get("/generate")
+    def generate_grid():
+        only_parameters(GENERATE_PARAMETERS)
+        return generate("class", default_n=DEFAULT_GRID)
+
+    @app.get("/api/models")
+    def models():
+        only_parameters(())
+        return jsonify({"runs_dir": str(registry.runs_dir), "models": [info.summary() for info in registry.runs()]})
+
+    def job_json(job: Job) -> dict:
+        described = jobs.describe(job)
+        sample = described.pop("sample")
+        described["url"] = url_for("job", job_id=job.id)
+        described["sample_url"] = url_for("run_sample", name=job.id, filename=sample) if sample else None
+        return described
+
+    @app.get("/api/jobs")
+    def job_list():
+        only_parameters(())
+        return jsonify({"jobs": [job_json(job) for job in jobs.all()]})
+
+    @app.post("/api/jobs")
+    def job_submit():
+        only_parameters(("name",))
+        config = posted_config()
+        name = params.name(request.args.get("name") or request.form.get("name") or default_job_name(config), "name")
+        job = jobs.submit(configs.check_posted_config(config, data_root), name)
+        response = jsonify(job_json(job))
+        response.status_code = 202
+        response.headers["Location"] = url_for("job", job_id=job.id)
+        return response
+
+    @app.get("/api/jobs/<job_id>")
+    def job(job_id: str):
+        only_parameters(())
+        return jsonify(job_json(jobs.get(job_id)))
+
+    @app.delete("/api/jobs/<job_id>")
+    def job_cancel(job_id: str):
+        only_parameters(())
+        job = jobs.cancel(job_id)
+        return jsonify(job_json(job)), 200 if job.done.is_set() else 202
+
+    @app.get("/api/runs/<name>/samples/<filename>")
+    def run_sample(name: str, filename: str):
+        only_parameters(())
+        params.name(name, "run")
+        if not Path(filename).match(SAMPLE_GLOB):
+            raise ApiError(404, f"no sample {filename!r}: sample files are named step_NNNNNN.png")
+        return send_from_directory(Path(registry.runs_dir).resolve() / name / "samples", filename, max_age=0)
+
+    return app
+
+
+def posted_config() -> object:
+    """The JSON config from an uploaded file field ``config`` or, failing that, from the request body."""
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("config")
+        if upload is None:
+            raise ApiError(400, "the upload has no file field named 'config'; send the JSON config as -F config=@FILE")
+        raw, source = upload.read(), f"uploaded file {upload.filename!r}"
+    else:
+        raw, source = request.get_data(), "request body"
+    if not raw.strip():
+        raise ApiError(400, "no config: send a JSON config as the request body or as an uploaded file field 'config'")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ApiError(400, f"{source} is not valid JSON ({error})") from None
+
+
+def default_job_name(config: object) -> str:
+    """The config's own ``name``, else the time plus a few random characters (two jobs posted in the same
+    second still get different folders)."""
+    if isinstance(config, dict) and isinstance(config.get("name"), str):
+        return config["name"]
+    return f"job_{time.strftime('%Y%m%d-%H%M%S')}_{secrets.token_hex(2)}"

@@ -1,0 +1,40 @@
+"""Every failed request answers with JSON: what is wrong and, where it helps, what is allowed."""
+from __future__ import annotations
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from infra.cli import UserError
+
+
+class ApiError(Exception):
+    """A 4xx answer: ``message`` says what is wrong; ``allowed`` (optional) lists what would work."""
+
+    def __init__(self, status: int, message: str, allowed: object = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.allowed = allowed
+
+
+def _answer(status: int, message: str, allowed: object = None):
+    body = {"error": message, "status": status}
+    if allowed is not None:
+        body["allowed"] = allowed
+    return jsonify(body), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(error: ApiError):
+        return _answer(error.status, error.message, error.allowed)
+
+    @app.errorhandler(UserError)
+    def user_error(error: UserError):
+        # Raised by the trainer's own checks (a config, a class name): the user can fix it.
+        return _answer(400, str(error))
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        # Unknown routes, wrong methods, oversized uploads: Flask's own 4xx, as JSON like the rest.
+        return _answer(error.code or 500, error.description or error.name)

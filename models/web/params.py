@@ -1,0 +1,53 @@
+"""Query parameters checked once, with errors that name the parameter, the value and what is allowed."""
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Mapping
+
+from models.web.errors import ApiError
+
+MAX_SAMPLES = 256
+MAX_SEED = 2**32 - 1
+FORMATS = ("png", "zip")
+CHECKPOINTS = ("last", "best")
+# Run and job names become folder names: no separators, no leading dot (hidden folders are the server's).
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def integer(args: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:
+    text = args.get(key)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ApiError(400, f"{key}={text!r} is not an integer; use a whole number from {low} to {high}") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"{key}={value} is out of range; use a whole number from {low} to {high}")
+    return value
+
+
+def sample_count(args: Mapping[str, str], default: int) -> int:
+    return integer(args, "n", default, 1, MAX_SAMPLES)
+
+
+def seed(args: Mapping[str, str]) -> int:
+    """The requested seed, or a fresh random one (reported back so the images can be made again)."""
+    return integer(args, "seed", secrets.randbelow(MAX_SEED + 1), 0, MAX_SEED)
+
+
+def choice(args: Mapping[str, str], key: str, allowed: tuple[str, ...]) -> str:
+    value = args.get(key) or allowed[0]
+    if value not in allowed:
+        raise ApiError(400, f"{key}={value!r} is not supported; use one of: {', '.join(allowed)}", list(allowed))
+    return value
+
+
+def name(value: str, what: str) -> str:
+    if not NAME_PATTERN.fullmatch(value):
+        raise ApiError(
+            400,
+            f"{what} {value!r} is not allowed; use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+        )
+    return value
