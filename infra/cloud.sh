@@ -1,0 +1,99 @@
+# shellcheck shell=bash
+# Sourced by setup-aws.sh and setup-gcp.sh: what both cloud scripts do the same way.
+# The caller sets DRY_RUN (0/1) before using cloud_run.
+
+# shellcheck disable=SC2034  # STACK_TAG and REMOTE_DIR are read by the scripts that source this file
+# Tag (AWS) / label (GCP) key that marks everything the scripts create, so --teardown finds exactly that.
+STACK_TAG=logogan-stack
+# Where the project lives on the VM, relative to the login user's home.
+REMOTE_DIR=logogan
+# Seconds between SSH attempts while a new VM boots, and how many attempts before giving up (~10 min).
+SSH_RETRY_SECONDS=${SSH_RETRY_SECONDS:-10}
+SSH_ATTEMPTS=60
+
+# Commands are shown on the original stdout even inside $(...) captures.
+exec 3>&1
+
+die() {
+  echo "${0##*/}: error: $*" >&2
+  exit 2
+}
+
+# shell_quote WORD...: the words as one command line a shell reads back unchanged. Placeholders such as
+# <instance-id> (dry-run values not known yet) stay readable.
+shell_quote() {
+  local word quoted=()
+  for word in "$@"; do
+    if [[ $word =~ ^[A-Za-z0-9_./:=,@%+-]+$ || $word =~ ^\<[a-z0-9-]+\>$ ]]; then
+      quoted+=("$word")
+    else
+      quoted+=("'${word//\'/\'\\\'\'}'")
+    fi
+  done
+  echo "${quoted[*]}"
+}
+
+# cloud_run PLACEHOLDER COMMAND...: show COMMAND and run it; under --dry-run only show it, and print
+# PLACEHOLDER in place of its output (empty: "nothing found", so a dry run shows the full create path).
+cloud_run() {
+  local placeholder=$1
+  shift
+  if [ "$DRY_RUN" = 1 ]; then
+    shell_quote "$@" >&3
+    if [ -n "$placeholder" ]; then echo "$placeholder"; fi
+    return 0
+  fi
+  echo "\$ $(shell_quote "$@")" >&2
+  "$@"
+}
+
+# The caller's public IPv4 address: the one address the VM's SSH port is opened to.
+caller_ip() {
+  local address
+  address=$(curl -fsS --max-time 10 https://checkip.amazonaws.com) ||
+    die "could not look up this machine's public IP address (curl https://checkip.amazonaws.com failed)"
+  address=${address//[[:space:]]/}
+  [[ $address =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] ||
+    die "the public IP lookup answered '${address:0:40}', not an IPv4 address"
+  echo "$address"
+}
+
+# wait_for_ssh COMMAND...: retry COMMAND (an ssh that runs `true`) until the VM answers.
+wait_for_ssh() {
+  local attempt
+  if [ "$DRY_RUN" = 1 ]; then
+    shell_quote "$@" >&3
+    return 0
+  fi
+  echo "==> Waiting for SSH" >&2
+  for ((attempt = 1; attempt <= SSH_ATTEMPTS; attempt++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep "$SSH_RETRY_SECONDS"
+  done
+  die "the VM did not answer SSH after $((SSH_ATTEMPTS * SSH_RETRY_SECONDS)) s; rerun to try again, or --teardown"
+}
+
+# send_project SSH_COMMAND...: stream the committed project (git archive HEAD) into ~/logogan on the VM.
+# SSH_COMMAND must end with the remote command word; it gets "mkdir -p ... && tar -x ..." appended.
+send_project() {
+  local unpack="mkdir -p $REMOTE_DIR && tar -xzf - -C $REMOTE_DIR"
+  if [ "$DRY_RUN" = 1 ]; then
+    echo "git archive --format=tar.gz HEAD | $(shell_quote "$@" "$unpack")" >&3
+    return 0
+  fi
+  echo "\$ git archive --format=tar.gz HEAD | $(shell_quote "$@" "$unpack")" >&2
+  git archive --format=tar.gz HEAD | "$@" "$unpack"
+}
+
+# The remote commands, shared so both clouds run exactly the same thing on the VM.
+remote_install_command() {
+  echo "cd $REMOTE_DIR && ./infra/remote-install.sh"
+}
+
+remote_train_command() {
+  echo "cd $REMOTE_DIR && ./run-model.sh --tmux $(shell_quote "$@")"
+}
+
+remote_has_runs_command() {
+  echo "test -d $REMOTE_DIR/runs"
+}

@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# Train a LogoGAN model on this machine (laptop CPU or cloud GPU VM): install, fetch the dataset, train,
+# and keep the run folder synced to S3 so a lost VM costs at most one sync interval.
+set -euo pipefail
+
+# Training steps on a machine without a GPU: the default config finishes in about 10 minutes on 2 cores.
+CPU_STEPS=1500
+DEFAULT_DATA=data/simple_icons_56.npz
+DEFAULT_CONFIG=logos_dcgan
+DEFAULT_SYNC_MINUTES=10
+# Variables a tmux session gets from this shell even when its tmux server started earlier.
+TMUX_ENVIRONMENT="AWS_PROFILE AWS_DEFAULT_REGION AWS_REGION AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID \
+AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE \
+AWS_EC2_METADATA_DISABLED KERAS_BACKEND CUDA_VISIBLE_DEVICES TF_CPP_MIN_LOG_LEVEL"
+
+usage() {
+  cat <<EOF
+Usage: ./run-model.sh [options]
+
+Installs .venv (requirements.txt), gets the dataset (builds the default one on first use, or pulls an
+s3:// one into data/), trains with python -m models.train and prints where the results are. The run
+is named CONFIG_DATE and lives in runs/CONFIG_DATE/. Running the same command again resumes that run
+from its last checkpoint. With --results, the run folder is pushed to S3 every --sync-minutes and at
+exit (also after a failure or Ctrl-C), and a run already under --results is pulled and resumed, so a
+reclaimed spot VM loses at most one sync interval. On a machine without a working nvidia-smi it trains
+$CPU_STEPS steps (CPU_STEPS at the top of this script) unless --steps is given; with a GPU it runs the
+config's full schedule. Credentials for S3 come from your AWS profile, the environment or the
+instance role.
+
+Options (each has an environment variable, as in the logo walkthrough; a flag wins):
+  --data PATH|s3://..  dataset: a .npz file, an s3:// URL (pulled into data/), fashion_mnist, mnist or
+                       an IDX folder (env XTRAIN; default: $DEFAULT_DATA, built if missing)
+  --config NAME|PATH   config name in configs/ or a path to a .json config (env CODE; default:
+                       $DEFAULT_CONFIG)
+  --date TAG           run tag; the run is named CONFIG_TAG (env DATE; default: the current time,
+                       YYYYmmdd-HHMMSS). Give the same tag to resume a run.
+  --steps N            train N steps in total (env STEPS; default: the config's schedule with a GPU,
+                       $CPU_STEPS without)
+  --results s3://..    S3 prefix to sync the run folder to, as PREFIX/CONFIG_TAG/ (env RESULTS;
+                       default: none, results stay in runs/)
+  --sync-minutes N     minutes between syncs to --results, fractions allowed (env SYNC_MINUTES;
+                       default: $DEFAULT_SYNC_MINUTES)
+  --tmux               start the training in a detached tmux session named CONFIG_TAG, print how to
+                       attach, and return; the pane stays open after training ends
+  -h, --help           show this help
+
+Examples:
+  ./run-model.sh
+  ./run-model.sh --steps 200 --date quick
+  XTRAIN=s3://my-bucket/datasets/simple_icons_56.npz RESULTS=s3://my-bucket/runs DATE=first \\
+      ./run-model.sh --tmux
+  ./run-model.sh --config configs/fashion_cdcgan.json --data fashion_mnist --date f1
+EOF
+}
+
+fail() {
+  echo "${0##*/}: error: $*" >&2
+  exit 2
+}
+
+data=${XTRAIN:-}
+config=${CODE:-$DEFAULT_CONFIG}
+tag=${DATE:-}
+steps=${STEPS:-}
+results=${RESULTS:-}
+sync_minutes=${SYNC_MINUTES:-$DEFAULT_SYNC_MINUTES}
+use_tmux=0
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --*=*) set -- "${1%%=*}" "${1#*=}" "${@:2}" ;;
+    --data | --config | --date | --steps | --results | --sync-minutes)
+      [ $# -ge 2 ] || fail "$1 needs a value; see --help"
+      case $1 in
+        --data) data=$2 ;;
+        --config) config=$2 ;;
+        --date) tag=$2 ;;
+        --steps) steps=$2 ;;
+        --results) results=$2 ;;
+        --sync-minutes) sync_minutes=$2 ;;
+      esac
+      shift 2
+      ;;
+    --tmux) use_tmux=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) fail "unknown argument '$1'; see --help" ;;
+  esac
+done
+
+# Paths the caller gave are relative to where they ran this; the rest happens in the project folder.
+if [ -n "$data" ] && [ -e "$data" ]; then data=$(realpath "$data"); fi
+if [ -f "$config" ]; then config=$(realpath "$config"); fi
+cd "$(dirname "$0")"
+
+if [ -f "$config" ]; then
+  config_file=$config
+elif [ -f "configs/$config.json" ]; then
+  config_file=configs/$config.json
+else
+  shopt -s nullglob
+  names=(configs/*.json)
+  names=("${names[@]#configs/}")
+  fail "config '$config' not found; give a name from configs/ (${names[*]%.json}) or a path to a .json file"
+fi
+config_name=$(basename "$config_file" .json)
+tag=${tag:-$(date +%Y%m%d-%H%M%S)}
+[[ $tag =~ ^[A-Za-z0-9_-]+$ ]] || fail "date tag '$tag': use letters, digits, '-' and '_' only (it names the run folder and the tmux session)"
+[[ -z $steps || $steps =~ ^[1-9][0-9]*$ ]] || fail "steps '$steps': expected a positive whole number"
+[[ -z $results || $results =~ ^s3://[^/]+ ]] || fail "results '$results': expected an S3 prefix such as s3://my-bucket/runs"
+[[ $sync_minutes =~ ^([0-9]+([.][0-9]*)?|[.][0-9]+)$ && ! $sync_minutes =~ ^[0.]+$ ]] ||
+  fail "sync minutes '$sync_minutes': expected a positive number of minutes, e.g. 10 or 0.5"
+run_name=${config_name}_$tag
+run_dir=runs/$run_name
+run_url=${results:+${results%/}/$run_name}
+
+# --tmux: the same command, without --tmux and with every setting explicit, in a detached session.
+if [ "$use_tmux" = 1 ]; then
+  command -v tmux >/dev/null 2>&1 || fail "--tmux needs tmux (Debian/Ubuntu: sudo apt-get install tmux)"
+  if tmux has-session -t "=$run_name" 2>/dev/null; then
+    echo "Run $run_name is already running in tmux. Attach: tmux attach -t $run_name"
+    exit 0
+  fi
+  inner=(./run-model.sh --config "$config_file" --date "$tag" --sync-minutes "$sync_minutes")
+  if [ -n "$data" ]; then inner+=(--data "$data"); fi
+  if [ -n "$steps" ]; then inner+=(--steps "$steps"); fi
+  if [ -n "$results" ]; then inner+=(--results "$results"); fi
+  # update-environment copies these variables from this shell (not from the tmux server's start).
+  tmux start-server \; set-option -ga update-environment " $TMUX_ENVIRONMENT" \; \
+    new-session -d -s "$run_name" -c "$PWD" "${inner[@]}" \; \
+    set-option -w -t "$run_name" remain-on-exit on
+  echo "Training $run_name in tmux session '$run_name'."
+  echo "  Attach: tmux attach -t $run_name   (detach again: Ctrl-b d; stop: Ctrl-c in the session)"
+  exit 0
+fi
+
+# shellcheck source=infra/setup.sh
+source infra/setup.sh
+step "Install Python packages into .venv" ensure_venv
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+python=.venv/bin/python
+
+s3() { "$python" -m preprocessing.s3 "$@"; }
+
+if [ -z "$data" ]; then
+  data=$DEFAULT_DATA
+  if [ ! -f "$data" ]; then
+    step "Build the default dataset $data" "$python" -m preprocessing.simple_icons --size 56 --out "$data"
+  fi
+elif [[ $data == s3://* ]]; then
+  local_data=data/$(basename "$data")
+  step "Fetch the dataset $data into $local_data" s3 pull "$data" "$local_data"
+  data=$local_data
+fi
+
+# Whether --results holds this run (a listing error, e.g. a missing bucket, stops here with its line).
+remote_run_exists() {
+  local listing
+  listing=$(s3 ls "$run_url/") || exit $?
+  grep -q ' s3://' <<<"$listing"
+}
+
+# Resume: on a machine without the run folder (a new VM), a run already under --results is pulled
+# first; a local run folder is at least as new as anything it synced, so it is kept as it is.
+if [ -n "$run_url" ] && [ ! -d "$run_dir" ] && remote_run_exists; then
+  step "Fetch run $run_name from $run_url" s3 pull "$run_url" "$run_dir"
+fi
+run_state=$(
+  "$python" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("state", ""))' "$run_dir/status.json" 2>/dev/null
+) || run_state=
+if [ "$run_state" = finished ]; then
+  echo "Run $run_name is already finished."
+  train=()
+elif [ -d "$run_dir/checkpoints/last" ]; then
+  echo "Resuming $run_name from $run_dir/checkpoints/last"
+  train=("$python" -m models.train --resume "$run_dir")
+else
+  train=("$python" -m models.train --config "$config_file" --data "$data" --name "$run_name" --runs-dir runs)
+fi
+
+if gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null) && [ -n "$gpu" ]; then
+  echo "Device: GPU (${gpu%%$'\n'*}); schedule: ${steps:-all} steps of $config_file"
+else
+  steps=${steps:-$CPU_STEPS}
+  echo "Device: CPU (no working nvidia-smi); schedule: $steps steps"
+fi
+if [ ${#train[@]} -gt 0 ] && [ -n "$steps" ]; then train+=(--steps "$steps"); fi
+
+# Sync to S3: every sync_minutes in the background, and once more at exit whatever the outcome.
+sync_pid=
+push_results() { s3 push "$run_dir" "$run_url" >/dev/null; }
+
+sync_periodically() {
+  local sleeper
+  trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+  while :; do
+    sleep "${sync_minutes}m" &
+    sleeper=$!
+    wait "$sleeper"
+    push_results || echo "${0##*/}: warning: sync to $run_url failed; retrying in $sync_minutes min" >&2
+  done
+}
+
+final_sync() {
+  trap - EXIT
+  if [ -n "$sync_pid" ]; then
+    kill "$sync_pid" 2>/dev/null || true
+    wait "$sync_pid" 2>/dev/null || true
+  fi
+  if [ -n "$run_url" ] && [ -d "$run_dir" ]; then
+    echo "==> Sync $run_dir to $run_url"
+    push_results || { echo "${0##*/}: step failed: Sync $run_dir to $run_url" >&2; return 1; }
+  fi
+}
+
+on_exit() {
+  local status=$?
+  final_sync || status=1
+  exit "$status"
+}
+
+# Passes TERM or Ctrl-C on to the trainer, which then saves a checkpoint and exits; the exit trap syncs.
+train_pid=
+stop_training() {
+  if [ -z "$train_pid" ]; then exit 130; fi
+  kill -TERM "$train_pid" 2>/dev/null || true
+}
+
+status=0
+sync_status=0
+if [ ${#train[@]} -gt 0 ]; then
+  trap on_exit EXIT
+  if [ -n "$run_url" ]; then
+    sync_periodically &
+    sync_pid=$!
+  fi
+  echo "==> Train $run_name"
+  trap stop_training INT TERM
+  # In the background, so that a signal reaching this script is handled at once, not after training.
+  "${train[@]}" &
+  train_pid=$!
+  while kill -0 "$train_pid" 2>/dev/null; do wait "$train_pid" || true; done
+  wait "$train_pid" || status=$?
+  trap - INT TERM
+fi
+final_sync || sync_status=1
+if [ "$status" -ne 0 ]; then
+  echo "${0##*/}: step failed: Train $run_name (exit status $status)" >&2
+  exit "$status"
+fi
+if [ "$sync_status" -ne 0 ]; then exit 1; fi
+
+samples=("$run_dir"/samples/step_*.png)
+echo
+echo "Run folder:       $PWD/$run_dir"
+if [ -e "${samples[-1]}" ]; then echo "Last sample grid: $PWD/${samples[-1]}"; fi
+if [ -n "$run_url" ]; then echo "Synced to:        $run_url/"; fi

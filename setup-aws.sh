@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# Rent a GPU VM on AWS EC2 for LogoGAN, or delete everything this script made (--teardown).
+# Idempotent: a second run finds what the first made (by tag) and creates nothing new.
+set -euo pipefail
+cd "$(dirname "$0")"
+# shellcheck source=infra/cloud.sh
+source infra/cloud.sh
+
+# AWS Deep Learning Base AMI with the NVIDIA driver and CUDA (Ubuntu 24.04, Python 3.12), looked up through
+# its public SSM parameter so every run gets the current image.
+AMI_PARAMETER=/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-24.04/latest/ami-id
+LOGIN_USER=ubuntu
+
+usage() {
+  cat <<'EOF'
+Usage: ./setup-aws.sh [options] [-- RUN-MODEL-FLAGS...]
+       ./setup-aws.sh --teardown [--name NAME] [--region REGION] [--no-fetch]
+
+Creates (or finds) a GPU VM on AWS EC2 ready to train LogoGAN: the current AWS Deep Learning Base AMI
+(from its public SSM parameter), a key pair, a security group that allows SSH only from this machine's
+public IP (/32), then copies the committed project (git archive HEAD) to ~/logogan on the VM and runs
+its install (infra/remote-install.sh). Flags after `--` start training there in tmux:
+./run-model.sh --tmux FLAGS. Everything it makes carries the tag logogan-stack=NAME.
+Credentials come from your AWS profile (AWS_PROFILE, --profile) or role; nothing prints a key.
+
+Options:
+  --name NAME              name of the key pair, security group and instance, and the tag value
+                           (default: logogan)
+  --region REGION          AWS region (default: $AWS_DEFAULT_REGION, else us-east-1)
+  --profile PROFILE        AWS CLI profile to use (default: $AWS_PROFILE or the default chain)
+  --instance-type TYPE     EC2 instance type (default: g5.xlarge, one NVIDIA A10G)
+  --volume-gb N            root volume size in GiB (default: 100)
+  --spot                   request a one-time spot instance (cheaper; AWS may reclaim it: train with
+                           RESULTS=s3://... so run-model.sh resumes from the last sync)
+  --instance-profile NAME  IAM instance profile for the VM, e.g. one allowed to read/write your bucket
+                           (default: none)
+  --key-file PATH          private key of the key pair (default: ~/.ssh/NAME.pem; created with mode 600
+                           when the key pair is created)
+  --dry-run                print every aws/ssh command instead of running it (the public IP is still
+                           looked up); values not known yet show as <placeholders>
+  --teardown               copy ~/logogan/runs back into ./runs, then delete the instance, security
+                           group and key pair tagged logogan-stack=NAME (and the local key file)
+  --no-fetch               with --teardown: do not copy runs/ back first
+  -h, --help               show this help
+
+Examples:
+  ./setup-aws.sh --dry-run
+  ./setup-aws.sh --spot --instance-profile logogan-s3 -- \
+      --data s3://my-bucket/datasets/simple_icons_56.npz --results s3://my-bucket/runs --date first
+  ./setup-aws.sh --teardown
+EOF
+}
+
+NAME=logogan
+REGION=${AWS_DEFAULT_REGION:-us-east-1}
+INSTANCE_TYPE=g5.xlarge
+VOLUME_GB=100
+SPOT=0
+INSTANCE_PROFILE=
+KEY_FILE=
+DRY_RUN=0
+TEARDOWN=0
+FETCH=1
+TRAIN_ARGS=()
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --name | --region | --profile | --instance-type | --volume-gb | --instance-profile | --key-file)
+      [ $# -ge 2 ] || die "$1 needs a value; see --help"
+      case $1 in
+        --name) NAME=$2 ;;
+        --region) REGION=$2 ;;
+        --profile) export AWS_PROFILE=$2 ;;
+        --instance-type) INSTANCE_TYPE=$2 ;;
+        --volume-gb) VOLUME_GB=$2 ;;
+        --instance-profile) INSTANCE_PROFILE=$2 ;;
+        --key-file) KEY_FILE=$2 ;;
+      esac
+      shift 2
+      ;;
+    --spot) SPOT=1; shift ;;
+    --dry-run) DRY_RUN=1; shift ;;
+    --teardown) TEARDOWN=1; shift ;;
+    --no-fetch) FETCH=0; shift ;;
+    -h | --help) usage; exit 0 ;;
+    --) shift; TRAIN_ARGS=("$@"); break ;;
+    *) die "unknown argument '$1'; see --help" ;;
+  esac
+done
+
+[[ $NAME =~ ^[a-z][a-z0-9-]{0,39}$ ]] || die "--name '$NAME': use 1-40 lowercase letters, digits or '-', starting with a letter"
+[[ $VOLUME_GB =~ ^[1-9][0-9]*$ ]] || die "--volume-gb '$VOLUME_GB': expected a whole number of GiB, e.g. 100"
+[ -n "$REGION" ] || die "--region is empty; give an AWS region such as us-east-1"
+KEY_FILE=${KEY_FILE:-$HOME/.ssh/$NAME.pem}
+TAG_FILTER="Name=tag:$STACK_TAG,Values=$NAME"
+LIVE_STATES=Name=instance-state-name,Values=pending,running,stopping,stopped
+
+ec2() { cloud_run "$1" aws ec2 "${@:2}" --region "$REGION"; }
+
+SSH=(ssh -i "$KEY_FILE" -o BatchMode=yes -o ConnectTimeout=10 -o StrictHostKeyChecking=accept-new)
+
+tags() { echo "ResourceType=$1,Tags=[{Key=$STACK_TAG,Value=$NAME},{Key=Name,Value=$NAME}]"; }
+
+ensure_key_pair() {
+  local existing
+  existing=$(ec2 "" describe-key-pairs --filters "$TAG_FILTER" --query 'KeyPairs[].KeyName' --output text)
+  if [ -n "$existing" ]; then
+    [ -f "$KEY_FILE" ] || [ "$DRY_RUN" = 1 ] ||
+      die "key pair '$NAME' exists but its private key $KEY_FILE is missing; pass --key-file, or --teardown and start again"
+    echo "Key pair $NAME exists" >&2
+    return 0
+  fi
+  if [ "$DRY_RUN" = 1 ]; then
+    echo "$(shell_quote aws ec2 create-key-pair --key-name "$NAME" --key-type ed25519 \
+      --tag-specifications "$(tags key-pair)" --query KeyMaterial --output text --region "$REGION") > $KEY_FILE" >&3
+    return 0
+  fi
+  mkdir -p "$(dirname "$KEY_FILE")"
+  # The private key goes straight into a file only its owner can read; it is never printed.
+  (umask 077 && ec2 "" create-key-pair --key-name "$NAME" --key-type ed25519 \
+    --tag-specifications "$(tags key-pair)" --query KeyMaterial --output text >"$KEY_FILE")
+}
+
+# Prints the security group id. SSH is allowed from the caller's /32 only; rules for older addresses go.
+ensure_security_group() {
+  local cidr=$1 group rules rule
+  group=$(ec2 "" describe-security-groups --filters "$TAG_FILTER" --query 'SecurityGroups[].GroupId' --output text)
+  if [ -z "$group" ]; then
+    group=$(ec2 "<security-group-id>" create-security-group --group-name "$NAME" \
+      --description "LogoGAN: SSH from one address (setup-aws.sh)" \
+      --tag-specifications "$(tags security-group)" --query GroupId --output text)
+    rules=
+  else
+    # shellcheck disable=SC2016  # the backquotes are JMESPath literals, not shell
+    rules=$(ec2 "" describe-security-groups --group-ids "$group" \
+      --query 'SecurityGroups[0].IpPermissions[?FromPort==`22`].IpRanges[].CidrIp' --output text)
+  fi
+  for rule in $rules; do
+    if [ "$rule" != "$cidr" ]; then
+      ec2 "" revoke-security-group-ingress --group-id "$group" --protocol tcp --port 22 --cidr "$rule" >/dev/null
+    fi
+  done
+  if [[ " $rules " != *" $cidr "* ]]; then
+    ec2 "" authorize-security-group-ingress --group-id "$group" --protocol tcp --port 22 --cidr "$cidr" >/dev/null
+  fi
+  echo "$group"
+}
+
+# Prints the instance id: the tagged one (started if stopped), or a new one.
+ensure_instance() {
+  local group=$1 found id state ami root_device options=()
+  found=$(ec2 "" describe-instances --filters "$TAG_FILTER" "$LIVE_STATES" \
+    --query 'Reservations[].Instances[].[InstanceId,State.Name]' --output text)
+  if [ -n "$found" ]; then
+    read -r id state <<<"$found"
+    echo "Instance $id exists ($state)" >&2
+    if [ "$state" = stopped ] || [ "$state" = stopping ]; then
+      ec2 "" wait instance-stopped --instance-ids "$id"
+      ec2 "" start-instances --instance-ids "$id" >/dev/null
+    fi
+    echo "$id"
+    return 0
+  fi
+  ami=$(cloud_run "<ami-id>" aws ssm get-parameter --name "$AMI_PARAMETER" \
+    --query Parameter.Value --output text --region "$REGION")
+  root_device=$(ec2 "<root-device>" describe-images --image-ids "$ami" --query 'Images[0].RootDeviceName' --output text)
+  if [ "$SPOT" = 1 ]; then
+    options+=(--instance-market-options 'MarketType=spot,SpotOptions={SpotInstanceType=one-time,InstanceInterruptionBehavior=terminate}')
+  fi
+  if [ -n "$INSTANCE_PROFILE" ]; then
+    options+=(--iam-instance-profile "Name=$INSTANCE_PROFILE")
+  fi
+  ec2 "<instance-id>" run-instances --image-id "$ami" --instance-type "$INSTANCE_TYPE" --count 1 \
+    --key-name "$NAME" --security-group-ids "$group" \
+    --block-device-mappings "DeviceName=$root_device,Ebs={VolumeSize=$VOLUME_GB,VolumeType=gp3,DeleteOnTermination=true}" \
+    --tag-specifications "$(tags instance)" "$(tags volume)" "${options[@]}" \
+    --query 'Instances[0].InstanceId' --output text
+}
+
+create() {
+  local cidr group id address host
+  cidr="$(caller_ip)/32"
+  ensure_key_pair
+  group=$(ensure_security_group "$cidr")
+  id=$(ensure_instance "$group")
+  ec2 "" wait instance-running --instance-ids "$id"
+  address=$(ec2 "<public-ip>" describe-instances --instance-ids "$id" \
+    --query 'Reservations[0].Instances[0].PublicIpAddress' --output text)
+  host=$LOGIN_USER@$address
+  wait_for_ssh "${SSH[@]}" -n "$host" true
+  send_project "${SSH[@]}" "$host"
+  cloud_run "" "${SSH[@]}" -n "$host" "$(remote_install_command)"
+  if [ ${#TRAIN_ARGS[@]} -gt 0 ]; then
+    cloud_run "" "${SSH[@]}" -n "$host" "$(remote_train_command "${TRAIN_ARGS[@]}")"
+  fi
+  cat <<EOF
+
+VM ready: $id ($INSTANCE_TYPE, $REGION), SSH from $cidr only.
+  Log in:          ssh -i $KEY_FILE $LOGIN_USER@$address
+  Start training:  cd $REMOTE_DIR && ./run-model.sh --tmux --results s3://BUCKET/runs --date TAG
+  Watch training:  ssh -t -i $KEY_FILE $LOGIN_USER@$address tmux attach
+  When done:       ./setup-aws.sh --teardown --name $NAME --region $REGION
+EOF
+}
+
+# Copy runs/ back from a running instance before it is deleted (results synced to S3 are safe anyway).
+fetch_runs() {
+  local host=$LOGIN_USER@$1 status=0
+  cloud_run "" "${SSH[@]}" -n "$host" "$(remote_has_runs_command)" || status=$?
+  case $status in
+    0) cloud_run "" scp -r -i "$KEY_FILE" -o BatchMode=yes -o StrictHostKeyChecking=accept-new \
+         "$host:$REMOTE_DIR/runs" . ||
+         die "could not copy runs/ back from $host; nothing was deleted (use --no-fetch to delete anyway)" ;;
+    1) echo "No runs/ on $host to copy back" >&2 ;;
+    *) die "could not reach $host to copy runs/ back; nothing was deleted (use --no-fetch to delete anyway)" ;;
+  esac
+}
+
+teardown() {
+  local found ids=() id address state group key
+  found=$(ec2 "" describe-instances --filters "$TAG_FILTER" "$LIVE_STATES" \
+    --query 'Reservations[].Instances[].[InstanceId,State.Name,PublicIpAddress]' --output text)
+  if [ "$DRY_RUN" = 1 ]; then found="<instance-id> running <public-ip>"; fi
+  while read -r id state address; do
+    [ -n "$id" ] || continue
+    ids+=("$id")
+    if [ "$FETCH" = 1 ] && [ "$state" = running ]; then fetch_runs "$address"; fi
+  done <<<"$found"
+  if [ ${#ids[@]} -gt 0 ]; then
+    ec2 "" terminate-instances --instance-ids "${ids[@]}" >/dev/null
+    ec2 "" wait instance-terminated --instance-ids "${ids[@]}"
+  fi
+  group=$(ec2 "<security-group-id>" describe-security-groups --filters "$TAG_FILTER" --query 'SecurityGroups[].GroupId' --output text)
+  for id in $group; do
+    ec2 "" delete-security-group --group-id "$id"
+  done
+  key=$(ec2 "$NAME" describe-key-pairs --filters "$TAG_FILTER" --query 'KeyPairs[].KeyName' --output text)
+  for id in $key; do
+    ec2 "" delete-key-pair --key-name "$id" >/dev/null
+  done
+  if [ -n "$key" ]; then cloud_run "" rm -f "$KEY_FILE"; fi
+  if [ "$DRY_RUN" = 0 ]; then
+    echo "Deleted: ${#ids[@]} instance(s), $(wc -w <<<"$group") security group(s), $(wc -w <<<"$key") key pair(s) tagged $STACK_TAG=$NAME in $REGION."
+  fi
+}
+
+if [ "$TEARDOWN" = 1 ]; then teardown; else create; fi
