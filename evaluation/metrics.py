@@ -1,0 +1,141 @@
+"""The metric formulas, on feature vectors or pixels (numpy only; no network here).
+
+- FID: Fréchet distance between Gaussians fitted to two feature sets.
+- KID: unbiased MMD² with the cubic polynomial kernel, averaged over random subsets (Bińkowski et al.
+  2018); unbiased, so it suits small sets where FID is biased upwards.
+- MMD: unbiased MMD² with an RBF kernel on pixels, as the JSON-config toolkit measured.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from infra.cli import UserError
+
+
+@dataclass(frozen=True)
+class GaussianStats:
+    """Mean and covariance (ddof=1) of a feature set, plus a factor L with L Lᵀ = covariance."""
+
+    mean: np.ndarray
+    covariance: np.ndarray
+    factor: np.ndarray
+
+    @classmethod
+    def of(cls, features: np.ndarray) -> "GaussianStats":
+        features = np.asarray(features, dtype=np.float64)
+        if len(features) < 2:
+            raise UserError(f"FID needs at least 2 images per set; got {len(features)}")
+        mean = features.mean(axis=0)
+        covariance = np.cov(features, rowvar=False)
+        return cls(mean, covariance, psd_factor(covariance))
+
+    @classmethod
+    def from_arrays(cls, mean: np.ndarray, covariance: np.ndarray) -> "GaussianStats":
+        return cls(mean, covariance, psd_factor(covariance))
+
+
+def psd_factor(covariance: np.ndarray) -> np.ndarray:
+    """L (d×r) with L Lᵀ = covariance, dropping eigenvalues below numerical resolution.
+
+    A covariance of n < d samples has rank n − 1; its other eigenvalues are rounding noise. Keeping
+    them would add ~sqrt(noise) per dimension to tr sqrtm(S1 S2), so they are dropped (the matrix_rank
+    tolerance), which makes FID(X, X) vanish to rounding and the trace a small SVD.
+    """
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    tolerance = max(eigenvalues.max(), 0.0) * len(eigenvalues) * np.finfo(np.float64).eps
+    keep = eigenvalues > tolerance
+    return eigenvectors[:, keep] * np.sqrt(eigenvalues[keep])
+
+
+def frechet_distance(a: GaussianStats, b: GaussianStats) -> float:
+    """|mu_a − mu_b|² + tr(S_a + S_b − 2 sqrtm(S_a S_b)).
+
+    tr sqrtm(S_a S_b) equals the sum of singular values of L_aᵀ L_b (the eigenvalues of S_a S_b are the
+    squared singular values of that r_a×r_b matrix), which is exact, real and fast.
+    """
+    mean_term = float(np.sum((a.mean - b.mean) ** 2))
+    cross = np.linalg.svd(a.factor.T @ b.factor, compute_uv=False).sum()
+    return mean_term + float(np.trace(a.covariance) + np.trace(b.covariance) - 2.0 * cross)
+
+
+def fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    return frechet_distance(GaussianStats.of(features_a), GaussianStats.of(features_b))
+
+
+def _unbiased_mmd2(k_xx: np.ndarray, k_yy: np.ndarray, k_xy: np.ndarray) -> float:
+    """Unbiased MMD² from kernel matrices: off-diagonal means of K_xx and K_yy, minus twice mean K_xy."""
+    m, n = len(k_xx), len(k_yy)
+    within_x = (k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
+    within_y = (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
+    return float(within_x + within_y - 2.0 * k_xy.mean())
+
+
+def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """k(x, y) = (x·y / d + 1)³, the KID kernel."""
+    return (x @ y.T / x.shape[1] + 1.0) ** 3
+
+
+KID_SUBSETS = 100
+KID_SUBSET_SIZE = 1000
+
+
+def kid(real: np.ndarray, fake: np.ndarray, subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE,
+        seed: int = 0) -> tuple[float, float]:
+    """Mean and standard deviation of unbiased MMD² (cubic kernel) over random equal-size subsets.
+
+    Each subset draws ``min(subset_size, len(real), len(fake))`` rows of each set without replacement;
+    the seed is fixed so that the same two sets always give the same number.
+    """
+    real, fake = np.asarray(real, dtype=np.float64), np.asarray(fake, dtype=np.float64)
+    size = min(subset_size, len(real), len(fake))
+    if size < 2:
+        raise UserError(f"KID needs at least 2 images per set; got {len(real)} real and {len(fake)} generated")
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(subsets):
+        x = real[rng.choice(len(real), size, replace=False)]
+        y = fake[rng.choice(len(fake), size, replace=False)]
+        values.append(_unbiased_mmd2(polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)))
+    return float(np.mean(values)), float(np.std(values))
+
+
+MMD_SAMPLES = 250  # the toolkit compared the first 250 samples of each set
+
+
+def _squared_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.maximum((x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * x @ y.T, 0.0)
+
+
+def pixel_vectors(images: np.ndarray, limit: int = MMD_SAMPLES) -> np.ndarray:
+    """The first ``limit`` images as flat float64 vectors in [0, 1]."""
+    images = np.asarray(images[:limit])
+    return images.reshape(len(images), -1).astype(np.float64) / 255.0
+
+
+def rbf_bandwidth(real_vectors: np.ndarray) -> float:
+    """σ for the MMD kernel: the median pairwise distance among the real samples (median heuristic).
+
+    It depends only on the real set, so every evaluation against the same real data uses the same kernel
+    and the numbers stay comparable across checkpoints and runs.
+    """
+    distances = _squared_distances(real_vectors, real_vectors)[np.triu_indices(len(real_vectors), k=1)]
+    median = float(np.sqrt(np.median(distances)))
+    return median if median > 0 else 1.0
+
+
+def mmd(real_vectors: np.ndarray, fake_vectors: np.ndarray, bandwidth: float) -> float:
+    """Unbiased MMD² with k(x, y) = exp(−|x − y|² / (2σ²))."""
+    if real_vectors.shape[1:] != fake_vectors.shape[1:]:
+        raise UserError(f"MMD compares pixels, so both sets need the same image size; got {real_vectors.shape[1]} "
+                        f"and {fake_vectors.shape[1]} values per image")
+    if min(len(real_vectors), len(fake_vectors)) < 2:
+        raise UserError("MMD needs at least 2 images per set")
+    gamma = 1.0 / (2.0 * bandwidth**2)
+
+    def kernel(x, y):
+        return np.exp(-gamma * _squared_distances(x, y))
+
+    return _unbiased_mmd2(kernel(real_vectors, real_vectors), kernel(fake_vectors, fake_vectors),
+                          kernel(real_vectors, fake_vectors))
