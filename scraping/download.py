@@ -124,6 +124,8 @@ def image_extension(content_type: str, body: bytes) -> str:
         return "svg"
     try:
         with Image.open(io.BytesIO(body)) as image:
+            image.verify()  # chunk checksums: load() alone accepts some truncated files
+        with Image.open(io.BytesIO(body)) as image:
             image.load()
             return RASTER_EXTENSIONS.get(image.format, (image.format or "img").lower())
     except Exception:  # Pillow raises OSError, SyntaxError, DecompressionBombError... for bad bytes
