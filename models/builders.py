@@ -1,0 +1,61 @@
+"""Networks, optimizers and the GAN, built from a resolved config (shared by training and generation)."""
+from __future__ import annotations
+
+import keras
+
+from models import networks
+from models.gan import GAN
+
+
+def num_classes(config: dict) -> int | None:
+    return len(config["class_names"]) if config.get("class_names") else None
+
+
+def output_activation(config: dict) -> str:
+    return config["generator"].get("output_activation") or "tanh"
+
+
+def needs_labels(config: dict) -> bool:
+    return networks.is_conditional(config["generator"]) or networks.is_conditional(config["discriminator"])
+
+
+def build_generator(config: dict) -> keras.Model:
+    conditional = networks.is_conditional(config["generator"])
+    return networks.build_generator(config["generator"], tuple(config["image_shape"]), config["latent_dim"],
+                                    num_classes(config) if conditional else None)
+
+
+def build_discriminator(config: dict) -> keras.Model:
+    conditional = networks.is_conditional(config["discriminator"])
+    return networks.build_discriminator(config["discriminator"], tuple(config["image_shape"]),
+                                        num_classes(config) if conditional else None)
+
+
+def build_optimizer(options: dict, model: keras.Model) -> keras.optimizers.Optimizer:
+    """The optimizer for ``model``, built now so a checkpoint can be restored into its variables."""
+    if options["choice"] == "adam":
+        optimizer = keras.optimizers.Adam(options["learning_rate"], beta_1=options["beta_1"],
+                                          beta_2=options["beta_2"])
+    else:
+        optimizer = keras.optimizers.RMSprop(options["learning_rate"])
+    optimizer.build(model.trainable_variables)
+    return optimizer
+
+
+def build_gan(config: dict) -> tuple[GAN, keras.optimizers.Optimizer, keras.optimizers.Optimizer]:
+    generator, discriminator = build_generator(config), build_discriminator(config)
+    gan = GAN(
+        generator=generator,
+        discriminator=discriminator,
+        latent_dim=config["latent_dim"],
+        generator_conditional=networks.is_conditional(config["generator"]),
+        discriminator_conditional=networks.is_conditional(config["discriminator"]),
+        loss=config["loss"],
+        label_smoothing=config["label_smoothing"],
+        n_critic=config["n_critic"],
+        clip_value=config["clip_value"],
+        lambda_gp=config["lambda_gp"],
+    )
+    generator_optimizer = build_optimizer(config["generator"]["optimizer"], generator)
+    discriminator_optimizer = build_optimizer(config["discriminator"]["optimizer"], discriminator)
+    return gan, generator_optimizer, discriminator_optimizer

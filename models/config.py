@@ -1,0 +1,273 @@
+"""Training configs: one JSON schema documents, validates and fills in every option.
+
+A config is JSON in the shape of the toolkit LogoGAN replaces::
+
+    {"generator": {"choice": "dcgan"}, "discriminator": {"choice": "gan"},
+     "data_path": "data/simple_icons_56.npz", "metric_evaluate": "none"}
+
+Every other key has a default. Options whose best value depends on the discriminator (loss, n_critic,
+clip_value, lambda_gp, optimizers) default to null, meaning "what that discriminator's paper uses";
+:func:`resolve` writes the value chosen into the run's config.json so a run says exactly what it did.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import jsonschema
+
+from infra.cli import UserError
+
+# Defaults per discriminator choice: the training regime each original model was published with.
+REGIMES = {
+    "wgan": {"loss": "wasserstein", "n_critic": 5, "clip_value": 0.01, "lambda_gp": 0.0,
+             "optimizer": {"choice": "rmsprop", "learning_rate": 5e-5}},
+    "wgan_gp": {"loss": "wasserstein", "n_critic": 5, "clip_value": 0.0, "lambda_gp": 10.0,
+                "optimizer": {"choice": "adam", "learning_rate": 1e-4, "beta_1": 0.5, "beta_2": 0.9}},
+}
+DEFAULT_REGIME = {"loss": "bce", "n_critic": 1, "clip_value": 0.0, "lambda_gp": 0.0,
+                  "optimizer": {"choice": "adam", "learning_rate": 2e-4, "beta_1": 0.5, "beta_2": 0.999}}
+ADAM_ONLY_KEYS = ("beta_1", "beta_2")
+
+OPTIMIZER_SCHEMA = {
+    "type": "object",
+    "description": "Optimizer of this network.",
+    "additionalProperties": False,
+    "default": {},
+    "properties": {
+        "choice": {"enum": ["adam", "rmsprop", None], "default": None,
+                   "description": "adam or rmsprop; null: rmsprop for a wgan discriminator, adam otherwise."},
+        "learning_rate": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": None,
+                          "description": "Step size; null: 5e-5 (wgan), 1e-4 (wgan_gp), 2e-4 otherwise."},
+        "beta_1": {"type": ["number", "null"], "minimum": 0, "exclusiveMaximum": 1, "default": None,
+                   "description": "Adam only: first-moment decay; null: 0.5."},
+        "beta_2": {"type": ["number", "null"], "minimum": 0, "exclusiveMaximum": 1, "default": None,
+                   "description": "Adam only: second-moment decay; null: 0.9 (wgan_gp), 0.999 otherwise."},
+    },
+}
+
+
+def _network_schema(role: str) -> dict:
+    from models.networks import NETWORK_CHOICES, NETWORK_OPTIONS_SCHEMA
+
+    return {
+        "type": "object",
+        "description": f"The {role} network: its type, optimizer and architecture options.",
+        "additionalProperties": False,
+        "required": ["choice"],
+        "properties": {
+            "choice": {"enum": list(NETWORK_CHOICES),
+                       "description": "Network type: gan (MLP), dcgan (convolutional), cgan (conditional, "
+                                      "label embedding), wgan (critic for weight clipping), wgan_gp (critic "
+                                      "for gradient penalty). Any generator pairs with any discriminator."},
+            "optimizer": OPTIMIZER_SCHEMA,
+            **copy.deepcopy(NETWORK_OPTIONS_SCHEMA),
+        },
+    }
+
+
+def _integer(default, description, minimum=1, nullable=False):
+    return {"type": ["integer", "null"] if nullable else "integer", "minimum": minimum, "default": default,
+            "description": description}
+
+
+def schema() -> dict:
+    """The whole config schema; each property's description is the option's documentation."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["generator", "discriminator"],
+        "properties": {
+            "generator": _network_schema("generator"),
+            "discriminator": _network_schema("discriminator"),
+            "data_path": {"type": ["string", "null"], "default": None,
+                          "description": "Training images: a .npz dataset (local path or s3:// URL), an IDX "
+                                         "gzip folder, or fashion_mnist / mnist. --data overrides it."},
+            "data_dir": {"type": ["string", "null"], "default": None,
+                         "description": "Local copy of fashion_mnist / mnist (IDX gzip files) for offline use."},
+            "image_size": _integer(None, "Resize the training images to image_size x image_size px; null: keep "
+                                         "the data's size.", nullable=True),
+            "backend": {"enum": ["tensorflow", "jax"], "default": "tensorflow",
+                        "description": "Keras backend; --backend and KERAS_BACKEND take precedence."},
+            "latent_dim": _integer(100, "Length of the generator's noise vector."),
+            "loss": {"enum": ["bce", "wasserstein", "hinge", "lsgan", None], "default": None,
+                     "description": "bce (non-saturating), wasserstein, hinge or lsgan (least squares); null: "
+                                    "wasserstein for wgan / wgan_gp discriminators, bce otherwise."},
+            "label_smoothing": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.0,
+                                "description": "One-sided label smoothing for bce: real targets become "
+                                               "1 - label_smoothing (e.g. 0.1 -> 0.9)."},
+            "n_critic": _integer(None, "Discriminator steps per generator step, each on a fresh real batch; "
+                                       "null: 5 for wgan / wgan_gp, 1 otherwise.", nullable=True),
+            "clip_value": {"type": ["number", "null"], "minimum": 0, "default": None,
+                           "description": "Clip discriminator weights to [-clip_value, clip_value] after each "
+                                          "step; 0 turns clipping off; null: 0.01 for wgan, 0 otherwise."},
+            "lambda_gp": {"type": ["number", "null"], "minimum": 0, "default": None,
+                          "description": "Weight of the gradient penalty (per-sample gradient norm over all "
+                                         "image dimensions at uniform mixes of real and fake); null: 10 for "
+                                         "wgan_gp, 0 otherwise."},
+            "batch_size": _integer(64, "Images per batch (per discriminator step)."),
+            "steps": _integer(10000, "Generator steps to train for (a step holds n_critic discriminator "
+                                     "steps); --steps overrides it.", nullable=True),
+            "epochs": _integer(None, "Train for this many passes over the data instead of 'steps' (set one of "
+                                     "the two).", nullable=True),
+            "seed": _integer(0, "Seed of weights, data order, noise and dropout: the same seed gives the same "
+                                "run.", minimum=0),
+            "deterministic": {"type": "boolean", "default": True,
+                              "description": "TensorFlow: use deterministic ops so a resumed run matches an "
+                                             "uninterrupted one exactly (slightly slower)."},
+            "log_interval": _integer(50, "Steps between lines in metrics.jsonl, status.json and TensorBoard."),
+            "sample_interval": _integer(500, "Steps between sample grids samples/step_XXXXXX.png."),
+            "sample_rows": _integer(8, "Rows of a sample grid (conditional models: one row per class)."),
+            "sample_columns": _integer(8, "Columns of a sample grid."),
+            "checkpoint_interval": _integer(1000, "Steps between checkpoints (one is also written at the end "
+                                                  "and on Ctrl-C / SIGTERM)."),
+            "keep_checkpoints": _integer(3, "How many of the latest checkpoints to keep."),
+            "keep_every": _integer(None, "Also keep every checkpoint whose step is a multiple of this; null: "
+                                         "none.", nullable=True),
+            "tensorboard": {"type": "boolean", "default": True,
+                            "description": "Write losses, metrics and sample grids to tensorboard/."},
+            "metric_evaluate": {"enum": ["fid", "kid", "mmd", "class_accuracy", "none"], "default": "none",
+                                "description": "Quality metric computed every eval_interval steps; the best "
+                                               "value's checkpoint is kept in checkpoints/best."},
+            "eval_interval": _integer(1000, "Steps between metric evaluations."),
+            "eval_samples": _integer(1000, "Generated (and real) images per metric evaluation.", minimum=2),
+            "runs_dir": {"type": "string", "default": "runs",
+                         "description": "Folder that holds run folders; --runs-dir overrides it."},
+            "name": {"type": ["string", "null"], "default": None, "pattern": "^[A-Za-z0-9._-]+$",
+                     "description": "Run folder name; null: <generator>_<discriminator>_<timestamp>."},
+            "image_shape": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 1},
+                            "minItems": 3, "maxItems": 3, "default": None,
+                            "description": "Set by the trainer from the data: [height, width, channels]."},
+            "class_names": {"type": ["array", "null"], "items": {"type": "string"}, "default": None,
+                            "description": "Set by the trainer from the data: one name per class, or null."},
+        },
+    }
+
+
+def describe_error(error: jsonschema.ValidationError) -> str:
+    """One line: the key path, the value, and what is allowed."""
+    path = ".".join(str(part) for part in error.absolute_path) or "config"
+    allowed = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties":
+        known = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(known))
+        prefix = "" if path == "config" else path + "."
+        return f"unknown key {', '.join(prefix + key for key in unknown)}; allowed keys: {', '.join(known)}"
+    if error.validator == "required":
+        return f"{path}: {error.message}"
+    if error.validator == "enum":
+        choices = ", ".join(json.dumps(choice) for choice in error.validator_value)
+        return f"{path} = {json.dumps(error.instance)} is not allowed; allowed: {choices}"
+    description = allowed.get("description", "")
+    return f"{path} = {json.dumps(error.instance)}: {error.message}" + (f" ({description})" if description else "")
+
+
+def validate(config: object, source: str) -> None:
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(config))
+    if error is not None:
+        raise UserError(f"{source}: {describe_error(error)}")
+
+
+def _fill_defaults(node_schema: dict, value: dict) -> dict:
+    filled = dict(value)
+    for key, key_schema in node_schema.get("properties", {}).items():
+        if key not in filled and "default" in key_schema:
+            filled[key] = copy.deepcopy(key_schema["default"])
+        if isinstance(filled.get(key), dict) and "properties" in key_schema:
+            filled[key] = _fill_defaults(key_schema, filled[key])
+    return filled
+
+
+def _resolve_regime(config: dict) -> dict:
+    regime = REGIMES.get(config["discriminator"]["choice"], DEFAULT_REGIME)
+    for key in ("loss", "n_critic", "clip_value", "lambda_gp"):
+        if config[key] is None:
+            config[key] = regime[key]
+    for role in ("generator", "discriminator"):
+        optimizer = config[role]["optimizer"]
+        if optimizer["choice"] is None:
+            optimizer["choice"] = regime["optimizer"]["choice"]
+        if optimizer["learning_rate"] is None:
+            optimizer["learning_rate"] = regime["optimizer"]["learning_rate"]
+        for key in ADAM_ONLY_KEYS:
+            if optimizer["choice"] == "adam" and optimizer[key] is None:
+                optimizer[key] = regime["optimizer"].get(key, DEFAULT_REGIME["optimizer"][key])
+            elif optimizer["choice"] != "adam" and optimizer[key] is not None:
+                raise UserError(f"{role}.optimizer.{key} = {optimizer[key]} applies only to adam, "
+                                f"not {optimizer['choice']}; remove it or set {role}.optimizer.choice=adam")
+    return config
+
+
+def resolve(config: dict, source: str = "config") -> dict:
+    """Validate ``config`` and return a copy with every option set (defaults and per-regime choices)."""
+    validate(config, source)
+    if config.get("steps") is not None and config.get("epochs") is not None:
+        raise UserError(f"{source}: steps = {config['steps']} and epochs = {config['epochs']} are both set; "
+                        "set only one of them")
+    resolved = _fill_defaults(schema(), config)
+    if config.get("epochs") is not None:
+        resolved["steps"] = None
+    return _resolve_regime(resolved)
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a config file as it was written (not yet resolved); problems are one-line UserErrors."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: cannot read the config ({error})") from None
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{path}: a config must be a JSON object, got {type(config).__name__}")
+    return config
+
+
+def apply_override(config: dict, assignment: str) -> dict:
+    """Apply one ``key.path=value`` (value parsed as JSON, else taken as a string) to a copy of ``config``."""
+    key_path, separator, raw_value = assignment.partition("=")
+    if not separator or not key_path:
+        raise UserError(f"--set {assignment!r}: expected KEY.PATH=VALUE, e.g. generator.optimizer.learning_rate=1e-4")
+    try:
+        value = json.loads(raw_value)
+    except json.JSONDecodeError:
+        value = raw_value
+    updated = copy.deepcopy(config)
+    node = updated
+    keys = key_path.split(".")
+    for depth, key in enumerate(keys[:-1]):
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise UserError(f"--set {assignment}: {'.'.join(keys[:depth + 1])} is {json.dumps(child)}, not a group "
+                            "of options")
+        node = child
+    node[keys[-1]] = value
+    return updated
+
+
+def option_lines() -> list[str]:
+    """Every option as 'key.path  (type, default X)  description', for --list-options."""
+    lines = []
+
+    def walk(node: dict, prefix: str) -> None:
+        for key, option in node.get("properties", {}).items():
+            path = prefix + key
+            if "properties" in option:
+                lines.append(f"{path}: {option.get('description', '')}")
+                walk(option, path + ".")
+                continue
+            if "enum" in option:
+                kind = "one of " + ", ".join(json.dumps(choice) for choice in option["enum"])
+            else:
+                kind = "/".join(option["type"]) if isinstance(option.get("type"), list) else option.get("type", "")
+            default = json.dumps(option["default"]) if "default" in option else "required"
+            lines.append(f"{path}  ({kind}; default {default})\n    {option.get('description', '')}")
+
+    walk(schema(), "")
+    return lines

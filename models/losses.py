@@ -1,0 +1,59 @@
+"""GAN losses on raw discriminator scores (logits), written once with keras.ops for every backend.
+
+Each loss is a pair: what the discriminator minimises given scores of real and generated images, and
+what the generator minimises given scores of generated images.
+"""
+from __future__ import annotations
+
+from keras import ops
+
+LOSSES = ("bce", "wasserstein", "hinge", "lsgan")
+
+
+def _bce_with_logits(logits, targets):
+    # Stable binary cross-entropy on logits: softplus(x) - t * x == -t log σ(x) - (1 - t) log(1 - σ(x)).
+    return ops.mean(ops.softplus(logits) - targets * logits)
+
+
+def discriminator_loss(name: str, real_scores, fake_scores, label_smoothing: float = 0.0):
+    if name == "bce":
+        # One-sided smoothing: only the real targets move (to 1 - s); fake targets stay 0.
+        real_labels = ops.full_like(real_scores, 1.0 - label_smoothing)
+        fake_labels = ops.zeros_like(fake_scores)
+        return _bce_with_logits(real_scores, real_labels) + _bce_with_logits(fake_scores, fake_labels)
+    if name == "wasserstein":
+        return ops.mean(fake_scores) - ops.mean(real_scores)
+    if name == "hinge":
+        return ops.mean(ops.relu(1.0 - real_scores)) + ops.mean(ops.relu(1.0 + fake_scores))
+    if name == "lsgan":
+        return 0.5 * ops.mean(ops.square(real_scores - 1.0)) + 0.5 * ops.mean(ops.square(fake_scores))
+    raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
+
+
+def generator_loss(name: str, fake_scores):
+    if name == "bce":
+        # Non-saturating: the generator wants its images called real.
+        misleading_labels = ops.ones_like(fake_scores)
+        return _bce_with_logits(fake_scores, misleading_labels)
+    if name in ("wasserstein", "hinge"):
+        return -ops.mean(fake_scores)
+    if name == "lsgan":
+        return 0.5 * ops.mean(ops.square(fake_scores - 1.0))
+    raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
+
+
+def interpolate(real_images, fake_images, mixing_weights):
+    """Points between real and fake images; ``mixing_weights`` is one U(0, 1) number per sample, (B, 1, 1, 1)."""
+    return mixing_weights * real_images + (1.0 - mixing_weights) * fake_images
+
+
+def gradient_penalty(gradients):
+    """Mean over samples of (‖∇D(x̂)‖₂ − 1)², each norm taken over all of a sample's pixels and channels."""
+    per_sample_squares = ops.sum(ops.square(gradients), axis=tuple(range(1, len(gradients.shape))))
+    norms = ops.sqrt(per_sample_squares + 1e-12)
+    return ops.mean(ops.square(norms - 1.0))
+
+
+def clip_weights(values, clip_value: float):
+    """The weight clipping of the original WGAN: every critic weight into [-clip_value, clip_value]."""
+    return [ops.clip(value, -clip_value, clip_value) for value in values]

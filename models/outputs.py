@@ -1,0 +1,114 @@
+"""What a run writes for people to look at: status, metrics, sample grids, plots, TensorBoard."""
+from __future__ import annotations
+
+import datetime
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from infra.atomic import atomic_write, write_json, write_text
+from models.images import save_png
+
+STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.jsonl"
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class RunOutputs:
+    def __init__(self, run_dir: str | Path, tensorboard: bool = True):
+        self.run_dir = Path(run_dir)
+        self.samples_dir = self.run_dir / "samples"
+        self.samples_dir.mkdir(parents=True, exist_ok=True)
+        self._summary_writer = self._open_tensorboard() if tensorboard else None
+
+    def _open_tensorboard(self):
+        import keras
+        import tensorflow as tf
+
+        if keras.backend.backend() != "tensorflow":
+            # TensorFlow only writes event files here; leave any GPU to the training backend.
+            tf.config.set_visible_devices([], "GPU")
+        return tf.summary.create_file_writer(str(self.run_dir / "tensorboard"))
+
+    def write_status(self, state: str, step: int, total_steps: int, message: str = "") -> None:
+        write_json(self.run_dir / STATUS_FILE, {
+            "state": state, "step": step, "total_steps": total_steps, "message": message,
+            "updated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        })
+
+    def log(self, record: dict) -> None:
+        """Append one line to metrics.jsonl and its numbers to TensorBoard's scalars."""
+        with open(self.run_dir / METRICS_FILE, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self._summary_writer is not None:
+            import tensorflow as tf
+
+            with self._summary_writer.as_default():
+                for name, value in record.items():
+                    if name != "step":
+                        tf.summary.scalar(name, value, step=record["step"])
+            self._summary_writer.flush()
+
+    def drop_metrics_after(self, step: int) -> None:
+        """On resume, forget the lines of steps the run will redo (they came after its last checkpoint)."""
+        records = [record for record in read_metrics(self.run_dir) if record["step"] <= step]
+        write_text(self.run_dir / METRICS_FILE, "".join(json.dumps(record) + "\n" for record in records))
+
+    def save_samples(self, step: int, grid: np.ndarray) -> Path:
+        path = save_png(self.samples_dir / f"step_{step:06d}.png", grid)
+        if self._summary_writer is not None:
+            import tensorflow as tf
+
+            with self._summary_writer.as_default():
+                tf.summary.image("samples", grid[None], step=step)
+            self._summary_writer.flush()
+        return path
+
+    def plot_losses(self) -> Path | None:
+        records = [record for record in read_metrics(self.run_dir) if "d_loss" in record]
+        if not records:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+
+        figure, axes = pyplot.subplots(figsize=(8, 4.5))
+        steps = [record["step"] for record in records]
+        for name in ("d_loss", "g_loss"):
+            axes.plot(steps, [record[name] for record in records], label=name)
+        axes.set_xlabel("step")
+        axes.set_ylabel("loss")
+        axes.legend()
+        axes.grid(alpha=0.3)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        pyplot.close(figure)
+        path = self.run_dir / "loss.png"
+        with atomic_write(path) as handle:
+            handle.write(buffer.getvalue())
+        return path
+
+    def make_progress_gif(self, frame_seconds: float = 0.4) -> Path | None:
+        import imageio.v3 as iio
+
+        frames = [iio.imread(path) for path in sorted(self.samples_dir.glob("step_*.png"))]
+        if not frames:
+            return None
+        path = self.run_dir / "progress.gif"
+        with atomic_write(path) as handle:
+            handle.write(iio.imwrite("<bytes>", np.stack(frames), extension=".gif",
+                                     duration=int(frame_seconds * 1000), loop=0))
+        return path
+
+    def close(self) -> None:
+        if self._summary_writer is not None:
+            self._summary_writer.close()

@@ -1,0 +1,163 @@
+"""Train a GAN from a JSON config, or resume a run: ``python -m models.train --help``."""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from infra import cli
+from infra.cli import UserError
+
+BACKENDS = ("tensorflow", "jax")
+
+EPILOG = """\
+examples:
+  python -m models.train --config configs/logos_dcgan.json
+  python -m models.train --config configs/logos_dcgan.json --steps 300 --name logos-short \\
+      --set generator.optimizer.learning_rate=1e-4 --set batch_size=32
+  python -m models.train --config configs/cgan_fashion_mnist.json --data fashion_mnist --backend jax
+  python -m models.train --resume runs/logos-short --steps 600
+  python -m models.train --list-options
+
+A run writes runs/NAME/: config.json (every option as used), status.json, metrics.jsonl, samples/,
+loss.png, progress.gif, tensorboard/, checkpoints/last (and best), and generator.keras when finished.
+Ctrl-C or SIGTERM saves a checkpoint and exits with status 130; --resume continues exactly.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m models.train", description=__doc__.split(":")[0] + ".", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--config", metavar="FILE", help="JSON config of a new run (see --list-options)")
+    source.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue the run in this folder from its last checkpoint")
+    source.add_argument("--list-options", action="store_true",
+                        help="print every config option with its type, default and meaning, then exit")
+    parser.add_argument("--data", metavar="SOURCE",
+                        help="training data, overrides data_path: a .npz file, s3://bucket/key.npz, an IDX gzip "
+                             "folder, fashion_mnist or mnist (default: the config's data_path)")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="local copy of fashion_mnist / mnist IDX files (default: the config's data_dir, "
+                             "then $LOGOGAN_DATA_DIR)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="override one config option, e.g. generator.optimizer.learning_rate=1e-4; VALUE is "
+                             "JSON (numbers, true, null, [..]) or else a string; repeatable")
+    parser.add_argument("--steps", type=int, metavar="N",
+                        help="train to N generator steps in total (replaces the config's steps/epochs)")
+    parser.add_argument("--name", help="run folder name (default: <generator>_<discriminator>_<timestamp>)")
+    parser.add_argument("--runs-dir", metavar="DIR", help="folder of run folders (default: the config's runs_dir, "
+                                                          "'runs')")
+    parser.add_argument("--backend", choices=BACKENDS,
+                        help="Keras backend (default: $KERAS_BACKEND, then the config's backend, then tensorflow)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def select_backend(requested: str | None, config: dict) -> str:
+    """Set KERAS_BACKEND before anything imports Keras; the flag beats the environment beats the config."""
+    backend = requested or os.environ.get("KERAS_BACKEND") or config.get("backend") or "tensorflow"
+    if backend not in BACKENDS:
+        raise UserError(f"backend {backend!r} is not supported; allowed: {', '.join(BACKENDS)}")
+    loaded = sys.modules.get("keras")
+    if loaded is not None and loaded.backend.backend() != backend:
+        raise UserError(f"Keras is already running on {loaded.backend.backend()}; start a new process for {backend}")
+    os.environ["KERAS_BACKEND"] = backend
+    return backend
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.steps is not None and args.steps < 1:
+        raise UserError(f"--steps {args.steps}: must be at least 1")
+    if args.list_options:
+        select_backend(args.backend, {})
+        from models.config import option_lines
+
+        print("\n".join(option_lines()))
+        return 0
+    if not args.config and not args.resume:
+        raise UserError("give --config FILE for a new run, --resume RUN_DIR to continue one, or --list-options")
+
+    from models import config as configs  # Keras-free, but importing the network schema loads Keras
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        if not (run_dir / "config.json").is_file():
+            raise UserError(f"{run_dir}: not a run folder (no config.json); allowed: a folder made by models.train")
+        source, raw = str(run_dir / "config.json"), configs.load_config(run_dir / "config.json")
+    else:
+        source, raw = args.config, configs.load_config(args.config)
+    raw["backend"] = select_backend(args.backend, raw)
+    for assignment in args.overrides:
+        raw = configs.apply_override(raw, assignment)
+    if args.data:
+        raw["data_path"] = args.data
+    if args.data_dir:
+        raw["data_dir"] = args.data_dir
+    if args.steps is not None:
+        raw["steps"], raw["epochs"] = args.steps, None
+    if not args.resume:
+        raw.update({key: value for key, value in (("name", args.name), ("runs_dir", args.runs_dir)) if value})
+    config = configs.resolve(raw, source)
+    if not config["data_path"]:
+        raise UserError(f"{source}: no training data; set data_path in the config or pass --data")
+    dataset = load_data(config)
+    if args.resume:
+        check_same_images(config, dataset, run_dir)
+    else:
+        config["image_shape"], config["class_names"] = image_shape_and_classes(config, dataset)
+        run_dir = new_run_dir(config)
+
+    from infra.atomic import write_json
+    from models.training_loop import Trainer, configure_determinism
+
+    write_json(run_dir / "config.json", config)
+    configure_determinism(config)
+    trainer = Trainer(config, run_dir, dataset, show_progress=not args.no_progress)
+    print(f"run folder: {run_dir}", file=sys.stderr)
+    return trainer.run(resume=bool(args.resume))
+
+
+def load_data(config: dict):
+    from models.data import load_training_data
+
+    return load_training_data(config["data_path"], config["data_dir"], config["image_size"])
+
+
+def image_shape_and_classes(config: dict, dataset) -> tuple[list[int], list[str] | None]:
+    from models.builders import needs_labels
+
+    if not needs_labels(config):
+        return list(dataset.image_shape), None
+    if dataset.y is None:
+        raise UserError(f"{config['data_path']}: has no labels, but a conditional (cgan) network needs them; use a "
+                        "labelled dataset or unconditional networks")
+    class_names = dataset.class_names or [str(index) for index in range(int(dataset.y.max()) + 1)]
+    return list(dataset.image_shape), class_names
+
+
+def check_same_images(config: dict, dataset, run_dir: Path) -> None:
+    if list(dataset.image_shape) != list(config["image_shape"]):
+        raise UserError(f"{config['data_path']}: images are {list(dataset.image_shape)} but run {run_dir} was "
+                        f"trained on {config['image_shape']}; resume with the same data")
+
+
+def new_run_dir(config: dict) -> Path:
+    name = config["name"] or "{}_{}_{}".format(config["generator"]["choice"], config["discriminator"]["choice"],
+                                               datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
+    config["name"] = name
+    run_dir = Path(config["runs_dir"]) / name
+    if (run_dir / "config.json").exists():
+        raise UserError(f"{run_dir}: a run with this name exists; continue it with --resume {run_dir} or pick "
+                        "another --name")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,260 @@
+"""The training loop: batches, steps, logging, samples, evaluation, checkpoints, clean stops.
+
+Step ``s`` (counting from 0) draws everything random from the run's seed and ``s`` alone: its real
+batches come from the permutation of epoch ``e`` seeded by (seed, e), its noise from (seed, s). With
+the networks' own random state (dropout seeds, BatchNorm statistics) inside the checkpoint, a resumed
+run repeats exactly the steps an uninterrupted one would have taken.
+"""
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from tqdm import tqdm
+
+from infra.cli import UserError
+from models import builders
+from models.backends import make_train_step
+from models.checkpoints import Checkpoints
+from models.images import image_grid, to_model_range
+from models.outputs import RunOutputs
+from models.sampling import generate_uint8, latent_vectors
+
+GENERATOR_FILE = "generator.keras"
+# Purposes of the random streams derived from the seed; distinct so no two streams coincide.
+DATA_ORDER, STEP_NOISE, SAMPLE_NOISE, EVAL_NOISE = range(4)
+
+
+class BatchSource:
+    """The batches of every step, a pure function of (seed, step)."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray | None, num_classes: int | None, config: dict):
+        self.images = images
+        self.labels = labels
+        self.num_classes = num_classes or 1
+        self.batch_size = config["batch_size"]
+        self.n_critic = config["n_critic"]
+        self.latent_dim = config["latent_dim"]
+        self.seed = config["seed"]
+        self.output_activation = builders.output_activation(config)
+        self.batches_per_epoch = max(len(images) // self.batch_size, 1)
+        self._order_epoch, self._order = None, None
+
+    def steps_for_epochs(self, epochs: int) -> int:
+        return math.ceil(epochs * self.batches_per_epoch / self.n_critic)
+
+    def _indices(self, batch_number: int) -> np.ndarray:
+        epoch, position = divmod(batch_number, self.batches_per_epoch)
+        if epoch != self._order_epoch:
+            order = np.random.default_rng([self.seed, DATA_ORDER, epoch]).permutation(len(self.images))
+            # Fewer images than a batch: repeat the shuffled images to fill it.
+            self._order = np.resize(order, max(len(order), self.batch_size))
+            self._order_epoch = epoch
+        return self._order[position * self.batch_size:(position + 1) * self.batch_size]
+
+    def batch(self, step: int) -> dict[str, np.ndarray]:
+        indices = [self._indices(step * self.n_critic + critic_step) for critic_step in range(self.n_critic)]
+        rng = np.random.default_rng([self.seed, STEP_NOISE, step])
+        critic_shape, batch_shape = (self.n_critic, self.batch_size), (self.batch_size,)
+        real_labels = (np.zeros(critic_shape, np.int32) if self.labels is None
+                       else np.stack([self.labels[index] for index in indices]).astype(np.int32))
+        return {
+            "real_images": np.stack([to_model_range(self.images[index], self.output_activation) for index in indices]),
+            "real_labels": real_labels,
+            "critic_latent_vectors": latent_vectors(rng, self.n_critic * self.batch_size, self.latent_dim)
+            .reshape(*critic_shape, self.latent_dim),
+            "critic_fake_labels": rng.integers(0, self.num_classes, critic_shape, dtype=np.int32),
+            "mixing_weights": rng.uniform(size=(*critic_shape, 1, 1, 1)).astype(np.float32),
+            "random_latent_vectors": latent_vectors(rng, self.batch_size, self.latent_dim),
+            "fake_labels": rng.integers(0, self.num_classes, batch_shape, dtype=np.int32),
+        }
+
+
+class StopRequest:
+    """SIGINT / SIGTERM set a flag that the loop checks between steps, so a stop never splits a step."""
+
+    def __init__(self):
+        self.signal_name = None
+        self._previous = {}
+
+    def __enter__(self):
+        for number in (signal.SIGINT, signal.SIGTERM):
+            self._previous[number] = signal.signal(number, self._request)
+        return self
+
+    def _request(self, number, frame):
+        self.signal_name = signal.Signals(number).name
+
+    def __exit__(self, *exc_info):
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+
+class TrainingDiverged(Exception):
+    pass
+
+
+class Trainer:
+    def __init__(self, config: dict, run_dir: Path, dataset, show_progress: bool = True):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.dataset = dataset
+        self.show_progress = show_progress
+        self.conditional = builders.needs_labels(config)
+        self.num_classes = builders.num_classes(config)
+        self.gan, self.generator_optimizer, self.discriminator_optimizer = builders.build_gan(config)
+        self.variable_groups = {
+            "generator": self.gan.generator.variables,
+            "discriminator": self.gan.discriminator.variables,
+            "generator_optimizer": self.generator_optimizer.variables,
+            "discriminator_optimizer": self.discriminator_optimizer.variables,
+        }
+        self.checkpoints = Checkpoints(run_dir, config["keep_checkpoints"], config["keep_every"])
+        self.batches = BatchSource(dataset.x, dataset.y if self.conditional else None, self.num_classes, config)
+        self.total_steps = (config["steps"] if config["steps"] is not None
+                            else self.batches.steps_for_epochs(config["epochs"]))
+        self.sample_inputs = self._sample_inputs()
+        self.metric = None if config["metric_evaluate"] == "none" else config["metric_evaluate"]
+        self.best_value = None
+
+    def _sample_inputs(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Fixed noise for the sample grids, so successive grids show the same images improving."""
+        rows = self.num_classes if self.conditional else self.config["sample_rows"]
+        columns = self.config["sample_columns"]
+        rng = np.random.default_rng([self.config["seed"], SAMPLE_NOISE])
+        noise = latent_vectors(rng, rows * columns, self.config["latent_dim"])
+        labels = np.repeat(np.arange(rows), columns) if self.conditional else None
+        return noise, labels
+
+    def _generator_labels(self, labels: np.ndarray | None) -> np.ndarray | None:
+        return labels if self.gan.generator_conditional else None
+
+    def sample_grid(self) -> np.ndarray:
+        noise, labels = self.sample_inputs
+        images = generate_uint8(self.gan.generator, noise, self._generator_labels(labels),
+                                builders.output_activation(self.config))
+        return image_grid(images, columns=self.config["sample_columns"])
+
+    def run(self, resume: bool) -> int:
+        """Train to ``total_steps``; returns the exit status (0 finished, 130 stopped by a signal)."""
+        start_step = 0
+        if resume and self.checkpoints.path("last") is not None:
+            info = self.checkpoints.restore(self.variable_groups)
+            start_step, self.best_value = info["step"], info.get("best")
+        outputs = RunOutputs(self.run_dir, tensorboard=self.config["tensorboard"])
+        if resume:
+            outputs.drop_metrics_after(start_step)
+        train_step = make_train_step(self.gan, self.generator_optimizer, self.discriminator_optimizer)
+        evaluator = self._make_evaluator() if self.metric else None
+        outputs.write_status("running", start_step, self.total_steps, "resumed" if start_step else "started")
+        progress = tqdm(total=self.total_steps, initial=start_step, unit="step", desc="training",
+                        disable=not self.show_progress, file=sys.stderr, dynamic_ncols=True)
+        step, saved_step = start_step, start_step
+        interval_start, interval_steps = time.perf_counter(), 0
+        try:
+            with StopRequest() as stop:
+                while step < self.total_steps and stop.signal_name is None:
+                    step_losses = train_step(self.batches.batch(step))
+                    bad = [name for name, value in step_losses.items() if not math.isfinite(value)]
+                    if bad:
+                        raise TrainingDiverged(f"{bad[0]} is {step_losses[bad[0]]} at step {step + 1}")
+                    step += 1
+                    interval_steps += 1
+                    progress.update(1)
+                    last_step = step == self.total_steps
+                    if step % self.config["log_interval"] == 0 or last_step:
+                        elapsed = time.perf_counter() - interval_start
+                        record = {"step": step, **step_losses,
+                                  "images_per_sec": round(interval_steps * self.config["batch_size"] / elapsed, 2)}
+                        outputs.log(record)
+                        outputs.write_status("running", step, self.total_steps)
+                        progress.set_postfix(d_loss=f"{record['d_loss']:.3f}", g_loss=f"{record['g_loss']:.3f}",
+                                             img_s=f"{record['images_per_sec']:.0f}")
+                        interval_start, interval_steps = time.perf_counter(), 0
+                    if step % self.config["sample_interval"] == 0 or last_step:
+                        train_step.sync()
+                        outputs.save_samples(step, self.sample_grid())
+                    if evaluator is not None and (step % self.config["eval_interval"] == 0 or last_step):
+                        train_step.sync()
+                        self._evaluate(evaluator, step, outputs)
+                    if step % self.config["checkpoint_interval"] == 0 or last_step:
+                        train_step.sync()
+                        self._save_checkpoint(step)
+                        saved_step = step
+            if stop.signal_name is not None:
+                if saved_step != step:
+                    train_step.sync()
+                    self._save_checkpoint(step)
+                outputs.write_status("interrupted", step, self.total_steps,
+                                     f"stopped by {stop.signal_name}; resume with --resume {self.run_dir}")
+                print(f"\nstopped by {stop.signal_name} at step {step}; checkpoint saved; resume with "
+                      f"python -m models.train --resume {self.run_dir}", file=sys.stderr)
+                return 130
+            self._finish(outputs)
+            outputs.write_status("finished", step, self.total_steps, f"exported {self.run_dir / GENERATOR_FILE}")
+            return 0
+        except TrainingDiverged as error:
+            last = self.checkpoints.path("last")
+            kept = (f"the last good checkpoint is {last} (step {self.checkpoints.read_info(last)['step']})"
+                    if last else "no checkpoint was saved before it")
+            message = f"training diverged: {error}; stopped, {kept}"
+            outputs.write_status("failed", step, self.total_steps, message)
+            raise UserError(message) from None
+        finally:
+            progress.close()
+            outputs.close()
+
+    def _save_checkpoint(self, step: int, slot: str = "last") -> None:
+        self.checkpoints.save(self.variable_groups, {"step": step, "metric": self.metric, "best": self.best_value},
+                              slot=slot)
+
+    def _finish(self, outputs: RunOutputs) -> None:
+        export_generator(self.gan.generator, self.run_dir / GENERATOR_FILE)
+        outputs.plot_losses()
+        outputs.make_progress_gif()
+
+    def _make_evaluator(self):
+        from evaluation.evaluator import Evaluator
+
+        rng = np.random.default_rng([self.config["seed"], EVAL_NOISE])
+        count = min(self.config["eval_samples"], len(self.dataset.x))
+        chosen = np.sort(rng.choice(len(self.dataset.x), count, replace=False))
+        real_labels = self.dataset.y[chosen] if self.dataset.y is not None else None
+        return Evaluator(self.dataset.x[chosen], [self.metric], real_labels=real_labels,
+                         class_names=self.config.get("class_names"))
+
+    def _evaluate(self, evaluator, step: int, outputs: RunOutputs) -> None:
+        from evaluation.evaluator import is_better
+
+        rng = np.random.default_rng([self.config["seed"], EVAL_NOISE, step])
+        count = self.config["eval_samples"]
+        labels = np.arange(count) % self.num_classes if self.conditional else None
+        fake_images = generate_uint8(self.gan.generator, latent_vectors(rng, count, self.config["latent_dim"]),
+                                     self._generator_labels(labels), builders.output_activation(self.config))
+        results = evaluator.evaluate(fake_images, fake_labels=labels)
+        outputs.log({"step": step, **{name: float(value) for name, value in results.items()}})
+        value = float(results[self.metric])
+        if is_better(self.metric, value, self.best_value):
+            self.best_value = value
+            self._save_checkpoint(step, slot="best")
+
+
+def export_generator(generator: keras.Model, path: Path) -> None:
+    """Save the generator as a .keras file atomically (Keras needs the suffix, so the temp name keeps it)."""
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+    generator.save(partial)
+    os.replace(partial, path)
+
+
+def configure_determinism(config: dict) -> None:
+    keras.utils.set_random_seed(config["seed"])
+    if config["deterministic"] and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
