@@ -91,7 +91,8 @@ done
 FIREWALL_RULE=$NAME-ssh
 
 compute() { cloud_run "$1" gcloud compute "${@:2}"; }
-# gcloud compute ssh makes and installs its own key (~/.ssh/google_compute_engine) on first use.
+# gcloud compute ssh makes and installs its own key (~/.ssh/google_compute_engine) on first use. It
+# forwards stdin, so calls that send nothing read /dev/null.
 SSH=(gcloud compute ssh "$NAME" "--zone=$ZONE" --quiet)
 
 # SSH from the caller's /32 only; the rule is updated when the caller's address changed.
@@ -142,11 +143,11 @@ create() {
   cidr="$(caller_ip)/32"
   ensure_firewall_rule "$cidr"
   ensure_instance
-  wait_for_ssh "${SSH[@]}" --command=true
+  wait_for_ssh "${SSH[@]}" --command=true </dev/null
   send_project "${SSH[@]}" --command
-  cloud_run "" "${SSH[@]}" "--command=$(remote_install_command)"
+  cloud_run "" "${SSH[@]}" "--command=$(remote_install_command)" </dev/null
   if [ ${#TRAIN_ARGS[@]} -gt 0 ]; then
-    cloud_run "" "${SSH[@]}" "--command=$(remote_train_command "${TRAIN_ARGS[@]}")"
+    cloud_run "" "${SSH[@]}" "--command=$(remote_train_command "${TRAIN_ARGS[@]}")" </dev/null
   fi
   cat <<EOF
 
@@ -161,7 +162,8 @@ EOF
 # Copy runs/ back from the running VM before it is deleted (results synced to S3 are safe anyway).
 fetch_runs() {
   local name=$1 zone=$2 status=0
-  cloud_run "" gcloud compute ssh "$name" "--zone=$zone" --quiet "--command=$(remote_has_runs_command)" || status=$?
+  cloud_run "" gcloud compute ssh "$name" "--zone=$zone" --quiet "--command=$(remote_has_runs_command)" </dev/null ||
+    status=$?
   case $status in
     0) cloud_run "" gcloud compute scp --recurse "--zone=$zone" --quiet "$name:$REMOTE_DIR/runs" . ||
          die "could not copy runs/ back from $name; nothing was deleted (use --no-fetch to delete anyway)" ;;

@@ -1,0 +1,206 @@
+"""setup-aws.sh against stub aws/ssh/scp/curl: the exact command sequences, the /32 rule, no secrets shown."""
+from __future__ import annotations
+
+import io
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.infra.cloud_stubs import CALLER_IP, args_of, dry_run_trace, make_cloud_stubs, option, trace
+
+KEY_MATERIAL = "-----BEGIN OPENSSH PRIVATE KEY-----\nSTUB-PRIVATE-KEY-DO-NOT-PRINT\n-----END OPENSSH PRIVATE KEY-----\n"
+GROUP = "sg-0a1b2c3d"
+INSTANCE = "i-0123456789abcdef0"
+AMI = "ami-0fedcba987654321"
+VM_ADDRESS = "198.51.100.20"
+
+REMOTE_INSTALL = "ssh: cd logogan && ./infra/remote-install.sh"
+UNPACK = "ssh: mkdir -p logogan && tar -xzf - -C logogan"
+CREATE_STEPS = [
+    "aws ec2 describe-key-pairs",
+    "aws ec2 create-key-pair",
+    "aws ec2 describe-security-groups",
+    "aws ec2 create-security-group",
+    "aws ec2 authorize-security-group-ingress",
+    "aws ec2 describe-instances",
+    "aws ssm get-parameter",
+    "aws ec2 describe-images",
+    "aws ec2 run-instances",
+    "aws ec2 wait instance-running",
+    "aws ec2 describe-instances",
+    "ssh: true",
+    UNPACK,
+    REMOTE_INSTALL,
+]
+
+
+@pytest.fixture
+def cloud(tmp_path):
+    return make_cloud_stubs(tmp_path)
+
+
+def answer_nothing_exists(cloud):
+    cloud.respond(
+        "aws",
+        (["create-key-pair"], KEY_MATERIAL, 0),
+        (["create-security-group"], GROUP + "\n", 0),
+        (["get-parameter"], AMI + "\n", 0),
+        (["describe-images"], "/dev/sda1\n", 0),
+        (["run-instances"], INSTANCE + "\n", 0),
+        (["describe-instances", "--instance-ids"], VM_ADDRESS + "\n", 0),
+    )
+
+
+def answer_all_exists(cloud, ssh_cidrs: str):
+    cloud.respond(
+        "aws",
+        (["describe-key-pairs"], "logogan\n", 0),
+        (["describe-security-groups", "--filters"], GROUP + "\n", 0),
+        (["describe-security-groups", "--group-ids"], ssh_cidrs + "\n", 0),
+        (["describe-instances", "--filters"], f"{INSTANCE}\trunning\n", 0),
+        (["describe-instances", "--instance-ids"], VM_ADDRESS + "\n", 0),
+    )
+
+
+def test_create_runs_the_exact_sequence_and_opens_ssh_to_the_callers_address_only(cloud):
+    answer_nothing_exists(cloud)
+    result = cloud.run("setup-aws.sh", "--spot", "--instance-profile", "logogan-s3", "--volume-gb", "80")
+    assert result.returncode == 0, result.stderr
+    calls = cloud.calls()
+    assert trace(calls) == ["curl", *CREATE_STEPS]
+
+    ingress = args_of(calls, "aws ec2 authorize-security-group-ingress")
+    assert (option(ingress, "--group-id"), option(ingress, "--protocol"), option(ingress, "--port")) == (GROUP, "tcp", "22")
+    assert option(ingress, "--cidr") == f"{CALLER_IP}/32"
+
+    launch = args_of(calls, "aws ec2 run-instances")
+    assert option(launch, "--image-id") == AMI
+    assert option(launch, "--instance-type") == "g5.xlarge"
+    assert option(launch, "--security-group-ids") == GROUP
+    assert option(launch, "--key-name") == "logogan"
+    assert "DeviceName=/dev/sda1,Ebs={VolumeSize=80," in option(launch, "--block-device-mappings")
+    assert "MarketType=spot" in option(launch, "--instance-market-options")
+    assert option(launch, "--iam-instance-profile") == "Name=logogan-s3"
+    assert "Key=logogan-stack,Value=logogan" in option(launch, "--tag-specifications")
+    ami_lookup = args_of(calls, "aws ssm get-parameter")
+    assert option(ami_lookup, "--name").startswith("/aws/service/deeplearning/ami/x86_64/")
+
+    key_file = cloud.home / ".ssh" / "logogan.pem"
+    assert key_file.read_text() == KEY_MATERIAL
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert "STUB-PRIVATE-KEY" not in result.stdout + result.stderr
+
+    ssh_calls = [call for call in calls if call["program"] == "ssh"]
+    assert all(f"ubuntu@{VM_ADDRESS}" in call["args"] and option(call["args"], "-i") == str(key_file) for call in ssh_calls)
+    archive = tarfile.open(fileobj=io.BytesIO(Path(ssh_calls[1]["stdin"]).read_bytes()), mode="r:gz")
+    assert {"run-model.sh", "infra/remote-install.sh"} <= set(archive.getnames())
+    assert f"ssh -i {key_file} ubuntu@{VM_ADDRESS}" in result.stdout
+
+
+def test_dry_run_prints_the_same_commands_and_runs_none(cloud):
+    answer_nothing_exists(cloud)
+    result = cloud.run("setup-aws.sh", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert trace(cloud.calls()) == ["curl"]
+    assert dry_run_trace(result.stdout) == CREATE_STEPS
+    assert f"--cidr {CALLER_IP}/32" in result.stdout
+    assert not (cloud.home / ".ssh" / "logogan.pem").exists()
+
+
+def test_second_run_creates_nothing(cloud):
+    answer_all_exists(cloud, f"{CALLER_IP}/32")
+    (cloud.home / ".ssh").mkdir()
+    (cloud.home / ".ssh" / "logogan.pem").write_text(KEY_MATERIAL)
+    result = cloud.run("setup-aws.sh")
+    assert result.returncode == 0, result.stderr
+    assert trace(cloud.calls()) == [
+        "curl",
+        "aws ec2 describe-key-pairs",
+        "aws ec2 describe-security-groups",
+        "aws ec2 describe-security-groups",
+        "aws ec2 describe-instances",
+        "aws ec2 wait instance-running",
+        "aws ec2 describe-instances",
+        "ssh: true",
+        UNPACK,
+        REMOTE_INSTALL,
+    ]
+
+
+def test_a_new_caller_address_replaces_the_old_ssh_rule(cloud):
+    answer_all_exists(cloud, "192.0.2.50/32")
+    (cloud.home / ".ssh").mkdir()
+    (cloud.home / ".ssh" / "logogan.pem").write_text(KEY_MATERIAL)
+    result = cloud.run("setup-aws.sh")
+    assert result.returncode == 0, result.stderr
+    calls = cloud.calls()
+    assert option(args_of(calls, "aws ec2 revoke-security-group-ingress"), "--cidr") == "192.0.2.50/32"
+    assert option(args_of(calls, "aws ec2 authorize-security-group-ingress"), "--cidr") == f"{CALLER_IP}/32"
+
+
+def test_training_flags_after_double_dash_start_run_model_in_tmux_on_the_vm(cloud):
+    answer_nothing_exists(cloud)
+    result = cloud.run("setup-aws.sh", "--", "--data", "s3://bucket/my data.npz", "--date", "first")
+    assert result.returncode == 0, result.stderr
+    assert trace(cloud.calls())[-1] == "ssh: cd logogan && ./run-model.sh --tmux --data 's3://bucket/my data.npz' --date first"
+
+
+def test_teardown_copies_runs_back_then_deletes_exactly_what_is_tagged(cloud):
+    cloud.respond(
+        "aws",
+        (["describe-instances"], f"{INSTANCE}\trunning\t{VM_ADDRESS}\n", 0),
+        (["describe-security-groups"], GROUP + "\n", 0),
+        (["describe-key-pairs"], "logogan\n", 0),
+    )
+    (cloud.home / ".ssh").mkdir()
+    key_file = cloud.home / ".ssh" / "logogan.pem"
+    key_file.write_text(KEY_MATERIAL)
+    result = cloud.run("setup-aws.sh", "--teardown")
+    assert result.returncode == 0, result.stderr
+    calls = cloud.calls()
+    assert trace(calls) == [
+        "aws ec2 describe-instances",
+        "ssh: test -d logogan/runs",
+        f"scp ubuntu@{VM_ADDRESS}:logogan/runs",
+        "aws ec2 terminate-instances",
+        "aws ec2 wait instance-terminated",
+        "aws ec2 describe-security-groups",
+        "aws ec2 delete-security-group",
+        "aws ec2 describe-key-pairs",
+        "aws ec2 delete-key-pair",
+    ]
+    for step in ("aws ec2 describe-instances", "aws ec2 describe-security-groups", "aws ec2 describe-key-pairs"):
+        assert option(args_of(calls, step), "--filters").startswith("Name=tag:logogan-stack,Values=logogan")
+    assert option(args_of(calls, "aws ec2 terminate-instances"), "--instance-ids") == INSTANCE
+    assert option(args_of(calls, "aws ec2 delete-security-group"), "--group-id") == GROUP
+    assert option(args_of(calls, "aws ec2 delete-key-pair"), "--key-name") == "logogan"
+    assert not key_file.exists()
+
+    cloud.clear()
+    again = cloud.run("setup-aws.sh", "--teardown")
+    assert again.returncode == 0, again.stderr
+    assert trace(cloud.calls()) == [
+        "aws ec2 describe-instances",
+        "aws ec2 describe-security-groups",
+        "aws ec2 describe-key-pairs",
+    ]
+
+
+def test_teardown_deletes_nothing_when_the_runs_cannot_be_copied_back(cloud):
+    cloud.respond("aws", (["describe-instances"], f"{INSTANCE}\trunning\t{VM_ADDRESS}\n", 0))
+    cloud.respond("ssh", ([], "", 255))
+    result = cloud.run("setup-aws.sh", "--teardown")
+    assert result.returncode == 2
+    assert "nothing was deleted" in result.stderr and "--no-fetch" in result.stderr
+    assert not any("terminate-instances" in call["args"] for call in cloud.calls())
+
+
+def test_bad_flag_value_is_one_line(cloud):
+    result = cloud.run("setup-aws.sh", "--volume-gb", "lots")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "setup-aws.sh: error: --volume-gb 'lots': expected a whole number of GiB, e.g. 100"
+    ]
+    assert cloud.calls() == []
