@@ -19,7 +19,6 @@ cairosvg in its safe mode for SVG). ``manifest.csv`` records every file kept, wi
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import io
 import re
@@ -44,9 +43,8 @@ from infra.atomic import write_text
 from infra.cli import UserError
 from scraping.identity import require_contact_for, resolve_contact, user_agent
 from scraping.items import read_items
+from scraping.manifest import MANIFEST, manifest_text, parse_manifest
 
-MANIFEST = "manifest.csv"
-MANIFEST_FIELDS = ("path", "source_url", "sha1", "content_sha1", "bytes", "licence", "artist", "title", "page_url")
 RASTER_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif", "ICO": "ico"}
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MANIFEST_EVERY = 50  # files kept between manifest saves, so a crash loses little
@@ -164,14 +162,6 @@ def file_stem(item: dict, url: str) -> str:
     return f"{name[:80]}-{hashlib.sha1(url.encode()).hexdigest()[:8]}"
 
 
-def manifest_text(rows: list[dict]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, MANIFEST_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
 class LocalFolder:
     """Files and manifest in a folder; a file counts as there when its SHA-1 matches the manifest."""
 
@@ -263,8 +253,7 @@ def manifest_row(path: str, url: str, item: dict, fetched_sha1: str, size: int) 
 def download(items: list[dict], sink, *, original: bool, per_host: int, retries: int, timeout: float,
              max_bytes: int, contact: str | None, progress: bool) -> Summary:
     summary = Summary()
-    previous_text = sink.read_manifest()
-    previous = list(csv.DictReader(io.StringIO(previous_text))) if previous_text else []
+    previous = parse_manifest(sink.read_manifest())
     kept = [row for row in previous if sink.is_intact(row)]
     kept_urls = {row["source_url"] for row in kept}
     seen_sha1 = {row["sha1"] for row in kept}
