@@ -25,6 +25,8 @@ from scraping.identity import user_agent
 from scraping.items import ITEM_FIELDS, feed_format
 
 WAIT_STATUSES = (429, 503)
+# A crawl that ran out of work, or reached a page/item limit the user set, produced a usable items file.
+COMPLETE_REASONS = ("finished", "closespider_pagecount", "closespider_itemcount")
 
 CRAWL_SETTINGS = {
     "ROBOTSTXT_OBEY": True,
@@ -150,7 +152,7 @@ def run_spider(spider_class, out: Path, spider_args: dict, overrides: dict[str, 
     process.crawl(crawler, **spider_args)
     process.start()
     reason = crawler.stats.get_value("finish_reason")
-    if reason != "finished":
+    if reason not in COMPLETE_REASONS:
         partial.unlink(missing_ok=True)
         if reason == "shutdown":
             raise KeyboardInterrupt
