@@ -14,6 +14,7 @@ import argparse
 import ipaddress
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -75,6 +76,19 @@ def check_args(args) -> None:
         )
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """Bind here rather than in werkzeug, which reports a busy port with several lines and exit status 1."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(socket.SOMAXCONN)
+    except OSError as error:
+        listener.close()
+        raise UserError(f"cannot listen on {host}:{port} ({error.strerror or error}); choose another --port or --host") from None
+    return listener
+
+
 def stop_on_sigterm() -> None:
     """SIGTERM (kill, systemd, docker stop) shuts down like Ctrl-C: the running job keeps a checkpoint."""
     def interrupt(signum, frame):
@@ -88,12 +102,10 @@ def main(argv=None) -> int:
     check_args(args)
     jobs = JobQueue(args.runs)
     app = create_app(args.runs, args.data_root, token=args.token, jobs=jobs)
-    try:
-        server = make_server(args.host, args.port, app, threaded=True)
-    except OSError as error:
-        raise UserError(f"cannot listen on {args.host}:{args.port} ({error.strerror}); choose another --port") from None
+    with listening_socket(args.host, args.port) as listener:
+        server = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno())
     host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"Serving runs from {args.runs} at http://{host}:{server.server_port}/ (Ctrl-C to stop)", file=sys.stderr,
+    print(f"Serving runs from {args.runs} at http://{host}:{server.socket.getsockname()[1]}/ (Ctrl-C to stop)", file=sys.stderr,
           flush=True)
     stop_on_sigterm()
     try:

@@ -11,18 +11,20 @@ Routes (every answer to bad input is a 4xx JSON ``{"error", "status", "allowed"?
 from __future__ import annotations
 
 import hmac
+import io
 import json
 import re
 import secrets
 import time
+import zipfile
 from pathlib import Path
 from typing import Iterable
 
 from flask import Flask, Response, jsonify, render_template, request, send_from_directory, url_for
 
+from models.images import image_grid, png_bytes
 from models.web import configs, params
 from models.web.errors import ApiError, register_error_handlers
-from models.web.images import png_bytes, tile, zip_bytes
 from models.web.jobs import Job, JobQueue
 from models.web.registry import RunRegistry
 from models.web.runfiles import SAMPLE_GLOB
@@ -36,6 +38,15 @@ DEFAULT_GRID = 16
 def filename_part(text: str) -> str:
     """A class name fit for a file name: "T-shirt/top" becomes "T-shirt-top"."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "class"
+
+
+def zip_bytes(images, stem: str) -> bytes:
+    """One PNG per image, ``<stem>-000.png`` upwards, in a zip."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for index, image in enumerate(images):
+            archive.writestr(f"{stem}-{index:03d}.png", png_bytes(image))
+    return buffer.getvalue()
 
 
 def only_parameters(allowed: Iterable[str]) -> None:
@@ -76,7 +87,8 @@ def create_app(runs_dir: Path, data_root: Path, token: str | None = None, jobs: 
         if kind == "zip":
             response = Response(zip_bytes(images, stem), mimetype="application/zip")
         else:
-            response = Response(png_bytes(tile(images)), mimetype="image/png")
+            picture = images[0] if n == 1 else image_grid(images)  # one image is sent as itself, unframed
+            response = Response(png_bytes(picture), mimetype="image/png")
         response.headers["Content-Disposition"] = f'inline; filename="{stem}.{kind}"'
         response.headers["X-Run"] = info.name
         response.headers["X-Seed"] = str(seed)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from infra.storage import is_s3_url
+from models.data import NAMED_DATASETS
 from models.web.errors import ApiError
-
-BUILTIN_DATASETS = ("fashion_mnist", "mnist")  # data_path names the trainer loads by itself (see data_dir)
 
 
 def under_data_root(key: str, value: object, data_root: Path) -> str:
@@ -39,9 +38,9 @@ def check_posted_config(config: object, data_root: Path) -> dict:
     if data_path is None:
         raise ApiError(
             400, "posted config: data_path is required: a .npz file or IDX folder under the server's data root, "
-            f"or one of {', '.join(BUILTIN_DATASETS)}",
+            f"or one of {', '.join(NAMED_DATASETS)}",
         )
-    if data_path not in BUILTIN_DATASETS:
+    if data_path not in NAMED_DATASETS:
         checked["data_path"] = under_data_root("data_path", data_path, data_root)
     if config.get("data_dir") is not None:
         checked["data_dir"] = under_data_root("data_dir", config["data_dir"], data_root)

@@ -51,7 +51,7 @@ class Job:
 
 def trainer_command(job: Job) -> list[str]:
     return [sys.executable, "-m", "models.train", "--config", str(job.config_path), "--name", job.id,
-            "--runs-dir", str(job.run_dir.parent)]
+            "--runs-dir", str(job.run_dir.parent), "--no-progress"]
 
 
 def last_line(path: Path) -> str:

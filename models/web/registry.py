@@ -18,6 +18,7 @@ from models.web.errors import ApiError
 from models.web.runfiles import read_json, read_metrics
 
 FINISHED_MARKER = "generator.keras"
+SUMMARY_KEYS = ("data_path", "latent_dim", "loss", "batch_size", "steps", "epochs", "metric_evaluate", "backend", "seed")
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,9 @@ class RunInfo:
 
 
 def config_summary(config: dict) -> dict:
-    """The settings that tell runs apart at a glance: every top-level scalar, and each section's choice."""
-    summary = {}
-    for key, value in config.items():
-        if isinstance(value, (str, int, float, bool)) or value is None:
-            summary[key] = value
-        elif isinstance(value, dict) and "choice" in value:
-            summary[key] = value["choice"]
-    summary.pop("class_names", None)
+    """The settings that tell runs apart at a glance (config.json holds every one)."""
+    summary = {role: config.get(role, {}).get("choice") for role in ("generator", "discriminator")}
+    summary.update({key: config.get(key) for key in SUMMARY_KEYS})
     return summary
 
 
@@ -170,7 +166,7 @@ class RunRegistry:
         if not generator.class_names:
             raise ApiError(400, f"run {info.name!r} is unconditional: leave class out")
         try:
-            return generator.class_index(int(class_name) if class_name.isdigit() else class_name)
+            return generator.class_index(class_name)
         except UserError:
             raise ApiError(
                 400,

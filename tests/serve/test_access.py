@@ -1,0 +1,73 @@
+"""The token check and the command line's refusals."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from infra.cli import UserError
+from models import serve
+from models.web.app import create_app
+from tests.serve.conftest import RUN
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def guarded(runs_dir, data_root):
+    return create_app(runs_dir, data_root, token=TOKEN).test_client()
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/api/models", f"/generate?run={RUN}&n=1", "/api/jobs", "/static/gallery.js", "/?generate_sample=Bag"]
+)
+def test_every_route_needs_the_token(guarded, path):
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+        answer = guarded.get(path, headers=headers)
+        assert answer.status_code == 401, headers
+        assert "Authorization: Bearer" in answer.get_json()["error"]
+    separator = "&" if "?" in path else "?"
+    assert guarded.get(f"{path}{separator}token=wrong").status_code == 401
+    assert guarded.get(path, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert guarded.get(f"{path}{separator}token={TOKEN}").status_code == 200
+
+
+def test_the_page_passes_its_token_on_to_its_assets(guarded):
+    html = guarded.get(f"/?token={TOKEN}").get_data(as_text=True)
+    assert f"/static/gallery.js?token={TOKEN}" in html
+    assert guarded.get(f"/static/gallery.css?token={TOKEN}").status_code == 200
+
+
+def test_without_a_token_setting_no_token_is_asked_for(client):
+    assert client.get("/api/models").status_code == 200
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::", "example.org"])
+def test_binding_beyond_loopback_without_a_token_is_refused(runs_dir, host, monkeypatch):
+    monkeypatch.delenv("LOGOGAN_TOKEN", raising=False)
+    with pytest.raises(UserError, match=f"--host {host} would let anyone .* add --token"):
+        serve.main(["--runs", str(runs_dir), "--host", host])
+
+
+@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True),
+                                                ("localhost", True), ("0.0.0.0", False), ("10.0.0.1", False)])
+def test_loopback_addresses(host, loopback):
+    assert serve.is_loopback(host) is loopback
+
+
+def test_missing_runs_folder_and_busy_port_are_one_line_errors(runs_dir, tmp_path):
+    with pytest.raises(UserError, match="no such folder"):
+        serve.main(["--runs", str(tmp_path / "nope")])
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(UserError, match=f"cannot listen on 127.0.0.1:{busy.getsockname()[1]}"):
+            serve.main(["--runs", str(runs_dir), "--port", str(busy.getsockname()[1])])
+
+
+def test_help_explains_every_flag_with_an_example(capsys):
+    with pytest.raises(SystemExit):
+        serve.main(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--runs", "--host", "--port", "--data-root", "--token", "LOGOGAN_TOKEN", "examples:"):
+        assert flag in text
