@@ -6,11 +6,20 @@ One ``.npz`` file, loadable without pickle:
 - ``y`` (optional): int64 class indices, shape (N,);
 - ``class_names`` (optional, with ``y``): unicode array, one name per class index;
 - ``meta``: a JSON string (sources, counts, licences, how it was made).
+
+A large dataset may be split into shards: ``name.npz`` then holds ``meta``, ``class_names`` and
+``shards`` (the shard file names) and each ``name.shard-00000-of-00004.npz`` beside it holds a slice of
+``x`` and ``y``; :func:`load_dataset` reads them back as one dataset.
+
+The walkthrough's float32 pickle (``X_train_56_1700.pkl``) can be written for old scripts and read back,
+but only on request (``allow_pickle=True``): unpickling runs code, so it is only for files you made.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
+import pickle
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,37 +56,127 @@ def save_dataset(
     y: np.ndarray | None = None,
     class_names: list[str] | None = None,
     meta: dict | None = None,
+    *,
+    shard_bytes: int | None = None,
 ) -> Path:
-    """Write a dataset atomically; a failed write leaves any previous file intact."""
+    """Write a dataset atomically; a failed write leaves any previous file intact.
+
+    With ``shard_bytes``, images larger than that in total are split into shards of at most that size.
+    """
     path = Path(path)
     if path.suffix != ".npz":
         raise UserError(f"{path}: a dataset file must end in .npz")
     check_images(x, str(path))
-    arrays = {"x": x, "meta": np.array(json.dumps(meta or {}, sort_keys=True))}
+    labels = {}
     if y is not None:
         y = np.asarray(y, dtype=np.int64)
         if y.shape != (len(x),):
             raise UserError(f"{path}: labels have shape {y.shape}; expected ({len(x)},) to match the images")
-        arrays["y"] = y
+        labels["y"] = y
         if class_names is not None:
             if y.size and (y.min() < 0 or y.max() >= len(class_names)):
                 raise UserError(f"{path}: labels run {y.min()}..{y.max()} but there are {len(class_names)} class names")
-            arrays["class_names"] = np.array(class_names, dtype=str)
-    with atomic_write(path) as handle:
-        np.savez_compressed(handle, **arrays)
+            labels["class_names"] = np.array(class_names, dtype=str)
+    shard_count = math.ceil(x.nbytes / shard_bytes) if shard_bytes and x.nbytes > shard_bytes else 1
+    arrays = {"meta": np.array(json.dumps(meta or {}, sort_keys=True))}
+    if shard_count == 1:
+        _write_npz(path, x=x, **labels, **arrays)
+        _remove_stale_shards(path, keep=())
+        return path
+    names = []
+    for index, rows in enumerate(np.array_split(np.arange(len(x)), shard_count)):
+        name = f"{path.stem}.shard-{index:05d}-of-{shard_count:05d}.npz"
+        shard = {"x": x[rows[0] : rows[-1] + 1]}
+        if "y" in labels:
+            shard["y"] = labels["y"][rows[0] : rows[-1] + 1]
+        _write_npz(path.with_name(name), **shard)
+        names.append(name)
+    extra = {"class_names": labels["class_names"]} if "class_names" in labels else {}
+    _write_npz(path, shards=np.array(names, dtype=str), **extra, **arrays)
+    _remove_stale_shards(path, keep=names)
     return path
 
 
-def load_dataset(path: str | os.PathLike) -> Dataset:
-    """Read and check a dataset; any problem is a one-line UserError naming the file."""
-    path = Path(path)
+def _write_npz(path: Path, **arrays: np.ndarray) -> None:
+    with atomic_write(path) as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def _remove_stale_shards(path: Path, keep) -> None:
+    """Shards left from an earlier, larger write of the same dataset would confuse a reader."""
+    for stale in path.parent.glob(f"{path.stem}.shard-*-of-*.npz"):
+        if stale.name not in keep:
+            stale.unlink()
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise UserError(f"{path}: no such dataset file")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
+            return {name: archive[name] for name in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise UserError(f"{path}: not a readable .npz dataset ({error})") from None
+
+
+def _join_shards(path: Path, names: np.ndarray) -> dict[str, np.ndarray]:
+    for name in map(str, names):
+        if not name or Path(name).name != name or name.startswith("."):
+            raise UserError(f"{path}: shard name {name!r} is not a plain file name beside the dataset")
+    shards = [_read_npz(path.with_name(str(name))) for name in names]
+    for name, shard in zip(names, shards):
+        if "x" not in shard:
+            raise UserError(f"{path.with_name(str(name))}: shard has no 'x' array")
+    joined = {"x": np.concatenate([shard["x"] for shard in shards])}
+    if all("y" in shard for shard in shards):
+        joined["y"] = np.concatenate([shard["y"] for shard in shards])
+    return joined
+
+
+def legacy_pickle_path(folder: str | os.PathLike, x: np.ndarray) -> Path:
+    """The walkthrough's file name: ``X_train_{height}_{count}.pkl``."""
+    return Path(folder) / f"X_train_{x.shape[1]}_{len(x)}.pkl"
+
+
+def save_legacy_pickle(folder: str | os.PathLike, x: np.ndarray) -> Path:
+    """Write images as the walkthrough's pickled float32 (N, H, W, C) array with values 0..255."""
+    check_images(x, str(folder))
+    path = legacy_pickle_path(folder, x)
+    with atomic_write(path) as handle:
+        pickle.dump(x.astype(np.float32), handle, protocol=4)
+    return path
+
+
+def _load_legacy_pickle(path: Path) -> Dataset:
+    try:
+        array = np.load(path, allow_pickle=True)
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError) as error:
+        raise UserError(f"{path}: not a readable pickled image array ({error})") from None
+    if not isinstance(array, np.ndarray) or array.ndim != 4 or array.dtype.kind not in "fiu":
+        raise UserError(f"{path}: holds {type(array).__name__}; expected a numeric (N, H, W, C) image array")
+    x = np.clip(np.rint(array), 0, 255).astype(np.uint8)
+    check_images(x, str(path))
+    return Dataset(x=x, meta={"converted_from": path.name, "format": "walkthrough float32 pickle"})
+
+
+def load_dataset(path: str | os.PathLike, *, allow_pickle: bool = False) -> Dataset:
+    """Read and check a dataset; any problem is a one-line UserError naming the file.
+
+    A ``.pkl`` file (the walkthrough's format) is read only with ``allow_pickle=True``.
+    """
+    path = Path(path)
+    if path.suffix == ".pkl":
+        if not allow_pickle:
+            raise UserError(
+                f"{path}: is a pickle, and loading a pickle can run arbitrary code; "
+                "pass --allow-pickle only for a file you made yourself"
+            )
+        if not path.is_file():
+            raise UserError(f"{path}: no such dataset file")
+        return _load_legacy_pickle(path)
+    arrays = _read_npz(path)
+    if "shards" in arrays:
+        arrays.update(_join_shards(path, arrays["shards"]))
     if "x" not in arrays:
         raise UserError(f"{path}: has no 'x' array (found: {', '.join(sorted(arrays)) or 'nothing'})")
     x = arrays["x"]
