@@ -184,8 +184,13 @@ def resolve_options(options: dict, role: str) -> dict:
         raise UserError(f"{path}: {error.message}")
     resolved = {key: spec["default"] for key, spec in NETWORK_OPTIONS_SCHEMA.items()}
     resolved["conditional"] = False
-    resolved.update(CHOICE_DEFAULTS[role][choice])
-    resolved.update({key: value for key, value in options.items() if key in NETWORK_OPTIONS_SCHEMA and value is not None})
+    choice_defaults = CHOICE_DEFAULTS[role][choice]
+    resolved.update(choice_defaults)
+    resolved.update({
+        key: value
+        for key, value in options.items()
+        if key in NETWORK_OPTIONS_SCHEMA and not (value is None and key in (*choice_defaults, "conditional"))
+    })
     resolved["choice"] = choice
     if resolved["widths"] is None and resolved["architecture"] == "mlp":
         resolved["widths"] = MLP_WIDTHS[role]
