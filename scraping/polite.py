@@ -147,7 +147,7 @@ def run_spider(spider_class, out: Path, spider_args: dict, overrides: dict[str, 
     settings.set("FEEDS", {str(partial): {"format": fmt, "overwrite": True}})
     # Command-line priority, like `scrapy runspider -s`, so that they win over the spider's polite defaults.
     settings.setdict({**overrides, **({"LOG_LEVEL": "WARNING"} if quiet else {})}, priority="cmdline")
-    process = CrawlerProcess(settings, install_root_handler=True)
+    process = CrawlerProcess(settings)
     crawler = process.create_crawler(spider_class)
     process.crawl(crawler, **spider_args)
     process.start()

@@ -7,7 +7,8 @@ import json
 import pytest
 from scrapy.crawler import Crawler
 
-from scraping.commons import CommonsSpider, category_title, thumbnail_width
+from infra.cli import UserError
+from scraping.commons import CommonsSpider, category_title, main, thumbnail_width
 from scraping.identity import user_agent
 from scraping.items import ITEM_FIELDS
 from scraping.polite import retry_after_seconds
@@ -93,10 +94,8 @@ def test_wikimedia_needs_a_contact_and_bad_flags_get_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "scraping.commons: error: commons.wikimedia.org requires a contact in the User-Agent; "
         "pass --contact EMAIL_OR_URL (or set $LOGOGAN_CONTACT)"]
-    result = run_stage("-m", "scraping.commons", "--category", "X", "-o", str(tmp_path / "i.xml"),
-                       "--api-url", "http://127.0.0.1:9/w/api.php")
-    assert result.returncode == 2 and "must end in one of .csv, .jsonl, .jl" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    with pytest.raises(UserError, match=r"items file .*i\.xml must end in one of \.csv, \.jsonl, \.jl"):
+        main(["--category", "X", "-o", str(tmp_path / "i.xml"), "--api-url", "http://127.0.0.1:9/w/api.php"])
 
 
 def test_unknown_category_writes_an_empty_items_file_and_keeps_nothing_partial(wiki, tmp_path):

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from infra.cli import UserError
 from scraping import download
 from scraping.commons import file_item
 from scraping.identity import user_agent
@@ -116,12 +117,13 @@ def test_jsonl_items_and_bad_input_get_one_line(wiki, tmp_path):
     result = run_stage("-m", "scraping.download", "--items", str(items), "--out", str(tmp_path / "o"))
     assert result.returncode == 2
     assert result.stderr.strip() == f"scraping.download: error: {items} line 2 is not JSON (Expecting property name enclosed in double quotes)"
-    result = run_stage("-m", "scraping.download", "--items", str(tmp_path / "nope.csv"), "--out", str(tmp_path))
-    assert result.stderr.strip() == f"scraping.download: error: items file {tmp_path / 'nope.csv'} does not exist"
+    with pytest.raises(UserError, match=f"items file {tmp_path / 'nope.csv'} does not exist"):
+        download.main(["--items", str(tmp_path / "nope.csv"), "--out", str(tmp_path)])
     commons = tmp_path / "commons.txt"
     commons.write_text("https://upload.wikimedia.org/wikipedia/commons/a/a9/Example.jpg\n")
-    result = run_stage("-m", "scraping.download", "--items", str(commons), "--out", str(tmp_path / "o"))
-    assert result.returncode == 2 and "upload.wikimedia.org requires a contact" in result.stderr
+    with pytest.raises(UserError, match="upload.wikimedia.org requires a contact"):
+        download.main(["--items", str(commons), "--out", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("body, content_type, reason", [

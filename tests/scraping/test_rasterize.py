@@ -4,8 +4,10 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from infra.cli import UserError
 from scraping import rasterize
 from scraping.icons import parse_hex_colour, simple_icons
 from tests.scraping.conftest import run_stage
@@ -101,5 +103,5 @@ def test_bad_flags_get_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "scraping.rasterize: error: --path DIR goes with --source folder (the default) and only with it")
-    result = run_stage("-m", "scraping.rasterize", "--path", str(tmp_path))
-    assert result.stderr.strip() == f"scraping.rasterize: error: --path {tmp_path} holds no .svg files"
+    with pytest.raises(UserError, match=f"--path {tmp_path} holds no .svg files"):
+        rasterize.main(["--path", str(tmp_path)])
