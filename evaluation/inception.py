@@ -95,8 +95,9 @@ def _conv_bn_relu(node: ScriptModule, x, name: str):
     else:
         x = layers.ZeroPadding2D(pad, dtype=FLOAT, name=f"{name}_pad")(x)
         padding = "valid"
+    # Zero initialisers: the weights are set right after, and random ones cost a compile per shape on JAX.
     conv = layers.Conv2D(kernel.shape[-1], kernel_size, strides=stride, padding=padding, activation="relu",
-                         dtype=FLOAT, name=name)
+                         kernel_initializer="zeros", dtype=FLOAT, name=name)
     x = conv(x)
     conv.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
     return x
