@@ -42,7 +42,7 @@ def write_awkward_folder(folder: Path) -> dict[str, str]:
     cmyk.save(folder / "cmyk.jpg", quality=95)
     palette = Image.new("P", (48, 48), 0)
     palette.putpalette([0, 0, 0, 30, 60, 200] + [0] * 762)
-    ImageDraw.Draw(palette).rectangle((12, 12, 36, 36), fill=1)
+    ImageDraw.Draw(palette).rectangle((20, 4, 28, 44), fill=1)  # a bar: unlike the CMYK square
     palette.save(folder / "palette.png", transparency=0)  # index 0 (black) is transparent
     gradient = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
     Image.fromarray(gradient).save(folder / "grey16.png")
