@@ -37,7 +37,7 @@ def _mlp_body(x, opts: dict, image_shape: tuple):
 def _conv_body(x, opts: dict, image_shape: tuple):
     """Project to a small base image, then convs that double the size until it is the image size."""
     height, width, channels = image_shape
-    upsamplings = doublings(height, width)
+    upsamplings = _upsamplings(opts["base_size"], height, width)
     base_height, base_width = height >> upsamplings, width >> upsamplings
     auto_width = lambda depth: min(opts["width"] * 2**depth, opts["max_width"])  # noqa: E731
     widths = opts["widths"]
@@ -57,6 +57,18 @@ def _conv_body(x, opts: dict, image_shape: tuple):
         if index < len(widths):
             x = hidden(x, opts)
     return x
+
+
+def _upsamplings(base_size: int | None, height: int, width: int) -> int:
+    if base_size is None:
+        return doublings(height, width)
+    ratio = height // base_size
+    if height % base_size or ratio & (ratio - 1) or width % ratio:
+        raise UserError(
+            f"generator.base_size: {base_size} does not double up to {height}x{width} px images; use a size whose "
+            "doublings reach the image height (e.g. 7 or 14 for 56 px), or null to choose it from the image"
+        )
+    return ratio.bit_length() - 1
 
 
 def _conv_layer(x, filters: int, upsample: bool, opts: dict):

@@ -59,9 +59,16 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "items": {"type": "integer", "minimum": 1},
         "default": None,
     },
+    "base_size": {
+        "description": "Generator, conv: the height the latent projection starts from; the image height must be "
+        "base_size * 2^k (k upsamplings). null: the image size halved while the half is a whole number >= 4, "
+        "e.g. 7 for 28/56/112 px, 4 for 32/64/128 px.",
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "default": None,
+    },
     "base_width": {
-        "description": "Generator, conv: channels of the latent projection at the base size (the image size halved "
-        "while the half is a whole number >= 4, e.g. 7 for 28/56/112 px, 4 for 32/64/128 px). "
+        "description": "Generator, conv: channels of the latent projection at the base size. "
         "null: width * 2^(upsamplings - 1), capped at max_width.",
         "type": ["integer", "null"],
         "minimum": 1,
