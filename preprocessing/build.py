@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     dataset = run_clean(args)
     if not args.no_dedupe:
         total = len(dataset.x)
-        dataset, found = dedupe(dataset, threshold, args.workers, progress=not args.no_progress)
+        dataset, found = dedupe(dataset, threshold)
         print(describe_duplicates(found, total))
     if args.augment_to is not None:
         dataset = run_augment(dataset, augmenting)

@@ -3,7 +3,7 @@
     python -m preprocessing.dedupe --input data/logos_56_raw.npz --hamming 4 --out data/logos_56.npz
 
 The first of each group is kept, in dataset order. Near duplicates (the same logo re-encoded, resized or
-slightly recoloured) are images whose 64-bit perceptual hashes (ImageHash ``phash``) differ in at most
+slightly recoloured) are images whose 64-bit perceptual hashes (ImageHash's ``phash``) differ in at most
 ``--hamming`` bits; 0 removes only identical hashes. What was removed, and of what it is a copy, is
 recorded in the dataset's meta and printed.
 """
@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 from dataclasses import dataclass, field
-from multiprocessing import Pool
 from pathlib import Path
 
-import imagehash
 import numpy as np
+import scipy.fft
 from PIL import Image
-from tqdm import tqdm
 
 from infra import cli
 from preprocessing.dataset import Dataset, load_dataset
@@ -27,6 +24,9 @@ from preprocessing.pack import add_output_arguments, check_output_arguments, rep
 from preprocessing.provenance import take
 
 DEFAULT_HAMMING = 4
+HASH_SIDE = 8  # 8x8 DCT coefficients: 64 bits
+HASH_SOURCE_SIDE = 32  # imagehash's default: hash_size * highfreq_factor 4
+HASH_BATCH = 4096  # images hashed together: bounds memory on large datasets
 
 
 @dataclass
@@ -40,28 +40,35 @@ def pixel_digest(image: np.ndarray) -> bytes:
     return hashlib.blake2b(image.tobytes(), digest_size=16).digest()
 
 
-def perceptual_hash(image: np.ndarray) -> int:
-    """64-bit DCT hash of an (H, W, C) uint8 image, as an integer."""
-    picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-    return int(str(imagehash.phash(picture)), 16)
+def perceptual_hashes(x: np.ndarray) -> np.ndarray:
+    """ImageHash's 64-bit ``phash`` of every (H, W, C) uint8 image, as uint64.
+
+    Same steps as ``imagehash.phash`` (greyscale, 32×32 antialiased, 2-D DCT, low 8×8 above their
+    median), but the DCT runs over a stack of images at once instead of per image: several times faster.
+    """
+    return np.concatenate(
+        [_hash_stack(x[start : start + HASH_BATCH]) for start in range(0, len(x), HASH_BATCH)]
+    ).astype(np.uint64)
 
 
-def perceptual_hashes(x: np.ndarray, workers: int = 1, progress: bool = False) -> np.ndarray:
-    """uint64 perceptual hash of every image, on ``workers`` processes (hashing is the slow part)."""
-    bar = dict(total=len(x), desc="Hashing images", unit="img", disable=not progress)
-    if workers == 1:
-        return np.array(list(tqdm(map(perceptual_hash, x), **bar)), dtype=np.uint64)
-    with Pool(workers) as pool:
-        return np.array(list(tqdm(pool.imap(perceptual_hash, x, chunksize=64), **bar)), dtype=np.uint64)
+def _hash_thumbnail(image: np.ndarray) -> np.ndarray:
+    picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).convert("L")
+    return np.asarray(picture.resize((HASH_SOURCE_SIDE, HASH_SOURCE_SIDE), Image.Resampling.LANCZOS))
 
 
-def find_duplicates(
-    x: np.ndarray, hamming: int | None = DEFAULT_HAMMING, workers: int = 1, progress: bool = False
-) -> Duplicates:
+def _hash_stack(images: np.ndarray) -> np.ndarray:
+    thumbnails = np.stack([_hash_thumbnail(image) for image in images]).astype(np.float64)
+    coefficients = scipy.fft.dct(scipy.fft.dct(thumbnails, axis=1), axis=2)[:, :HASH_SIDE, :HASH_SIDE]
+    low = coefficients.reshape(len(images), -1)
+    bits = low > np.median(low, axis=1, keepdims=True)
+    return np.packbits(bits, axis=1).view(">u8").ravel()
+
+
+def find_duplicates(x: np.ndarray, hamming: int | None = DEFAULT_HAMMING) -> Duplicates:
     """Which images to keep; ``hamming=None`` looks for exact copies only."""
     found = Duplicates()
     first_with_digest: dict[bytes, int] = {}
-    codes = perceptual_hashes(x, workers, progress) if hamming is not None else None
+    codes = perceptual_hashes(x) if hamming is not None else None
     kept_hashes = np.zeros(len(x), dtype=np.uint64)
     for index in range(len(x)):
         digest = pixel_digest(x[index])
@@ -83,11 +90,9 @@ def find_duplicates(
     return found
 
 
-def dedupe(
-    dataset: Dataset, hamming: int | None = DEFAULT_HAMMING, workers: int = 1, progress: bool = False
-) -> tuple[Dataset, Duplicates]:
+def dedupe(dataset: Dataset, hamming: int | None = DEFAULT_HAMMING) -> tuple[Dataset, Duplicates]:
     """The dataset without duplicates; its meta names each removed image and what it copied."""
-    found = find_duplicates(dataset.x, hamming, workers, progress)
+    found = find_duplicates(dataset.x, hamming)
     sources = dataset.meta.get("sources")
     name = (lambda index: sources[index]) if isinstance(sources, list) and len(sources) == len(dataset.x) else int
     report = {
@@ -133,8 +138,6 @@ def parse_args(argv):
     parser.add_argument("--input", type=Path, required=True, help="dataset (.npz) to dedupe")
     add_dedupe_arguments(parser)
     add_output_arguments(parser)
-    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="processes hashing in parallel (default: all cores)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser.parse_args(argv)
 
 
@@ -142,10 +145,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     check_output_arguments(args)
     threshold = hamming_threshold(args)
-    if args.workers < 1:
-        raise cli.UserError(f"--workers {args.workers} must be 1 or more")
     dataset = load_dataset(args.input)
-    deduped, found = dedupe(dataset, threshold, args.workers, progress=not args.no_progress)
+    deduped, found = dedupe(dataset, threshold)
     print(describe_duplicates(found, len(dataset.x)))
     report_written(write_packed(deduped, args), deduped)
     return 0

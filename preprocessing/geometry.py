@@ -27,12 +27,18 @@ def as_channels(image: Image.Image) -> np.ndarray:
     return pixels[..., None] if pixels.ndim == 2 else pixels
 
 
+def _fill(colour: tuple[int, ...], bands: int) -> int | tuple[int, ...]:
+    """Pillow wants a plain int as the colour of a one-band image."""
+    return colour[0] if bands == 1 else colour
+
+
 def content_box(image: Image.Image, background: tuple[int, ...], tolerance: int) -> tuple[int, int, int, int]:
     """(left, top, right, bottom) of the pixels that differ from the background by more than ``tolerance``."""
-    fill = background[0] if image.mode == "L" else background
-    difference = ImageChops.difference(image, Image.new(image.mode, image.size, fill))
-    beyond_tolerance = [0] * (tolerance + 1) + [255] * (255 - tolerance)
-    box = difference.point(beyond_tolerance * len(image.getbands())).getbbox()
+    bands = len(image.getbands())
+    difference = ImageChops.difference(image, Image.new(image.mode, image.size, _fill(background, bands)))
+    # Subtracting the tolerance (clipped at 0) leaves non-zero pixels exactly where content is.
+    beyond = ImageChops.subtract(difference, Image.new(image.mode, image.size, _fill((tolerance,) * bands, bands)))
+    box = beyond.getbbox()
     if box is None:
         raise SkippedImage("blank", "no content differs from the background")
     return box
@@ -62,7 +68,6 @@ def square_and_resize(
     scale = inner / max(width, height)
     scaled = (max(1, round(width * scale)), max(1, round(height * scale)))
     content = image.resize(scaled, RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
-    fill = background[0] if image.mode == "L" else background
-    canvas = Image.new(image.mode, (size, size), fill)
+    canvas = Image.new(image.mode, (size, size), _fill(background, len(image.getbands())))
     canvas.paste(content, ((size - scaled[0]) // 2, (size - scaled[1]) // 2))
     return canvas

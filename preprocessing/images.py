@@ -14,6 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 WHITE = (255, 255, 255)
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own warning limit (a 9,459 x 9,459 image)
+ORIENTATION_TAG = 0x0112  # EXIF: how the camera was held
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 
 
@@ -54,7 +55,8 @@ def to_rgb_or_grey(image: Image.Image, grayscale: bool = False, background=WHITE
     EXIF rotation is applied so photos stand upright; 16-bit and 32-bit grey are scaled to 8 bits
     (Pillow's own conversion would clip them instead).
     """
-    image = ImageOps.exif_transpose(image)
+    if image.getexif().get(ORIENTATION_TAG, 1) != 1:
+        image = ImageOps.exif_transpose(image)
     if image.mode in _SIXTEEN_BIT_MODES or image.mode in ("I", "F"):
         image = _wide_grey_to_l(image)
     if image.mode == "1":

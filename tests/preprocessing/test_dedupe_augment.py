@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import io
 
+import imagehash
 import numpy as np
 from PIL import Image
 
 from preprocessing.augment import AugmentOptions, Variation, augment, vary
 from preprocessing.dataset import Dataset
-from preprocessing.dedupe import dedupe
+from preprocessing.dedupe import dedupe, perceptual_hashes
 from tests.preprocessing.image_fixtures import logo
 
 
@@ -43,7 +44,7 @@ def test_exact_and_near_duplicates_are_removed_and_reported():
     assert deduped.meta["dedupe"]["exact"] == [{"removed": "circle copy.png", "copy_of": "circle.png"}]
     (near,) = deduped.meta["dedupe"]["near"]
     assert (near["removed"], near["copy_of"]) == ("square.jpg", "square.png") and near["distance"] <= 4
-    exact_only, found = dedupe(dataset, hamming=None, workers=2)
+    exact_only, found = dedupe(dataset, hamming=None)
     assert found.keep == [0, 1, 2, 4, 5] and len(exact_only.x) == 5
 
 
@@ -73,3 +74,12 @@ def test_variations_fill_with_the_background_and_flip():
     rotated = vary(pixels, Variation(mirror=False, flip=False, degrees=20.0, scale=0.8))
     assert rotated[0, 0].tolist() == [240, 240, 200] and rotated[19, 19].tolist() == [240, 240, 200]
     assert (rotated.sum(axis=-1) < 100).sum() > 20  # the dark bar is still there, smaller and turned
+
+
+def test_batch_hashes_equal_imagehash_phash():
+    rng = np.random.default_rng(1)
+    x = np.concatenate([shapes_dataset().x, rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)])
+    expected = [int(str(imagehash.phash(Image.fromarray(image))), 16) for image in x]
+    assert perceptual_hashes(x).tolist() == expected
+    grey = x[:3, ..., :1]
+    assert perceptual_hashes(grey).tolist() == [int(str(imagehash.phash(Image.fromarray(g[..., 0]))), 16) for g in grey]
