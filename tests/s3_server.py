@@ -28,6 +28,7 @@ SECRET_KEY = "logogan-test-secret-key"
 REGION = "us-east-1"
 GRPC_OFFSET = 10000  # SeaweedFS listens on port + 10000 for gRPC as well
 STARTUP_SECONDS = 60
+READY_BUCKET = "s3-server-ready"  # the start-up probe writes here; tests use their own buckets
 
 
 @dataclass
@@ -91,7 +92,14 @@ def _weed_binary() -> str:
     return found
 
 
-def start_server(folder: Path) -> tuple[subprocess.Popen, S3Server]:
+@dataclass
+class RunningServer:
+    process: subprocess.Popen
+    ports: list[int]
+    server: S3Server
+
+
+def start_server(folder: Path) -> RunningServer:
     identities = folder / "identities.json"
     identities.write_text(
         json.dumps(
@@ -115,11 +123,8 @@ def start_server(folder: Path) -> tuple[subprocess.Popen, S3Server]:
         f"-filer.port={filer_port}", f"-admin.port={admin_port}",
         "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
         "-master.telemetry=false",
+        f"-s3.localSocket={folder / 's3.sock'}", f"-filer.localSocket={folder / 'filer.sock'}",
     ]  # fmt: skip
-    (folder / "data").mkdir()
-    log = open(folder / "weed.log", "wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    log.close()
     endpoint = f"http://{LOOPBACK}:{s3_port}"
     env = {
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
@@ -131,40 +136,61 @@ def start_server(folder: Path) -> tuple[subprocess.Popen, S3Server]:
         "AWS_SHARED_CREDENTIALS_FILE": str(folder / "no-aws-credentials"),
     }
     server = S3Server(endpoint_url=endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, env=env)
-    _wait_until_ready(process, server, folder / "weed.log")
-    return process, server
+    (folder / "data").mkdir()
+    with open(folder / "weed.log", "wb") as log:
+        # TMPDIR keeps weed's own log files in our folder too.
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TMPDIR": str(folder)}, start_new_session=True
+        )
+    running = RunningServer(process, [s3_port, master_port, volume_port, filer_port, admin_port], server)
+    _wait_until_ready(running, folder / "weed.log")
+    return running
 
 
-def _wait_until_ready(process: subprocess.Popen, server: S3Server, log: Path) -> None:
+def _wait_until_ready(running: RunningServer, log: Path) -> None:
+    """Until an object can be written and read back: S3 answering is not enough, volumes must be up too."""
+    process, server = running.process, running.server
     client = server.client()
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"weed mini exited with {process.returncode}: {log.read_text()[-2000:]}")
         try:
-            client.list_buckets()
-            return
+            server.make_bucket(READY_BUCKET)
+            client.put_object(Bucket=READY_BUCKET, Key="ready", Body=b"ready")
+            if client.get_object(Bucket=READY_BUCKET, Key="ready")["Body"].read() == b"ready":
+                return
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
-            time.sleep(0.2)
-    stop_server(process)
-    raise RuntimeError(f"weed mini did not answer on {server.endpoint_url} within {STARTUP_SECONDS}s")
+            pass
+        time.sleep(0.2)
+    stop_server(running)
+    raise RuntimeError(f"weed mini did not store an object on {server.endpoint_url} within {STARTUP_SECONDS}s")
 
 
-def stop_server(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    os.kill(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+def stop_server(running: RunningServer) -> None:
+    process = running.process
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+    _remove_leftover_sockets(running.ports)
+
+
+def _remove_leftover_sockets(ports: list[int]) -> None:
+    """weed leaves gRPC Unix sockets named after its ports in /tmp (no flag moves them); remove ours."""
+    for port in ports:
+        for number in (port, port + GRPC_OFFSET):
+            for leftover in Path("/tmp").glob(f"seaweedfs-*-{number}.sock"):
+                leftover.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
-    process, server = start_server(tmp_path_factory.mktemp("seaweedfs"))
+    running = start_server(tmp_path_factory.mktemp("seaweedfs"))
     try:
-        yield server
+        yield running.server
     finally:
-        stop_server(process)
+        stop_server(running)
