@@ -1,0 +1,51 @@
+"""Tiny datasets and configs that train in seconds, shared by the trainer's tests."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from preprocessing.dataset import save_dataset
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CLASS_NAMES = ["red", "T-shirt/top", "blue"]
+
+
+def make_dataset(path: Path, count: int = 48, size: int = 16, channels: int = 3) -> Path:
+    """Coloured squares whose colour is the class: easy to tell apart, quick to learn a little."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, len(CLASS_NAMES), count)
+    colours = np.array([[220, 30, 30], [30, 200, 30], [30, 30, 220]], dtype=np.uint8)[:, :channels]
+    images = np.full((count, size, size, channels), 255, dtype=np.uint8)
+    for image, label in zip(images, labels):
+        top, left = rng.integers(0, size // 2, 2)
+        image[top:top + size // 2, left:left + size // 2] = colours[label]
+    return save_dataset(path, images, labels, CLASS_NAMES)
+
+
+def tiny_config(data_path: Path, generator: str = "dcgan", discriminator: str = "dcgan", **extra) -> dict:
+    return {
+        "generator": {"choice": generator, "width": 8, "embedding_dim": 4},
+        "discriminator": {"choice": discriminator, "width": 8, "embedding_dim": 4},
+        "data_path": str(data_path), "metric_evaluate": "none", "batch_size": 8, "latent_dim": 8,
+        "log_interval": 2, "sample_interval": 3, "checkpoint_interval": 4, "sample_columns": 4,
+        "sample_rows": 2, **extra,
+    }
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(json.dumps(config))
+    return path
+
+
+def subprocess_env(**extra) -> dict:
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(PROJECT_ROOT), **extra}
+
+
+def run_module(module: str, *args: str, timeout: int = 240, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=PROJECT_ROOT, env=subprocess_env(**env),
+                          capture_output=True, text=True, timeout=timeout)
