@@ -116,3 +116,23 @@ def test_build_errors_are_one_line(tmp_path):
     assert missing.stderr == f"preprocessing.build: error: --input {tmp_path / 'nothing'}: no such folder\n"
     bad_hamming = run_stage(["--input", str(tmp_path), "--hamming", "99", "--out", "x.npz"], tmp_path)
     assert bad_hamming.stderr == "preprocessing.build: error: --hamming 99 is outside 0..32\n"
+
+
+def test_each_step_runs_alone_on_a_dataset(tmp_path, capsys):
+    from preprocessing import augment, contact_sheet, dedupe
+
+    x = random_images(5, size=16)
+    save_dataset(tmp_path / "raw.npz", np.concatenate([x, x[:2]]), meta={"sources": [f"{i}.png" for i in range(7)]})
+    assert dedupe.main(["--input", str(tmp_path / "raw.npz"), "--exact-only", "--out", str(tmp_path / "unique.npz")]) == 0
+    unique = load_dataset(tmp_path / "unique.npz")
+    np.testing.assert_array_equal(unique.x, x)
+    assert unique.meta["sources"] == ["0.png", "1.png", "2.png", "3.png", "4.png"]
+    assert augment.main(["--input", str(tmp_path / "unique.npz"), "--augment-to", "9", "--seed", "2", "--out", str(tmp_path / "aug.npz")]) == 0
+    assert load_dataset(tmp_path / "aug.npz").x.shape == (9, 16, 16, 3)
+    assert contact_sheet.main(["--input", str(tmp_path / "aug.npz"), "--out", str(tmp_path / "look.png")]) == 0
+    assert Image.open(tmp_path / "look.png").size == (8 * 66 + 2, 2 * 66 + 2)  # 9 images: 8 columns, 2 rows
+    out = capsys.readouterr().out
+    assert "Kept 5 of 7 images; removed 2 exact and 0 near duplicates" in out
+    assert "Augmented 5 images to 9 (seed 2)" in out
+    with pytest.raises(UserError, match="--augment-to 0 must be 1 or more"):
+        augment.main(["--input", str(tmp_path / "unique.npz"), "--augment-to", "0", "--out", str(tmp_path / "x.npz")])
