@@ -19,6 +19,7 @@ from preprocessing.dataset import save_dataset
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 IMAGE_SIZE = 16  # the smallest size whose generator still upsamples twice from the 4-px base
 RUN = "fashion"
+RUN_STEPS = 60  # enough, at a high learning rate, for the stripes of the data to show in the screenshot
 SEED = 7
 
 
@@ -29,14 +30,14 @@ def trainer_env() -> dict:
 def tiny_config(data_path: str, conditional: bool = True, steps: int = 4) -> dict:
     choice = "cgan" if conditional else "dcgan"
     return {
-        "generator": {"choice": choice, "width": 8},
-        "discriminator": {"choice": choice, "width": 8},
+        "generator": {"choice": choice, "width": 8, "optimizer": {"learning_rate": 2e-3}},
+        "discriminator": {"choice": choice, "width": 8, "optimizer": {"learning_rate": 2e-3}},
         "data_path": data_path,
         "steps": steps,
         "batch_size": 8,
         "latent_dim": 8,
         "log_interval": 1,
-        "sample_interval": 2,
+        "sample_interval": max(2, steps // 2),
         "checkpoint_interval": 1000,
         "sample_rows": len(FASHION_MNIST_CLASSES) if conditional else 2,
         "sample_columns": 2,
@@ -74,7 +75,7 @@ def runs_dir(tmp_path_factory, data_root) -> Path:
     """A runs folder with one finished conditional run, ``fashion``, trained by ``python -m models.train``."""
     runs = tmp_path_factory.mktemp("runs")
     config = runs.parent / "fashion.json"
-    config.write_text(json.dumps(tiny_config(str(data_root / "tiny.npz"))))
+    config.write_text(json.dumps(tiny_config(str(data_root / "tiny.npz"), steps=RUN_STEPS)))
     trained = subprocess.run(
         [sys.executable, "-m", "models.train", "--config", str(config), "--name", RUN, "--runs-dir", str(runs),
          "--no-progress"],

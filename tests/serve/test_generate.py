@@ -14,7 +14,7 @@ from PIL import Image
 import models.generate
 from models.data import FASHION_MNIST_CLASSES
 from models.web.app import create_app
-from tests.serve.conftest import IMAGE_SIZE, RUN, SEED
+from tests.serve.conftest import IMAGE_SIZE, RUN, RUN_STEPS, SEED
 
 PADDING = 2  # models.images.image_grid: a 2-px gap around and between tiles
 
@@ -48,7 +48,7 @@ def test_models_lists_the_finished_run_with_its_shape_classes_and_config(client)
     assert model["conditional"] is True
     assert model["checkpoints"] == ["last"]
     assert model["best_metric"] is None
-    assert (model["state"], model["steps"]) == ("finished", 4)
+    assert (model["state"], model["steps"]) == ("finished", RUN_STEPS)
     assert model["config"]["generator"] == "cgan"
     assert model["config"]["latent_dim"] == 8
 
@@ -193,11 +193,12 @@ def test_a_run_without_generator_keras_is_not_served(runs_dir, data_root, tmp_pa
 
 
 def test_sample_files_are_served_and_nothing_else(client, runs_dir):
-    answer = client.get(f"/api/runs/{RUN}/samples/step_000004.png")
+    sample = f"step_{RUN_STEPS:06d}.png"
+    answer = client.get(f"/api/runs/{RUN}/samples/{sample}")
     assert answer.status_code == 200
-    assert answer.data == (runs_dir / RUN / "samples" / "step_000004.png").read_bytes()
+    assert answer.data == (runs_dir / RUN / "samples" / sample).read_bytes()
     for path in (f"/api/runs/{RUN}/samples/config.json", f"/api/runs/{RUN}/samples/step_000099.png",
-                 f"/api/runs/..%2F{RUN}/samples/step_000004.png", "/api/runs/nope/samples/step_000004.png"):
+                 f"/api/runs/..%2F{RUN}/samples/{sample}", f"/api/runs/nope/samples/{sample}"):
         answer = client.get(path)
         assert 400 <= answer.status_code < 500 and answer.is_json, path
 

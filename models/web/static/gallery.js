@@ -79,7 +79,7 @@ async function generate(event) {
     grid.src = URL.createObjectURL(await response.blob());
     await loaded;
     // Tiny images are drawn larger, pixel for pixel, so that they can be seen.
-    grid.style.width = `${grid.naturalWidth * Math.max(1, Math.floor(480 / grid.naturalWidth))}px`;
+    grid.style.width = `${grid.naturalWidth * Math.max(1, Math.floor(320 / grid.naturalWidth))}px`;
     $("result-caption").textContent = `${query.n} image(s), ${query.class || "any class"}, seed ${response.headers.get("X-Seed")}`;
     $("download-png").href = apiUrl("/generate", query);
     $("download-zip").href = apiUrl("/generate", { ...query, format: "zip" });
@@ -121,6 +121,7 @@ let polling = null;
 async function refreshJobs() {
   const jobs = (await (await request("/api/jobs")).json()).jobs;
   $("jobs").replaceChildren(...jobs.slice().reverse().map(jobItem));
+  if (!jobs.length) $("jobs").append(Object.assign(document.createElement("li"), { className: "muted", textContent: "No jobs yet." }));
   const active = jobs.some((job) => job.state === "queued" || job.state === "running");
   if (!active && polling) {
     clearInterval(polling);

@@ -1,0 +1,143 @@
+"""POST/GET/DELETE /api/jobs: configs checked before anything runs, real training runs, cancelling."""
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import pytest
+
+from models.web.app import MAX_CONFIG_BYTES, create_app
+from models.web.jobs import JobQueue
+from models.web.runfiles import read_metrics
+from tests.serve.conftest import RUN, tiny_config, wait_for
+
+TRAINING_TIMEOUT_S = 240
+
+
+@pytest.fixture
+def jobs_client(tmp_path, data_root):
+    """An app over an empty runs folder of its own; its job queue is closed (jobs stopped) afterwards."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    queue = JobQueue(runs)
+    yield create_app(runs, data_root, jobs=queue).test_client(), runs, queue
+    queue.close()
+
+
+@pytest.fixture(scope="module")
+def checking_client(tmp_path_factory, runs_dir):
+    """An app whose data root holds a dataset, a link out of the root, and one finished run named like RUN."""
+    root = tmp_path_factory.mktemp("checking")
+    (root / "data").mkdir()
+    (root / "outside.npz").write_bytes(b"")
+    (root / "data" / "escape.npz").symlink_to(root / "outside.npz")
+    shutil.copytree(runs_dir / RUN, root / "runs" / RUN)
+    queue = JobQueue(root / "runs")
+    yield create_app(root / "runs", root / "data", jobs=queue).test_client(), root
+    queue.close()
+
+
+def config_with(**changes) -> dict:
+    return {**tiny_config("tiny.npz"), **changes}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        (b"", 400, "no config: send a JSON config"),
+        (b"{not json", 400, "request body is not valid JSON"),
+        (b"[1, 2]", 400, "a config must be a JSON object, got list"),
+        (json.dumps({"generator": {"choice": "gan"}}), 400, "'discriminator' is a required property"),
+        (json.dumps(config_with(epoch=3)), 400, "unknown key epoch; allowed keys:"),
+        (json.dumps(config_with(generator={"choice": "xgan"})), 400, 'generator.choice = "xgan" is not allowed'),
+        (json.dumps(config_with(data_path=None)), 400, "data_path is required"),
+        (json.dumps(config_with(data_path="../outside.npz")), 403, "lies outside the server's data root"),
+        (json.dumps(config_with(data_path="/etc/hostname")), 403, "lies outside the server's data root"),
+        (json.dumps(config_with(data_path="escape.npz")), 403, "lies outside the server's data root"),
+        (json.dumps(config_with(data_path="s3://bucket/x.npz")), 400, "is not allowed here"),
+        (json.dumps(config_with(data_path="missing.npz")), 400, "no such file or folder under the data root"),
+        (json.dumps(config_with(data_path="fashion_mnist", data_dir="/tmp")), 403, "data_dir = '/tmp' lies outside"),
+        (json.dumps(config_with(name="../evil")), 400, "name '../evil' is not allowed"),
+        (json.dumps(config_with(name=RUN)), 409, f"a run or job named '{RUN}' already exists"),
+    ],
+)
+def test_bad_configs_are_refused_with_what_is_wrong(checking_client, body, status, words):
+    client, root = checking_client
+    if "tiny.npz" in str(body):
+        (root / "data" / "tiny.npz").touch()
+    answer = client.post("/api/jobs", data=body, content_type="application/json")
+    assert answer.status_code == status, answer.get_json()
+    assert words in answer.get_json()["error"]
+    assert client.get("/api/jobs").get_json()["jobs"] == []
+
+
+def test_bad_uploads_names_and_job_ids_are_refused(checking_client):
+    client, _ = checking_client
+    no_field = client.post("/api/jobs", data={"other": (io.BytesIO(b"{}"), "c.json")})
+    assert no_field.status_code == 400 and "no file field named 'config'" in no_field.get_json()["error"]
+    broken = client.post("/api/jobs", data={"config": (io.BytesIO(b"{"), "broken.json")})
+    assert broken.status_code == 400 and "uploaded file 'broken.json' is not valid JSON" in broken.get_json()["error"]
+    spaced = client.post("/api/jobs?name=two%20words", json=config_with())
+    assert spaced.status_code == 400 and "name 'two words' is not allowed" in spaced.get_json()["error"]
+    huge = client.post("/api/jobs", data=b" " * (MAX_CONFIG_BYTES + 1), content_type="application/json")
+    assert huge.status_code == 413 and huge.is_json
+    for method in (client.get, client.delete):
+        missing = method("/api/jobs/nope")
+        assert missing.status_code == 404 and "no job 'nope'" in missing.get_json()["error"]
+
+
+def test_a_job_trains_to_the_end_and_its_run_is_then_served(jobs_client):
+    client, runs, _ = jobs_client
+    upload = json.dumps(tiny_config("tiny.npz", conditional=False)).encode()
+    started = client.post("/api/jobs", data={"config": (io.BytesIO(upload), "plain.json"), "name": "plain"})
+    assert started.status_code == 202
+    assert started.headers["Location"] == "/api/jobs/plain"
+    assert started.get_json()["state"] in ("queued", "running")
+
+    waiting = client.post("/api/jobs?name=waiting", json=tiny_config("tiny.npz"))
+    assert waiting.get_json()["state"] == "queued"  # one job at a time: this one waits for "plain"
+    cancelled = client.delete("/api/jobs/waiting")
+    assert (cancelled.status_code, cancelled.get_json()["state"]) == (200, "cancelled")
+    assert [job["id"] for job in client.get("/api/jobs").get_json()["jobs"]] == ["plain", "waiting"]
+
+    job = wait_for(lambda: (lambda job: job["state"] not in ("queued", "running") and job)(
+        client.get("/api/jobs/plain").get_json()), TRAINING_TIMEOUT_S, "job 'plain' to end")
+    assert job["state"] == "finished", job
+    assert (job["step"], job["total_steps"], job["exit_code"]) == (4, 4, 0)
+    last_log = [line for line in read_metrics(runs / "plain" / "metrics.jsonl") if "d_loss" in line][-1]
+    assert job["losses"] == {"d_loss": last_log["d_loss"], "g_loss": last_log["g_loss"]}
+    assert job["sample_url"] == "/api/runs/plain/samples/step_000004.png"
+    assert client.get(job["sample_url"]).data == (runs / "plain" / "samples" / "step_000004.png").read_bytes()
+    assert not (runs / "waiting").exists()
+
+    (model,) = client.get("/api/models").get_json()["models"]
+    assert (model["name"], model["conditional"]) == ("plain", False)
+    assert client.get("/generate?run=plain&n=4&seed=1").status_code == 200
+    with_class = client.get("/generate?run=plain&class=Bag")
+    assert with_class.status_code == 400 and "unconditional" in with_class.get_json()["error"]
+    ended = client.delete("/api/jobs/plain")
+    assert ended.status_code == 409 and "already ended (finished)" in ended.get_json()["error"]
+
+
+def test_cancelling_a_running_job_stops_it_with_a_checkpoint_and_closing_stops_the_rest(jobs_client):
+    client, runs, queue = jobs_client
+    for name in ("long", "later"):
+        assert client.post(f"/api/jobs?name={name}", json=tiny_config("tiny.npz", steps=100_000)).status_code == 202
+    wait_for(lambda: client.get("/api/jobs/long").get_json()["step"] >= 2, TRAINING_TIMEOUT_S, "job 'long' to train")
+    stopped = client.delete("/api/jobs/long")
+    assert stopped.status_code == 200
+    job = stopped.get_json()
+    assert job["state"] == "interrupted", job
+    assert 2 <= job["step"] < 100_000
+    assert json.loads((runs / "long" / "status.json").read_text())["state"] == "interrupted"
+    assert (runs / "long" / "checkpoints" / "last").is_dir()
+    assert client.get("/api/models").get_json()["models"] == []  # interrupted: no generator.keras to serve
+
+    # Shutting the server down stops the next job too, whether it got as far as training or not.
+    wait_for(lambda: client.get("/api/jobs/later").get_json()["state"] == "running", 30, "job 'later' to start")
+    queue.close()
+    later = client.get("/api/jobs/later").get_json()
+    assert later["state"] in ("interrupted", "cancelled"), later
+    refused = client.post("/api/jobs?name=after", json=tiny_config("tiny.npz"))
+    assert refused.status_code == 503 and "shutting down" in refused.get_json()["error"]
