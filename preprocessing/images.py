@@ -6,8 +6,10 @@ downloads, files that are not images at all, and modes a model cannot take (CMYK
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -26,14 +28,23 @@ class SkippedImage(Exception):
         self.reason = reason
 
 
+@contextlib.contextmanager
+def _pixel_limit(max_pixels: int) -> Iterator[None]:
+    """Pillow's limit is a module global: set it for this open only, so other code keeps its own."""
+    previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
 def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode image bytes fully, after checking their structure; oversized images are refused.
 
     Pillow only *warns* between ``max_pixels`` and twice that; here the warning is an error, so a
     declared size above ``max_pixels`` is refused before any pixel is decoded.
     """
-    Image.MAX_IMAGE_PIXELS = max_pixels
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _pixel_limit(max_pixels):
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(io.BytesIO(data)) as probe:

@@ -109,3 +109,10 @@ def test_bad_flags_and_inputs_are_one_line_errors(tmp_path):
     (broken / "x.png").write_bytes(b"nope")
     with pytest.raises(UserError, match=r"no usable images \(skipped 1 not an image\)"):
         clean.main(["--input", str(broken), "--out", out, "--workers", "1", "--no-progress"])
+
+
+def test_the_pixel_limit_does_not_leak_into_pillow():
+    before = Image.MAX_IMAGE_PIXELS
+    with pytest.raises(SkippedImage):
+        open_image(png_with_declared_size(100, 100), max_pixels=6000)
+    assert Image.MAX_IMAGE_PIXELS == before
