@@ -1,0 +1,89 @@
+"""Runs that survive: Ctrl-C saves and exits 130, SIGKILL loses nothing that resume cannot redo exactly."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from models import train
+from tests.models.helpers import PROJECT_ROOT, make_dataset, subprocess_env, tiny_config, write_config
+
+STEPS = 40
+
+
+def checkpoint_step(run: Path) -> int:
+    try:
+        return json.loads((run / "checkpoints" / "last" / "info.json").read_text())["step"]
+    except (OSError, ValueError):
+        return 0
+
+
+def interrupt_this_process_after(run: Path, after_step: int) -> threading.Thread:
+    """Press Ctrl-C (SIGINT) on this process once the training in it has checkpointed ``after_step``."""
+    def watch():
+        while checkpoint_step(run) < after_step:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return watcher
+
+
+def start_and_signal(argv: list[str], run: Path, after_step: int, signal_number: int) -> subprocess.Popen:
+    """Start models.train, wait until it has checkpointed ``after_step``, then send ``signal_number``."""
+    process = subprocess.Popen([sys.executable, "-m", "models.train", *argv, "--no-progress"], cwd=PROJECT_ROOT,
+                               env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while checkpoint_step(run) < after_step:
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, "training never reached the checkpoint"
+        time.sleep(0.02)
+    process.send_signal(signal_number)
+    process.wait(timeout=120)
+    return process
+
+
+def generator_weights(run: Path) -> dict[str, np.ndarray]:
+    with np.load(run / "checkpoints" / "last" / "variables.npz") as archive:
+        return {name: archive[name] for name in archive.files if not name.startswith("discriminator_optimizer")}
+
+
+def test_ctrl_c_then_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
+    data = make_dataset(tmp_path / "squares.npz")
+    # Dropout (seeded per layer) and batch norm (moving statistics) are state a resume has to bring back.
+    config = tiny_config(data, checkpoint_interval=5, log_interval=5, sample_interval=20, tensorboard=False)
+    config["discriminator"]["dropout"] = 0.3
+    config_path = write_config(tmp_path / "c.json", config)
+    common = ["--runs-dir", str(tmp_path), "--steps", str(STEPS)]
+    run = tmp_path / "interrupted"
+
+    watcher = interrupt_this_process_after(run, 5)
+    assert train.main(["--config", str(config_path), "--name", "interrupted", *common, "--no-progress"]) == 130
+    watcher.join(timeout=10)
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "interrupted" and "--resume" in status["message"]
+    assert checkpoint_step(run) == status["step"] >= 5
+
+    killed = start_and_signal(["--resume", str(run)], run, status["step"] + 5, signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
+    assert checkpoint_step(run) < STEPS
+
+    assert train.main(["--resume", str(run), "--no-progress"]) == 0
+    assert train.main(["--config", str(config_path), "--name", "straight", *common, "--no-progress"]) == 0
+
+    resumed, straight = generator_weights(run), generator_weights(tmp_path / "straight")
+    assert checkpoint_step(run) == checkpoint_step(tmp_path / "straight") == STEPS
+    assert resumed.keys() == straight.keys()
+    for name in straight:
+        np.testing.assert_allclose(resumed[name], straight[name], atol=1e-5, rtol=0, err_msg=name)
+    steps_logged = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps_logged == list(range(5, STEPS + 1, 5))  # lines of redone steps are not duplicated
+    assert json.loads((run / "status.json").read_text())["state"] == "finished"
