@@ -151,9 +151,10 @@ def create_app(runs_dir: Path, data_root: Path, token: str | None = None, jobs: 
     def run_sample(name: str, filename: str):
         only_parameters(())
         params.name(name, "run")
-        if not Path(filename).match(SAMPLE_GLOB):
-            raise ApiError(404, f"no sample {filename!r}: sample files are named step_NNNNNN.png")
-        return send_from_directory(Path(registry.runs_dir).resolve() / name / "samples", filename, max_age=0)
+        folder = registry.runs_dir.resolve() / name / "samples"
+        if not Path(filename).match(SAMPLE_GLOB) or not (folder / filename).is_file():
+            raise ApiError(404, f"run {name!r} has no sample {filename!r} (sample files are named step_NNNNNN.png)")
+        return send_from_directory(folder, filename, max_age=0)
 
     return app
 

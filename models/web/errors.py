@@ -1,8 +1,8 @@
 """Every failed request answers with JSON: what is wrong and, where it helps, what is allowed."""
 from __future__ import annotations
 
-from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from infra.cli import UserError
 
@@ -36,5 +36,13 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
-        # Unknown routes, wrong methods, oversized uploads: Flask's own 4xx, as JSON like the rest.
+        # Flask's own 4xx (unknown routes, wrong methods, oversized uploads), as JSON like the rest.
+        if isinstance(error, NotFound) and request.url_rule is None:
+            routes = sorted({rule.rule for rule in app.url_map.iter_rules() if rule.endpoint != "static"})
+            return _answer(404, f"no route {request.path}", routes)
+        if isinstance(error, MethodNotAllowed):
+            return _answer(405, f"{request.method} is not allowed on {request.path}", sorted(error.valid_methods or ()))
+        if isinstance(error, RequestEntityTooLarge):
+            limit = app.config["MAX_CONTENT_LENGTH"] // 1024
+            return _answer(413, f"the request is larger than {limit} KiB; a config is a small JSON file")
         return _answer(error.code or 500, error.description or error.name)

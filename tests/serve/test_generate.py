@@ -150,9 +150,13 @@ def test_unknown_class_error_lists_the_allowed_classes(client):
 
 def test_unknown_routes_and_methods_answer_json(client):
     missing = client.get("/nothing")
-    assert (missing.status_code, missing.is_json) == (404, True)
+    assert missing.status_code == 404
+    assert missing.get_json()["error"] == "no route /nothing"
+    assert {"/", "/generate", "/api/models", "/api/jobs", "/api/jobs/<job_id>"} <= set(missing.get_json()["allowed"])
     wrong_method = client.put("/generate")
-    assert (wrong_method.status_code, wrong_method.is_json) == (405, True)
+    assert wrong_method.status_code == 405
+    assert wrong_method.get_json()["error"] == "PUT is not allowed on /generate"
+    assert "GET" in wrong_method.get_json()["allowed"]
 
 
 def test_a_run_is_loaded_once_and_again_only_when_its_generator_changes(runs_dir, data_root, monkeypatch, tmp_path):
@@ -197,10 +201,16 @@ def test_sample_files_are_served_and_nothing_else(client, runs_dir):
     answer = client.get(f"/api/runs/{RUN}/samples/{sample}")
     assert answer.status_code == 200
     assert answer.data == (runs_dir / RUN / "samples" / sample).read_bytes()
-    for path in (f"/api/runs/{RUN}/samples/config.json", f"/api/runs/{RUN}/samples/step_000099.png",
-                 f"/api/runs/..%2F{RUN}/samples/{sample}", f"/api/runs/nope/samples/{sample}"):
+    for path, words in (
+        (f"/api/runs/{RUN}/samples/config.json", "has no sample 'config.json'"),
+        (f"/api/runs/{RUN}/samples/step_000099.png", "has no sample 'step_000099.png'"),
+        (f"/api/runs/nope/samples/{sample}", "run 'nope' has no sample"),
+        (f"/api/runs/.hidden/samples/{sample}", "run '.hidden' is not allowed"),
+        (f"/api/runs/..%2F{RUN}/samples/{sample}", "no route"),
+    ):
         answer = client.get(path)
-        assert 400 <= answer.status_code < 500 and answer.is_json, path
+        assert answer.status_code in (400, 404), path
+        assert words in answer.get_json()["error"], path
 
 
 def test_best_metric_is_read_from_the_metrics_log(runs_dir, data_root, tmp_path):

@@ -81,7 +81,7 @@ def test_bad_uploads_names_and_job_ids_are_refused(checking_client):
     spaced = client.post("/api/jobs?name=two%20words", json=config_with())
     assert spaced.status_code == 400 and "name 'two words' is not allowed" in spaced.get_json()["error"]
     huge = client.post("/api/jobs", data=b" " * (MAX_CONFIG_BYTES + 1), content_type="application/json")
-    assert huge.status_code == 413 and huge.is_json
+    assert huge.status_code == 413 and "larger than 1024 KiB" in huge.get_json()["error"]
     for method in (client.get, client.delete):
         missing = method("/api/jobs/nope")
         assert missing.status_code == 404 and "no job 'nope'" in missing.get_json()["error"]
