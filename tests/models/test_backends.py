@@ -1,0 +1,82 @@
+"""The backend-specific gradient steps: TensorFlow here, JAX in a subprocess (Keras picks its backend once)."""
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models import generate, losses, train
+from models.backends.tensorflow_step import TensorFlowTrainStep
+from models.gan import GAN
+from models.outputs import read_metrics
+from tests.models.helpers import make_dataset, run_module, tiny_config, write_config
+
+
+@pytest.fixture(scope="module")
+def dataset_path(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("data") / "squares.npz")
+
+
+def test_input_gradients_are_taken_per_sample():
+    kernel = np.random.default_rng(1).normal(size=(4 * 4 * 1, 1)).astype(np.float32)
+    images_in = keras.Input((4, 4, 1))
+    critic = keras.Model([images_in], keras.layers.Dense(1)(keras.layers.Flatten()(images_in)))
+    critic.layers[-1].kernel.assign(kernel)
+    step = TensorFlowTrainStep(GAN(generator=None, discriminator=critic, latent_dim=2), None, None)
+    images = tf.constant(np.random.default_rng(2).normal(size=(3, 4, 4, 1)).astype(np.float32))
+    gradients = step.input_gradients(images, None).numpy()
+    for sample_gradient in gradients:  # a linear critic's gradient is its kernel, for every sample alike
+        np.testing.assert_allclose(sample_gradient.reshape(-1), kernel[:, 0], rtol=1e-5)
+    expected_penalty = (np.linalg.norm(kernel) - 1) ** 2
+    assert float(losses.gradient_penalty(gradients)) == pytest.approx(expected_penalty, rel=1e-4)
+
+
+def discriminator_arrays(run) -> list[np.ndarray]:
+    with np.load(run / "checkpoints" / "last" / "variables.npz") as archive:
+        return [archive[name] for name in archive.files if name.startswith("discriminator/")]
+
+
+@pytest.mark.parametrize("generator, discriminator, extra", [
+    ("gan", "wgan", {}),
+    ("dcgan", "wgan_gp", {"n_critic": 2}),
+    ("dcgan", "dcgan", {"loss": "hinge"}),
+    ("gan", "gan", {"loss": "lsgan"}),
+])
+def test_each_loss_trains(tmp_path, dataset_path, generator, discriminator, extra):
+    config = write_config(tmp_path / "c.json", tiny_config(dataset_path, generator, discriminator, **extra))
+    assert train.main(["--config", str(config), "--steps", "2", "--name", "r", "--runs-dir", str(tmp_path),
+                       "--no-progress"]) == 0
+    run = tmp_path / "r"
+    resolved = json.loads((run / "config.json").read_text())
+    assert all(np.isfinite(record["d_loss"]) for record in read_metrics(run))
+    if discriminator == "wgan":
+        assert resolved["clip_value"] == 0.01
+        weights = [array for array in discriminator_arrays(run) if array.dtype.kind == "f"]
+        assert max(np.abs(array).max() for array in weights) <= 0.01 + 1e-7
+
+
+def test_jax_backend_trains_a_conditional_gradient_penalty_gan(tmp_path, dataset_path):
+    config = tiny_config(dataset_path, "cgan", "wgan_gp", n_critic=2)
+    config["discriminator"].update(conditional=True, dropout=0.2)
+    config_path = write_config(tmp_path / "c.json", config)
+    result = run_module("models.train", "--config", str(config_path), "--backend", "jax", "--steps", "4",
+                        "--name", "jax", "--runs-dir", str(tmp_path), "--no-progress", timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "jax"
+    resolved = json.loads((run / "config.json").read_text())
+    assert resolved["backend"] == "jax" and resolved["lambda_gp"] == 10.0
+    records = read_metrics(run)
+    assert [record["step"] for record in records] == [2, 4]
+    assert all(np.isfinite(record["d_loss"]) and np.isfinite(record["g_loss"]) for record in records)
+    assert json.loads((run / "status.json").read_text())["state"] == "finished"
+    # Weights trained on JAX load on TensorFlow, both as a checkpoint and as the exported .keras file.
+    trained = generate.load_generator(run)
+    exported = keras.saving.load_model(run / "generator.keras")
+    noise = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
+    labels = np.array([0, 1, 2], dtype=np.int32)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(exported([noise, labels])),
+                               keras.ops.convert_to_numpy(trained.model([noise, labels])), atol=1e-5)
+    assert trained.sample(3, seed=0, class_index="blue").shape == (3, 16, 16, 3)
