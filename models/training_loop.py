@@ -227,7 +227,7 @@ class Trainer:
         chosen = np.sort(rng.choice(len(self.dataset.x), count, replace=False))
         real_labels = self.dataset.y[chosen] if self.dataset.y is not None else None
         return Evaluator(self.dataset.x[chosen], [self.metric], real_labels=real_labels,
-                         class_names=self.config.get("class_names"))
+                         class_names=self.dataset.class_names, progress=False)
 
     def _evaluate(self, evaluator, step: int, outputs: RunOutputs) -> None:
         from evaluation.evaluator import is_better

@@ -172,3 +172,17 @@ def test_bad_input_is_one_line_naming_the_file(problem, tmp_path, dataset_path, 
     assert len(lines) == 1 and ": error: " in lines[0]
     assert expected in err
     assert "Traceback" not in err
+
+
+def test_metric_evaluation_logs_values_and_keeps_the_best_checkpoint(tmp_path, dataset_path):
+    config = write_config(tmp_path / "m.json", tiny_config(dataset_path, metric_evaluate="mmd", eval_interval=2,
+                                                           eval_samples=16))
+    assert train.main(["--config", str(config), "--steps", "6", "--name", "m", "--runs-dir", str(tmp_path),
+                       "--no-progress"]) == 0
+    run = tmp_path / "m"
+    evaluations = [record for record in read_metrics(run) if "mmd" in record]
+    assert [record["step"] for record in evaluations] == [2, 4, 6]
+    best = min(evaluations, key=lambda record: record["mmd"])
+    info = json.loads((run / "checkpoints" / "best" / "info.json").read_text())
+    assert (info["step"], info["best"]) == (best["step"], pytest.approx(best["mmd"]))
+    assert generate.load_generator(run, "best").sample(2, seed=0).shape == (2, 16, 16, 3)
