@@ -48,6 +48,7 @@ function fillRunDetails() {
   const checkpointSelect = $("checkpoint");
   classSelect.replaceChildren(option("", "any class"));
   checkpointSelect.replaceChildren();
+  $("generate").disabled = !model;
   if (!model) { $("run-info").textContent = "No finished runs yet: train one below."; return; }
   (model.class_names || []).forEach((name) => classSelect.append(option(name, name)));
   classSelect.disabled = !model.conditional;
