@@ -147,6 +147,9 @@ class Trainer:
         if resume and self.checkpoints.path("last") is not None:
             info = self.checkpoints.restore(self.variable_groups)
             start_step, self.best_value = info["step"], info.get("best")
+            if start_step > self.total_steps:
+                raise UserError(f"{self.run_dir}: its checkpoint is at step {start_step}, past the {self.total_steps} "
+                                f"steps asked for; give --steps {start_step} or more")
         outputs = RunOutputs(self.run_dir, tensorboard=self.config["tensorboard"])
         if resume:
             outputs.drop_metrics_after(start_step)

@@ -122,3 +122,17 @@ def test_unreadable_config_files(tmp_path, text, expected):
     with pytest.raises(UserError) as error:
         configs.load_config(path)
     assert str(path) in str(error.value) and expected in str(error.value)
+
+
+def test_list_options_and_help_show_every_flag_and_option(capsys):
+    from models import train
+
+    assert train.main(["--list-options"]) == 0
+    listing = capsys.readouterr().out
+    assert "lambda_gp  (number/null; default null)" in listing and "generator.optimizer.beta_2" in listing
+    with pytest.raises(SystemExit):
+        train.main(["--help"])
+    help_text = capsys.readouterr().out
+    for flag in ("--config", "--resume", "--data", "--data-dir", "--set", "--steps", "--name", "--runs-dir",
+                 "--backend", "--no-progress", "--list-options", "examples:"):
+        assert flag in help_text
