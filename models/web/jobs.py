@@ -109,12 +109,12 @@ class JobQueue:
         with self._changed:
             if job.state in ENDED:
                 raise ApiError(409, f"job {job_id!r} has already ended ({job.state}); only queued or running jobs can be cancelled")
-            job.cancel_requested = True
             if job.state == "queued":
                 self._waiting.remove(job)
                 self._end(job, "cancelled", "cancelled before it started")
-            else:
+            elif not job.cancel_requested:  # a second SIGINT could cut the checkpoint the first one started
                 job.process.send_signal(signal.SIGINT)
+            job.cancel_requested = True
         job.done.wait(wait_s)
         return job
 
