@@ -12,6 +12,11 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
+# mkstemp creates files readable by the owner only; finished files get the usual umask-based mode instead.
+# Read once at import, since reading the umask means briefly changing it.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
@@ -24,6 +29,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(temporary, 0o666 & ~_UMASK)
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

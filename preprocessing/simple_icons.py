@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from infra import cli
+from preprocessing.contact_sheet import write_contact_sheet
 from preprocessing.dataset import save_dataset
 from scraping.icons import Icon, render_svg, simple_icons, simple_icons_pack_version, to_array
 
@@ -95,7 +96,8 @@ def main(argv=None) -> int:
     out = args.out or Path(f"data/simple_icons_{args.size}.npz")
     images, meta = build(args.size, args.margin, args.limit, args.workers, progress=not args.no_progress)
     save_dataset(out, images, meta=meta)
-    print(f"Wrote {out}: {len(images)} logos, {args.size}x{args.size} RGB")
+    sheet = write_contact_sheet(out, images)
+    print(f"Wrote {out}: {len(images)} logos, {args.size}x{args.size} RGB; contact sheet {sheet}")
     return 0
 
 

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from infra.cli import UserError
 from preprocessing import simple_icons
@@ -41,6 +42,9 @@ def test_packed_dataset_has_brand_colours_and_meta(tmp_path):
     out = tmp_path / "icons.npz"
     assert simple_icons.main(["--size", "32", "--limit", "12", "--workers", "2", "--out", str(out), "--no-progress"]) == 0
     dataset = load_dataset(out)
+    assert out.stat().st_mode & 0o044 == 0o044  # readable by others, like any file the user writes
+    with Image.open(tmp_path / "icons.contact.png") as sheet:
+        assert sheet.mode == "RGB" and sheet.width >= 8 * 32 and sheet.height >= 2 * 32  # 12 tiles: 8 + 4
     assert dataset.x.shape == (12, 32, 32, 3) and dataset.x.dtype == np.uint8
     assert dataset.y is None and dataset.class_names is None
     meta = dataset.meta
