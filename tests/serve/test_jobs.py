@@ -38,6 +38,14 @@ def checking_client(tmp_path_factory, runs_dir):
     queue.close()
 
 
+def wait_until_ended(client, job_id: str) -> dict:
+    def ended():
+        job = client.get(f"/api/jobs/{job_id}").get_json()
+        return job if job["state"] not in ("queued", "running") else None
+
+    return wait_for(ended, TRAINING_TIMEOUT_S, f"job {job_id!r} to end")
+
+
 def config_with(**changes) -> dict:
     return {**tiny_config("tiny.npz"), **changes}
 
@@ -101,8 +109,7 @@ def test_a_job_trains_to_the_end_and_its_run_is_then_served(jobs_client):
     assert (cancelled.status_code, cancelled.get_json()["state"]) == (200, "cancelled")
     assert [job["id"] for job in client.get("/api/jobs").get_json()["jobs"]] == ["plain", "waiting"]
 
-    job = wait_for(lambda: (lambda job: job["state"] not in ("queued", "running") and job)(
-        client.get("/api/jobs/plain").get_json()), TRAINING_TIMEOUT_S, "job 'plain' to end")
+    job = wait_until_ended(client, "plain")
     assert job["state"] == "finished", job
     assert (job["step"], job["total_steps"], job["exit_code"]) == (4, 4, 0)
     last_log = [line for line in read_metrics(runs / "plain" / "metrics.jsonl") if "d_loss" in line][-1]
@@ -141,3 +148,18 @@ def test_cancelling_a_running_job_stops_it_with_a_checkpoint_and_closing_stops_t
     assert later["state"] in ("interrupted", "cancelled"), later
     refused = client.post("/api/jobs?name=after", json=tiny_config("tiny.npz"))
     assert refused.status_code == 503 and "shutting down" in refused.get_json()["error"]
+
+
+def test_a_job_the_trainer_rejects_fails_with_the_trainers_message(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "broken.npz").write_bytes(b"not a zip")
+    queue = JobQueue(tmp_path / "runs")
+    client = create_app(tmp_path / "runs", tmp_path / "data", jobs=queue).test_client()
+    try:
+        assert client.post("/api/jobs?name=broken", json=tiny_config("broken.npz")).status_code == 202
+        job = wait_until_ended(client, "broken")
+    finally:
+        queue.close()
+    assert job["state"] == "failed", job
+    assert job["exit_code"] != 0
+    assert "broken.npz: not a readable .npz dataset" in job["message"]
