@@ -6,15 +6,14 @@ from urllib.parse import urlsplit
 
 from infra.cli import UserError
 
-PROJECT_URL = "https://github.com/logogan/logogan"
 CONTACT_ENV = "LOGOGAN_CONTACT"
 # Wikimedia's User-Agent policy blocks clients that give no way to reach their operator.
 WIKIMEDIA_DOMAINS = ("wikimedia.org", "wikipedia.org", "mediawiki.org", "wikidata.org")
 
 
 def user_agent(contact: str | None) -> str:
-    """``LogoGAN/1 (+project URL; contact)``, the form Wikimedia's User-Agent policy asks for."""
-    return f"LogoGAN/1 (+{PROJECT_URL}; {contact or 'no contact given'})"
+    """``LogoGAN/1 (contact)``: tool name and version plus a way to reach whoever runs it, as Wikimedia asks."""
+    return f"LogoGAN/1 ({contact or 'no contact given'})"
 
 
 def resolve_contact(contact: str | None) -> str | None:
