@@ -19,6 +19,12 @@ CHROMIUM_FLAGS = (
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 )
 PADDING = 2  # models.images.image_grid
+MISSING = [name for name in ("chromium", "chromedriver") if shutil.which(name) is None]
+# Checked before any fixture runs, so that a machine without a browser does not train a run for nothing.
+pytestmark = pytest.mark.skipif(
+    bool(MISSING),
+    reason=f"browser test skipped: {' and '.join(MISSING)} not installed (Debian packages chromium, chromium-driver)",
+)
 
 
 @pytest.fixture
@@ -40,9 +46,6 @@ def server_url(runs_dir, data_root, tmp_path):
 
 @pytest.fixture
 def browser(tmp_path):
-    missing = [name for name in ("chromium", "chromedriver") if shutil.which(name) is None]
-    if missing:
-        pytest.skip(f"browser test skipped: {' and '.join(missing)} not installed (Debian packages chromium, chromium-driver)")
     from selenium import webdriver
 
     options = webdriver.ChromeOptions()
