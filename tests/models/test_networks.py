@@ -108,6 +108,14 @@ def test_upsampling_stack_follows_the_image_size():
         assert reshape.target_shape[2] == 64 * 2 ** (upsamplings - 1)
 
 
+def test_base_size_sets_the_number_of_upsamplings():
+    generator = build_generator({"choice": "dcgan", "base_size": 14, "widths": [32]}, (56, 56, 3), LATENT, None)
+    reshape = next(layer for layer in generator.layers if isinstance(layer, layers.Reshape))
+    assert reshape.target_shape[:2] == (14, 14)
+    assert len([layer for layer in generator.layers if isinstance(layer, layers.Conv2DTranspose)]) == 2
+    assert generator.output_shape == (None, 56, 56, 3)
+
+
 def test_weights_start_from_the_configured_normal():
     generator = build_generator({"choice": "dcgan", "width": 128}, (32, 32, 3), LATENT, None)
     kernel = ops.convert_to_numpy(generator.get_layer(index=1).kernel)
@@ -123,6 +131,7 @@ def test_weights_start_from_the_configured_normal():
         ("generator", {"choice": "dcgan", "kernel_size": 0}, (32, 32, 3), None, "generator.kernel_size"),
         ("generator", {"choice": "dcgan", "widths": [32]}, (64, 64, 3), None, "needs 4 upsamplings"),
         ("generator", {"choice": "cgan"}, (32, 32, 3), None, "generator.conditional"),
+        ("generator", {"choice": "dcgan", "base_size": 5}, (56, 56, 3), None, "generator.base_size: 5 does not"),
         ("generator", {"choice": "vae"}, (32, 32, 3), None, "generator.choice: 'vae' is not allowed"),
         ("discriminator", {"choice": "wgan_gp", "normalization": "batch"}, (32, 32, 3), None, "per sample"),
         ("discriminator", {"choice": "dcgan", "activation": "swish"}, (32, 32, 3), None,
