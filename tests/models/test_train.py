@@ -186,3 +186,15 @@ def test_metric_evaluation_logs_values_and_keeps_the_best_checkpoint(tmp_path, d
     info = json.loads((run / "checkpoints" / "best" / "info.json").read_text())
     assert (info["step"], info["best"]) == (best["step"], pytest.approx(best["mmd"]))
     assert generate.load_generator(run, "best").sample(2, seed=0).shape == (2, 16, 16, 3)
+
+
+def test_the_issues_minimal_config_trains_even_with_fewer_images_than_a_batch(tmp_path, dataset_path):
+    minimal = {"generator": {"choice": "dcgan"}, "discriminator": {"choice": "gan"},
+               "data_path": "data/simple_icons_56.npz", "metric_evaluate": "none"}
+    config = write_config(tmp_path / "minimal.json", minimal)
+    assert train.main(["--config", str(config), "--data", str(dataset_path), "--steps", "1", "--name", "min",
+                       "--runs-dir", str(tmp_path), "--no-progress"]) == 0
+    resolved = json.loads((tmp_path / "min" / "config.json").read_text())
+    assert resolved["batch_size"] == 64 and resolved["data_path"] == str(dataset_path)
+    assert iio.imread(tmp_path / "min" / "samples" / "step_000001.png").shape == (8 * 18 + 2, 8 * 18 + 2, 3)
+    assert (tmp_path / "min" / "generator.keras").is_file()
