@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -80,3 +83,16 @@ def test_jax_backend_trains_a_conditional_gradient_penalty_gan(tmp_path, dataset
     np.testing.assert_allclose(keras.ops.convert_to_numpy(exported([noise, labels])),
                                keras.ops.convert_to_numpy(trained.model([noise, labels])), atol=1e-5)
     assert trained.sample(3, seed=0, class_index="blue").shape == (3, 16, 16, 3)
+
+
+def test_exported_generator_loads_in_plain_keras_without_the_project(tmp_path, dataset_path):
+    config = write_config(tmp_path / "c.json", tiny_config(dataset_path, "cgan", "dcgan", tensorboard=False))
+    assert train.main(["--config", str(config), "--steps", "1", "--name", "r", "--runs-dir", str(tmp_path),
+                       "--no-progress"]) == 0
+    script = ("import keras, numpy as np; model = keras.saving.load_model('r/generator.keras'); "
+              "print(model([np.zeros((2, 8), 'float32'), np.array([0, 2])]).shape)")
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120, env={**environment, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("(2, 16, 16, 3)")
