@@ -76,7 +76,7 @@ class Evaluator:
 
         arrays = cached_arrays(self.cache_dir / key, compute)
         self.real_features = arrays["features"]
-        self.real_stats = formulas.GaussianStats.from_arrays(arrays["mean"], arrays["covariance"])
+        self.real_stats = formulas.GaussianStats.of(self.real_features, arrays["mean"], arrays["covariance"])
 
     def _init_class_judge(self, real_labels, class_names) -> None:
         from evaluation.classifier import ClassJudge  # trains a CNN; only needed for this metric

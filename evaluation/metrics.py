@@ -23,25 +23,27 @@ class GaussianStats:
     factor: np.ndarray
 
     @classmethod
-    def of(cls, features: np.ndarray) -> "GaussianStats":
+    def of(cls, features: np.ndarray, mean: np.ndarray | None = None,
+           covariance: np.ndarray | None = None) -> "GaussianStats":
+        """From the features; ``mean`` and ``covariance`` may come precomputed (from the cache)."""
         features = np.asarray(features, dtype=np.float64)
         if len(features) < 2:
             raise UserError(f"FID needs at least 2 images per set; got {len(features)}")
-        mean = features.mean(axis=0)
-        covariance = np.cov(features, rowvar=False)
-        return cls(mean, covariance, psd_factor(covariance))
-
-    @classmethod
-    def from_arrays(cls, mean: np.ndarray, covariance: np.ndarray) -> "GaussianStats":
-        return cls(mean, covariance, psd_factor(covariance))
+        mean = features.mean(axis=0) if mean is None else mean
+        covariance = np.cov(features, rowvar=False) if covariance is None else covariance
+        if len(features) <= features.shape[1]:
+            # Fewer samples than dimensions: the centred samples are an exact factor, no eigensolver needed.
+            factor = (features - mean).T / np.sqrt(len(features) - 1)
+        else:
+            factor = psd_factor(covariance)
+        return cls(mean, covariance, factor)
 
 
 def psd_factor(covariance: np.ndarray) -> np.ndarray:
     """L (d×r) with L Lᵀ = covariance, dropping eigenvalues below numerical resolution.
 
-    A covariance of n < d samples has rank n − 1; its other eigenvalues are rounding noise. Keeping
-    them would add ~sqrt(noise) per dimension to tr sqrtm(S1 S2), so they are dropped (the matrix_rank
-    tolerance), which makes FID(X, X) vanish to rounding and the trace a small SVD.
+    Eigenvalues within rounding of zero would add ~sqrt(noise) each to tr sqrtm(S1 S2), so they are
+    dropped (the matrix_rank tolerance); that keeps FID(X, X) at zero to rounding.
     """
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
     tolerance = max(eigenvalues.max(), 0.0) * len(eigenvalues) * np.finfo(np.float64).eps
@@ -53,7 +55,8 @@ def frechet_distance(a: GaussianStats, b: GaussianStats) -> float:
     """|mu_a − mu_b|² + tr(S_a + S_b − 2 sqrtm(S_a S_b)).
 
     tr sqrtm(S_a S_b) equals the sum of singular values of L_aᵀ L_b (the eigenvalues of S_a S_b are the
-    squared singular values of that r_a×r_b matrix), which is exact, real and fast.
+    squared singular values of that r_a×r_b matrix), which is exact, real and fast; it also makes
+    FID(X, X) vanish to rounding, where scipy's sqrtm of a rank-deficient product leaves noise.
     """
     mean_term = float(np.sum((a.mean - b.mean) ** 2))
     cross = np.linalg.svd(a.factor.T @ b.factor, compute_uv=False).sum()

