@@ -1,0 +1,60 @@
+"""How fast the FID Inception embeds images on this machine (CPU, or GPU where the backend finds one).
+
+    python bench/fid_speed.py --images 128 --batch-size 32 --size 64
+    KERAS_BACKEND=jax python bench/fid_speed.py
+
+Prints the backend, the device and images/s after one warm-up batch (which pays for compilation).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from evaluation.features import InceptionEmbedder  # noqa: E402
+from infra import cli  # noqa: E402
+
+
+def device_name() -> str:
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return str(jax.devices()[0])
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+    return "unknown"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--images", type=int, default=128, help="images to embed in the timed part (default: 128)")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per batch (default: 32)")
+    parser.add_argument("--size", type=int, default=64, help="side of the random RGB input images (default: 64)")
+    parser.add_argument("--inception-weights", default=None,
+                        help="the FID network archive (default: $LOGOGAN_INCEPTION_WEIGHTS or the user cache)")
+    args = parser.parse_args(argv)
+    images = np.random.default_rng(0).integers(0, 256, (args.images, args.size, args.size, 3), dtype=np.uint8)
+    started = time.perf_counter()
+    embedder = InceptionEmbedder(args.inception_weights, batch_size=args.batch_size, progress=False)
+    embedder.embed(images[:args.batch_size])
+    warm_up = time.perf_counter() - started
+    started = time.perf_counter()
+    embedder.embed(images)
+    elapsed = time.perf_counter() - started
+    print(f"backend {keras.backend.backend()} on {device_name()}: {args.images} images of {args.size}x{args.size} "
+          f"in batches of {args.batch_size}: {args.images / elapsed:.1f} images/s (build + warm-up {warm_up:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)
