@@ -29,6 +29,7 @@ metrics (lower is better unless noted):
                   only for equal set sizes; biased upwards for small sets)
   kid             Kernel Inception Distance, unbiased (quote it for small sets, e.g. 2,000 logos);
                   reported with the std over 100 subsets of up to 1,000 images
+                  (at most half the smaller set)
   mmd             unbiased MMD^2 on pixels of the first 250 images, RBF kernel whose bandwidth is the
                   median distance between real images (needs equal image sizes)
   class_accuracy  higher is better: share of generated images a CNN trained on the labelled real

@@ -83,3 +83,44 @@ def test_help_explains_every_flag_with_an_example(capsys):
                  "--inception-weights", "--cache-dir", "--batch-size", "--json", "--no-progress"):
         assert flag in text
     assert "python -m models.evaluate --real" in text and "default: fid,kid" in text
+
+
+class PatternGenerator:
+    """Stands in for models.generate.TrainedGenerator: class c gives images of grey level 40·c + noise."""
+
+    latent_dim = 4
+    image_shape = (6, 6, 1)
+    class_names = ["dark", "mid", "light"]
+
+    def __init__(self):
+        self.calls = []
+
+    def sample(self, n, seed=None, class_index=None):
+        self.calls.append((n, seed, class_index))
+        noise = np.random.default_rng(seed).integers(0, 20, (n, *self.image_shape))
+        return (40 * class_index + noise).astype(np.uint8)
+
+
+def test_run_form_samples_every_class_and_reads_the_runs_data(tmp_path, capsys, monkeypatch):
+    import models.generate
+
+    real_images = np.random.default_rng(5).integers(0, 120, (40, 6, 6, 1), dtype=np.uint8)
+    real = save_dataset(tmp_path / "real.npz", real_images)
+    run_dir = tmp_path / "runs" / "tiny"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({"data_path": str(real), "eval_samples": 30}))
+    generator = PatternGenerator()
+    monkeypatch.setattr(models.generate, "load_generator",
+                        lambda folder, checkpoint: generator if (folder, checkpoint) == (run_dir, "best") else None)
+    code, out, _ = run_command(["--run", str(run_dir), "--checkpoint", "best", "--metrics", "mmd", "--json",
+                                "--seed", "3", "--cache-dir", str(tmp_path / "cache")], capsys)
+    assert code == 0
+    assert generator.calls == [(10, 3, 0), (10, 4, 1), (10, 5, 2)]
+    fake = np.empty((30, 6, 6, 1), np.uint8)
+    for index in range(3):
+        fake[np.arange(30) % 3 == index] = generator.sample(10, seed=3 + index, class_index=index)
+    real_vectors = metrics.pixel_vectors(real_images)
+    expected = metrics.mmd(real_vectors, metrics.pixel_vectors(fake), metrics.rbf_bandwidth(real_vectors))
+    result = json.loads(out)
+    assert result["generated_images"] == 30 and result["real"] == str(real)
+    assert result["metrics"]["mmd"] == pytest.approx(expected, rel=1e-9)

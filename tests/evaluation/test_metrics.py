@@ -49,11 +49,17 @@ def naive_kid(x, y):
     return xx + yy - 2 * xy
 
 
-def test_kid_with_one_full_subset_is_the_unbiased_estimate():
-    x, y = rng.normal(size=(9, 4)), rng.normal(0.5, 1.0, size=(9, 4))
-    mean, std = metrics.kid(x, y, subsets=3)
-    assert mean == pytest.approx(naive_kid(x, y), rel=1e-9)
-    assert std == pytest.approx(0.0, abs=1e-12)
+def test_kid_estimate_is_the_unbiased_mmd2():
+    x, y = rng.normal(size=(9, 4)), rng.normal(0.5, 1.0, size=(7, 4))
+    assert metrics.kid_estimate(x, y) == pytest.approx(naive_kid(x, y), rel=1e-9)
+
+
+def test_kid_subsets_are_at_most_half_the_smaller_set():
+    x, y = rng.normal(size=(40, 4)), rng.normal(size=(40, 4))
+    _, std = metrics.kid(x, y, subsets=10)
+    assert std > 0  # equal sets of 40: subsets of 20, so they differ
+    with pytest.raises(UserError, match="at least 4 images"):
+        metrics.kid(x[:3], y)
 
 
 def test_kid_separates_distributions_and_varies_over_subsets():
