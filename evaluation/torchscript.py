@@ -104,6 +104,11 @@ class RestrictedUnpickler(pickle.Unpickler):
     @staticmethod
     def _rebuild_tensor(storage, offset, size, stride, *_rest):
         """A strided view of the storage, copied out as a contiguous array (what torch.Tensor would show)."""
+        size, stride = tuple(int(n) for n in size), tuple(int(n) for n in stride)
+        last = offset + sum((n - 1) * step for n, step in zip(size, stride)) if all(size) else offset - 1
+        if len(size) != len(stride) or min(size + stride, default=0) < 0 or offset < 0 or last >= len(storage):
+            raise UnsafePickleError(f"tensor of size {size}, stride {stride} at offset {offset} lies outside its "
+                                    f"storage of {len(storage)} values")
         itemsize = storage.dtype.itemsize
         view = np.lib.stride_tricks.as_strided(
             storage[offset:], shape=tuple(size), strides=tuple(s * itemsize for s in stride), writeable=False

@@ -93,3 +93,12 @@ def test_unknown_persistent_ids_are_refused(tmp_path):
     Pickler(buffer, protocol=2).dump(["secret"])
     with pytest.raises(UnsafePickleError, match="persistent id"):
         read_torchscript(write_archive(tmp_path / "pid.pt", buffer.getvalue()))
+
+
+def test_a_tensor_reaching_past_its_storage_is_refused(tmp_path):
+    """as_strided would otherwise read memory beyond the storage's bytes."""
+    body = (b"\x80\x02c__torch__.m\nM\n)\x81}X\x01\x00\x00\x00tctorch._utils\n_rebuild_tensor_v2\n"
+            b"((X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x06tQ"
+            b"K\x00K\x03K\x09\x86K\x01K\x03\x86\x89ccollections\nOrderedDict\n)RtRsb.")
+    with pytest.raises(UnsafePickleError, match="outside its storage"):
+        read_torchscript(write_archive(tmp_path / "t.pt", body, {"0": np.arange(6, dtype="<f4").tobytes()}))
