@@ -170,8 +170,8 @@ run_state=$(
 if [ "$run_state" = finished ]; then
   echo "Run $run_name is already finished."
   train=()
-elif [ -d "$run_dir/checkpoints/last" ]; then
-  echo "Resuming $run_name from $run_dir/checkpoints/last"
+elif [ -f "$run_dir/config.json" ]; then
+  echo "Resuming $run_name from its last checkpoint in $run_dir"
   train=("$python" -m models.train --resume "$run_dir")
 else
   train=("$python" -m models.train --config "$config_file" --data "$data" --name "$run_name" --runs-dir runs)
@@ -187,7 +187,16 @@ if [ ${#train[@]} -gt 0 ] && [ -n "$steps" ]; then train+=(--steps "$steps"); fi
 
 # Sync to S3: every sync_minutes in the background, and once more at exit whatever the outcome.
 sync_pid=
-push_results() { s3 push "$run_dir" "$run_url" >/dev/null; }
+# Quiet on success; a push can fail when a file changes while it uploads (the trainer writing), so it
+# is tried again at once, up to SYNC_ATTEMPTS times.
+SYNC_ATTEMPTS=3
+push_results() {
+  local attempt
+  for ((attempt = 1; attempt < SYNC_ATTEMPTS; attempt++)); do
+    s3 push "$run_dir" "$run_url" >/dev/null 2>&1 && return 0
+  done
+  s3 push "$run_dir" "$run_url" >/dev/null
+}
 
 sync_periodically() {
   local sleeper
@@ -196,6 +205,7 @@ sync_periodically() {
     sleep "${sync_minutes}m" &
     sleeper=$!
     wait "$sleeper"
+    [ -d "$run_dir" ] || continue # the trainer has not made it yet
     push_results || echo "${0##*/}: warning: sync to $run_url failed; retrying in $sync_minutes min" >&2
   done
 }
@@ -243,10 +253,18 @@ if [ ${#train[@]} -gt 0 ]; then
   trap - INT TERM
 fi
 final_sync || sync_status=1
-if [ "$status" -ne 0 ]; then
-  echo "${0##*/}: step failed: Train $run_name (exit status $status)" >&2
-  exit "$status"
-fi
+case $status in
+  0) ;;
+  2) exit 2 ;; # bad input: the trainer's one line already says what is wrong
+  130)
+    echo "${0##*/}: training stopped; run the same command (same --date) to resume it" >&2
+    exit 130
+    ;;
+  *)
+    echo "${0##*/}: step failed: Train $run_name (exit status $status)" >&2
+    exit "$status"
+    ;;
+esac
 if [ "$sync_status" -ne 0 ]; then exit 1; fi
 
 samples=("$run_dir"/samples/step_*.png)

@@ -1,0 +1,184 @@
+"""run-model.sh end to end: dataset pulled from S3 (SeaweedFS on loopback), training in tmux with periodic
+sync, stopped mid-run, then resumed on a "new machine" from the bucket's checkpoint."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from preprocessing.dataset import save_dataset
+from tests.infra.cli_stub import PROJECT_ROOT
+from tests.s3_server import s3_server  # noqa: F401
+
+TINY_CONFIG = {
+    "generator": {"choice": "dcgan", "width": 8},
+    "discriminator": {"choice": "dcgan", "width": 8},
+    "batch_size": 8, "latent_dim": 8,
+    # Few writes while the periodic sync runs; the checkpoint to resume from is the one saved on SIGTERM.
+    "log_interval": 10, "sample_interval": 100, "checkpoint_interval": 100000,
+}  # fmt: skip
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A copy of the project (what git would commit, plus untracked sources) sharing the real .venv, so
+    runs/ and data/ are the test's own."""
+    copy = tmp_path / "project"
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=PROJECT_ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, files):
+        source = PROJECT_ROOT / name
+        if source.is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy / name)
+    (copy / ".venv").symlink_to(PROJECT_ROOT / ".venv")
+    return copy
+
+
+@pytest.fixture
+def tiny(tmp_path) -> dict:
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY_CONFIG))
+    dataset = tmp_path / "tiny.npz"
+    save_dataset(dataset, np.random.default_rng(0).integers(0, 256, (32, 8, 8, 3), dtype=np.uint8))
+    return {"config": config, "dataset": dataset}
+
+
+def base_env(tmp_path: Path) -> dict:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return {
+        "PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8",
+        "TF_CPP_MIN_LOG_LEVEL": "2", "TMUX_TMPDIR": str(tmp_path),
+    }  # fmt: skip
+
+
+def run_model(project: Path, env: dict, *args: str, timeout: int = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(project / "run-model.sh"), *args],
+        env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def wait_until(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def tmux(env: dict, *args: str) -> str:
+    return subprocess.run(["tmux", *args], env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def remote_json(client, bucket: str, key: str):
+    try:
+        return json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except client.exceptions.NoSuchKey:
+        return None
+
+
+def remote_keys(client, bucket: str, prefix: str) -> set[str]:
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return {entry["Key"] for page in pages for entry in page.get("Contents", [])}
+
+
+@pytest.mark.slow
+def test_pull_train_in_tmux_sync_stop_and_resume_from_the_bucket(project, tiny, s3_server, tmp_path):  # noqa: F811
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (Debian/Ubuntu: apt-get install tmux)")
+    bucket = s3_server.make_bucket("run-model-e2e")
+    client = s3_server.client()
+    client.upload_file(str(tiny["dataset"]), bucket, "datasets/tiny.npz")
+    env = {
+        **base_env(tmp_path), **s3_server.env,
+        "XTRAIN": f"s3://{bucket}/datasets/tiny.npz", "RESULTS": f"s3://{bucket}/runs", "DATE": "e2e",
+        "STEPS": "100000", "SYNC_MINUTES": "0.05",
+    }  # fmt: skip
+    status_key = "runs/tiny_e2e/status.json"
+
+    started = run_model(project, env, "--tmux", "--config", str(tiny["config"]))
+    assert started.returncode == 0, started.stderr
+    assert "tmux attach -t tiny_e2e" in started.stdout
+    try:
+        # The periodic sync shows the training's progress in the bucket while it goes on.
+        wait_until(
+            lambda: (remote_json(client, bucket, status_key) or {}).get("step", 0) >= 10,
+            timeout=150, what="a periodic sync of the run's status at step >= 10",
+        )
+        again = run_model(project, env, "--tmux", "--config", str(tiny["config"]))
+        assert again.returncode == 0 and "already running" in again.stdout
+
+        os.kill(int(tmux(env, "list-panes", "-t", "=tiny_e2e", "-F", "#{pane_pid}")), signal.SIGTERM)
+        pane = wait_until(
+            lambda: (state := tmux(env, "list-panes", "-t", "=tiny_e2e", "-F", "#{pane_dead} #{pane_dead_status}"))
+            .startswith("1 ") and state,
+            timeout=120, what="run-model.sh to stop after SIGTERM",
+        )  # fmt: skip
+        assert pane == "1 130"
+    finally:
+        pane_text = subprocess.run(["tmux", "capture-pane", "-p", "-S", "-40", "-t", "tiny_e2e"], env=env,
+                                   capture_output=True, text=True).stdout
+        print("tmux pane tiny_e2e:\n" + pane_text)
+        subprocess.run(["tmux", "kill-server"], env=env, capture_output=True)
+
+    stopped = remote_json(client, bucket, status_key)
+    assert stopped["state"] == "interrupted"
+    assert "runs/tiny_e2e/checkpoints/last/info.json" in remote_keys(client, bucket, "runs/tiny_e2e/checkpoints/")
+    assert (project / "data" / "tiny.npz").read_bytes() == tiny["dataset"].read_bytes()
+
+    # A new machine: nothing local; the same command resumes from the bucket's checkpoint.
+    shutil.rmtree(project / "runs")
+    (project / "data" / "tiny.npz").unlink()
+    target = stopped["step"] + 4
+    resumed = run_model(project, {**env, "STEPS": str(target)}, "--config", str(tiny["config"]))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Resuming tiny_e2e" in resumed.stdout
+    assert f"Synced to:        s3://{bucket}/runs/tiny_e2e/" in resumed.stdout
+
+    finished = remote_json(client, bucket, status_key)
+    assert (finished["state"], finished["step"]) == ("finished", target)
+    assert "runs/tiny_e2e/generator.keras" in remote_keys(client, bucket, "runs/tiny_e2e/")
+    metrics = client.get_object(Bucket=bucket, Key="runs/tiny_e2e/metrics.jsonl")["Body"].read().decode()
+    steps = [json.loads(line)["step"] for line in metrics.splitlines() if '"d_loss"' in line]
+    assert steps == sorted(set(steps)) and steps[-1] == target  # continued, never restarted from 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--config", "no_such_config"], "config 'no_such_config' not found"),
+        (["--steps", "0"], "steps '0': expected a positive whole number"),
+        (["--results", "http://example.invalid/runs"], "expected an S3 prefix such as s3://"),
+        (["--sync-minutes", "0"], "expected a positive number of minutes"),
+        (["--date", "a b"], "date tag 'a b': use letters, digits"),
+        (["--bogus"], "unknown argument '--bogus'"),
+    ],
+)
+def test_bad_input_is_one_line_and_starts_nothing(project, tmp_path, flags, message):
+    result = run_model(project, base_env(tmp_path), *flags)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("run-model.sh: error: ") and message in lines[0]
+    assert not (project / "runs").exists()
+
+
+def test_help_explains_every_flag_and_its_variable(project, tmp_path):
+    result = run_model(project, base_env(tmp_path), "--help")
+    assert result.returncode == 0
+    for flag, variable in [("--data", "XTRAIN"), ("--config", "CODE"), ("--date", "DATE"), ("--steps", "STEPS"),
+                           ("--results", "RESULTS"), ("--sync-minutes", "SYNC_MINUTES"), ("--tmux", None)]:
+        assert flag in result.stdout and (variable is None or f"env {variable}" in result.stdout)
+    assert "Examples:" in result.stdout
