@@ -2,14 +2,16 @@
 # Sourced by run-model.sh and run-tests.sh: the one install both need, idempotent.
 # Creates .venv with Python 3.11+ on first use and installs requirements.txt whenever it changed.
 
-# step DESCRIPTION COMMAND...: run a step, and on failure name it and stop the script.
+# step DESCRIPTION COMMAND...: run a step, and on failure name it and stop the script with the
+# command's own exit status (2 for bad input, 130 for Ctrl-C, ...).
 step() {
-  local description=$1
+  local description=$1 status=0
   shift
   echo "==> ${description}"
-  if ! "$@"; then
+  "$@" || status=$?
+  if [ "$status" -ne 0 ]; then
     echo "${0##*/}: step failed: ${description}" >&2
-    exit 1
+    exit "$status"
   fi
 }
 
