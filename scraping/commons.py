@@ -31,7 +31,7 @@ from infra import cli
 from infra.cli import UserError
 from scraping.identity import require_contact_for, resolve_contact
 from scraping.items import empty_item
-from scraping.polite import apply_polite_settings, parse_setting_overrides, run_spider
+from scraping.polite import PoliteSpider, parse_setting_overrides, run_spider
 
 COMMONS_API = "https://commons.wikimedia.org/w/api.php"
 THUMBNAIL_WIDTHS = (20, 40, 60, 120, 250, 330, 500, 960, 1280, 1920)  # widths Wikimedia's caches keep
@@ -77,7 +77,7 @@ def file_item(page: dict) -> dict | None:
     )
 
 
-class CommonsSpider(scrapy.Spider):
+class CommonsSpider(PoliteSpider):
     """Files of a category (and its subcategories to ``depth``) as items; arguments arrive as strings."""
 
     name = "commons"
@@ -96,12 +96,6 @@ class CommonsSpider(scrapy.Spider):
         require_contact_for([api_url], self.contact)
         self.visited_categories: set[str] = set()
         self.seen_titles: set[str] = set()
-
-    @classmethod
-    def from_crawler(cls, crawler, *args, **kwargs):
-        spider = super().from_crawler(crawler, *args, **kwargs)
-        apply_polite_settings(crawler.settings, spider.contact)
-        return spider
 
     async def start(self):
         for request in self.category_requests(self.category, self.depth):

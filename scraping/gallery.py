@@ -28,7 +28,7 @@ from infra import cli
 from infra.cli import UserError
 from scraping.identity import require_contact_for, resolve_contact
 from scraping.items import empty_item
-from scraping.polite import apply_polite_settings, parse_setting_overrides, run_spider
+from scraping.polite import PoliteSpider, parse_setting_overrides, run_spider
 
 DEFAULT_EXTENSIONS = ("png", "jpg", "jpeg", "gif", "svg", "webp")
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
@@ -77,7 +77,7 @@ def inline_svg_url(markup: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(markup.encode()).decode()
 
 
-class GallerySpider(scrapy.Spider):
+class GallerySpider(PoliteSpider):
     """Image sources on the start URL's host to ``depth`` links away; arguments arrive as strings."""
 
     name = "gallery"
@@ -97,12 +97,6 @@ class GallerySpider(scrapy.Spider):
         self.contact = resolve_contact(contact)
         require_contact_for([start_url], self.contact)
         self.seen_images: set[str] = set()
-
-    @classmethod
-    def from_crawler(cls, crawler, *args, **kwargs):
-        spider = super().from_crawler(crawler, *args, **kwargs)
-        apply_polite_settings(crawler.settings, spider.contact)
-        return spider
 
     async def start(self):
         yield scrapy.Request(self.start_url, callback=self.parse)

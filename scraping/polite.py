@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+import scrapy
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.http import Request, Response
 from scrapy.utils.asyncio import sleep
@@ -86,6 +87,22 @@ def is_maxlag_error(response: Response) -> bool:
         return json.loads(response.body).get("error", {}).get("code") == "maxlag"
     except (ValueError, AttributeError):
         return False
+
+
+class PoliteSpider(scrapy.Spider):
+    """A spider whose crawler runs with the polite settings and the spider's ``contact`` in the User-Agent.
+
+    ``scrapy runspider`` builds the crawler before the spider exists, so the settings are applied here,
+    once the spider (and the contact it was given) is known.
+    """
+
+    contact: str | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        apply_polite_settings(crawler.settings, spider.contact)
+        return spider
 
 
 class RetryAfterMiddleware:
