@@ -37,10 +37,12 @@ _ACCESS_DENIED = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNot
 
 @dataclass
 class SyncResult:
-    """What a push or pull did: the destinations it wrote and the ones that were already identical."""
+    """What a push or pull did: the destinations it wrote, the ones already identical, and (push of a
+    folder) the local files that changed or vanished while being copied, which the next push copies."""
 
     copied: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    changing: list[str] = field(default_factory=list)
 
 
 def is_s3_url(text: str) -> bool:
@@ -241,13 +243,34 @@ def push(local_path_or_dir, url: str, client=None) -> SyncResult:
     result = SyncResult()
     for path, key in pairs:
         target = f"s3://{bucket}/{key}"
-        known = remote.get(key)
-        if known and matches_etag(path, known["etag"], known["size"]):
-            result.unchanged.append(target)
+        try:
+            before = path.stat()
+        except FileNotFoundError:
+            result.changing.append(str(path))
             continue
-        upload_file(path, target, client)
+        try:
+            known = remote.get(key)
+            if known and matches_etag(path, known["etag"], known["size"]):
+                result.unchanged.append(target)
+                continue
+            upload_file(path, target, client)
+        except (OSError, UserError):
+            # A folder being written while it syncs (a training run rotating checkpoints) is normal: skip
+            # what moved under us and let the next push copy it. A file that stood still failed for real.
+            if source.is_dir() and not _unchanged_since(path, before):
+                result.changing.append(str(path))
+                continue
+            raise
         result.copied.append(target)
     return result
+
+
+def _unchanged_since(path: Path, before: os.stat_result) -> bool:
+    try:
+        now = path.stat()
+    except FileNotFoundError:
+        return False
+    return (now.st_size, now.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
 
 
 def pull(url: str, local_path_or_dir, client=None) -> SyncResult:

@@ -65,7 +65,8 @@ def main(argv=None) -> int:
         result = storage.pull(args.src, args.dst, storage.s3_client(args.endpoint_url, args.profile))
     for target in result.copied:
         print(f"copied    {target}")
-    print(f"{len(result.copied)} copied, {len(result.unchanged)} already identical")
+    changing = f", {len(result.changing)} changed while copying (the next push copies them)" if result.changing else ""
+    print(f"{len(result.copied)} copied, {len(result.unchanged)} already identical{changing}")
     return 0
 
 

@@ -107,6 +107,43 @@ def test_push_and_pull_a_folder_skip_identical_files(s3_server, client, tmp_path
     assert (local / "config.json").read_text() == '{"steps": 20}'
 
 
+def test_push_of_a_folder_in_use_skips_what_moves_and_copies_the_rest(s3_server, client, tmp_path, monkeypatch):  # noqa: F811
+    bucket = s3_server.make_bucket("storage-busy")
+    run = tmp_path / "run"
+    (run / "checkpoints" / "step_000400").mkdir(parents=True)
+    (run / "checkpoints" / "step_000400" / "variables.npz").write_bytes(os.urandom(1024))
+    (run / "config.json").write_text("{}")
+    (run / "metrics.jsonl").write_text('{"step": 1}\n')
+    real_upload = storage.upload_file
+
+    def upload_while_training(path, url, client=None):
+        if path.name == "variables.npz":  # the trainer rotates this checkpoint away mid-upload
+            path.unlink()
+        real_upload(path, url, client)
+        if path.name == "metrics.jsonl":  # and appends a log line while it is being copied
+            with path.open("a") as log:
+                log.write('{"step": 2}\n')
+            os.utime(path, ns=(1, 1))
+            raise UserError(f"{url}: upload verification failed")  # what the ETag check then finds
+
+    monkeypatch.setattr(storage, "upload_file", upload_while_training)
+    result = storage.push(run, f"s3://{bucket}/runs/busy", client)
+    assert result.copied == [f"s3://{bucket}/runs/busy/config.json"]
+    assert sorted(result.changing) == sorted(
+        [str(run / "checkpoints" / "step_000400" / "variables.npz"), str(run / "metrics.jsonl")]
+    )
+    monkeypatch.setattr(storage, "upload_file", real_upload)
+    assert storage.push(run, f"s3://{bucket}/runs/busy", client).copied == [f"s3://{bucket}/runs/busy/metrics.jsonl"]
+
+
+def test_push_of_a_folder_still_fails_for_a_file_that_stood_still(s3_server, client, tmp_path):  # noqa: F811
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    with pytest.raises(UserError, match="bucket 'no-such-bucket-busy' does not exist"):
+        storage.push(run, "s3://no-such-bucket-busy/runs/x", client)
+
+
 def test_wrong_credentials_give_one_line(s3_server, client, tmp_path):  # noqa: F811
     bucket = s3_server.make_bucket("storage-denied")
     wrong = s3_server.client(secret_key="not-the-secret")
