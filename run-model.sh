@@ -50,7 +50,7 @@ Examples:
   ./run-model.sh --steps 200 --date quick
   XTRAIN=s3://my-bucket/datasets/simple_icons_56.npz RESULTS=s3://my-bucket/runs DATE=first \\
       ./run-model.sh --tmux
-  ./run-model.sh --config configs/fashion_cdcgan.json --data fashion_mnist --date f1
+  ./run-model.sh --config configs/cgan_fashion_mnist.json --data fashion_mnist --date f1
 EOF
 }
 
