@@ -15,7 +15,7 @@ from models import generate, losses, train
 from models.backends.tensorflow_step import TensorFlowTrainStep
 from models.gan import GAN
 from models.outputs import read_metrics
-from tests.models.helpers import make_dataset, run_module, tiny_config, write_config
+from tests.models.helpers import PROJECT_ROOT, make_dataset, run_module, subprocess_env, tiny_config, write_config
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +96,28 @@ def test_exported_generator_loads_in_plain_keras_without_the_project(tmp_path, d
                             timeout=120, env={**environment, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("(2, 16, 16, 3)")
+
+
+JAX_PYTEST = """
+import sys
+import keras
+import pytest
+assert keras.backend.backend() == "jax", keras.backend.backend()
+sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "tests/models/test_networks.py", "tests/models/test_losses.py",
+                      "-k", "not 64 and not 112 and not 128"]))
+"""
+
+
+@pytest.mark.slow
+def test_network_and_loss_tests_pass_on_jax():
+    """Keras fixes its backend at import, so the network and loss tests run again in a JAX process
+    (sizes up to 56 px; the layer plan for larger sizes is backend-independent)."""
+    result = subprocess.run(
+        [sys.executable, "-c", JAX_PYTEST],
+        env=subprocess_env(KERAS_BACKEND="jax"),
+        cwd=PROJECT_ROOT,
+        capture_output=True, text=True, timeout=600,
+    )
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-2000:]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " passed" in summary and "failed" not in summary and "error" not in summary
