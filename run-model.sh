@@ -3,9 +3,9 @@
 # and keep the run folder synced to S3 so a lost VM costs at most one sync interval.
 set -euo pipefail
 
-# Training steps on a machine without a GPU. Measured on 2 idle cores with the default config: 1,000 steps
-# in 3 min 15 s (~5 steps/s at batch 64), so a fresh clone installs, builds the dataset and trains in ~8 min.
-CPU_STEPS=1800
+# Training steps on a machine without a GPU. Measured on 2 idle cores with the default config: 4 to 5
+# steps/s at batch 64, so a fresh clone installs, builds the dataset and trains in about 8 minutes.
+CPU_STEPS=1500
 DEFAULT_DATA=data/simple_icons_56.npz
 DEFAULT_CONFIG=logos_dcgan
 DEFAULT_SYNC_MINUTES=10
