@@ -31,7 +31,7 @@ from infra import cli
 from infra.cli import UserError
 from scraping.identity import require_contact_for, resolve_contact
 from scraping.items import empty_item
-from scraping.polite import PoliteSpider, parse_setting_overrides, run_spider
+from scraping.polite import PoliteSpider, add_crawl_arguments, parse_setting_overrides, run_spider
 
 COMMONS_API = "https://commons.wikimedia.org/w/api.php"
 THUMBNAIL_WIDTHS = (20, 40, 60, 120, 250, 330, 500, 960, 1280, 1920)  # widths Wikimedia's caches keep
@@ -193,9 +193,7 @@ def parse_args(argv):
                         help=f"MediaWiki api.php endpoint (default: {COMMONS_API})")
     parser.add_argument("--page-size", type=int, default=50,
                         help="files per API request, 1 to 500 (default: 50)")
-    parser.add_argument("-s", "--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a Scrapy setting, e.g. -s AUTOTHROTTLE_START_DELAY=2; repeatable (default: none)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    add_crawl_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -28,7 +28,7 @@ from infra import cli
 from infra.cli import UserError
 from scraping.identity import require_contact_for, resolve_contact
 from scraping.items import empty_item
-from scraping.polite import PoliteSpider, parse_setting_overrides, run_spider
+from scraping.polite import PoliteSpider, add_crawl_arguments, parse_setting_overrides, run_spider
 
 DEFAULT_EXTENSIONS = ("png", "jpg", "jpeg", "gif", "svg", "webp")
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
@@ -164,9 +164,7 @@ def parse_args(argv):
     parser.add_argument("--max-pages", type=int, default=200, help="stop after this many pages (default: 200)")
     parser.add_argument("--contact", default=None,
                         help="e-mail or URL put in the User-Agent so the site can reach you (default: $LOGOGAN_CONTACT)")
-    parser.add_argument("-s", "--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a Scrapy setting, e.g. -s AUTOTHROTTLE_START_DELAY=2; repeatable (default: none)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    add_crawl_arguments(parser)
     return parser.parse_args(argv)
 
 

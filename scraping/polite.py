@@ -89,6 +89,13 @@ def is_maxlag_error(response: Response) -> bool:
         return False
 
 
+def add_crawl_arguments(parser) -> None:
+    """The flags every spider command shares: Scrapy setting overrides and quiet logging."""
+    parser.add_argument("-s", "--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a Scrapy setting, e.g. -s AUTOTHROTTLE_START_DELAY=2; repeatable (default: none)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+
+
 class PoliteSpider(scrapy.Spider):
     """A spider whose crawler runs with the polite settings and the spider's ``contact`` in the User-Agent.
 
