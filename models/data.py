@@ -17,6 +17,7 @@ from PIL import Image
 from infra import storage
 from infra.cli import UserError
 from preprocessing.dataset import Dataset, check_images, load_dataset
+from preprocessing.remote_dataset import pull_dataset
 
 FASHION_MNIST_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -48,12 +49,13 @@ def load_training_data(source: str, data_dir: str | None = None, image_size: int
 
 
 def _cached_download(url: str) -> Path:
-    """Download an s3:// dataset once into the cache folder; later runs reuse the verified copy."""
+    """Download an s3:// dataset (with its shards) once into the cache folder; later runs reuse the verified copy."""
     bucket, key = storage.split_s3_url(url)
     if not key.endswith(".npz"):
         raise UserError(f"{url}: an s3:// training source must be a .npz dataset")
     cache = Path(os.environ.get(CACHE_DIR_ENV, Path.home() / ".cache" / "logogan")) / "s3" / bucket / key
-    return storage.download_file(url, cache)
+    index, _ = pull_dataset(url, cache)
+    return index
 
 
 def _load_named(name: str, data_dir: str | None) -> Dataset:

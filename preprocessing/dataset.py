@@ -119,14 +119,32 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         raise UserError(f"{path}: not a readable .npz dataset ({error})") from None
 
 
-def _join_shards(path: Path, names: np.ndarray) -> dict[str, np.ndarray]:
-    for name in map(str, names):
+def shard_names(path: str | os.PathLike) -> list[str]:
+    """The file names of the shards beside the dataset ``path`` (none for a one-file dataset).
+
+    Only the index's ``shards`` array is read, so this is cheap on a large one-file dataset; a name that
+    is not a plain file name (a path that would lead elsewhere) is a UserError.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such dataset file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = [str(name) for name in archive["shards"]] if "shards" in archive.files else []
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise UserError(f"{path}: not a readable .npz dataset ({error})") from None
+    for name in names:
         if not name or Path(name).name != name or name.startswith("."):
             raise UserError(f"{path}: shard name {name!r} is not a plain file name beside the dataset")
-    shards = [_read_npz(path.with_name(str(name))) for name in names]
+    return names
+
+
+def _join_shards(path: Path) -> dict[str, np.ndarray]:
+    names = shard_names(path)
+    shards = [_read_npz(path.with_name(name)) for name in names]
     for name, shard in zip(names, shards):
         if "x" not in shard:
-            raise UserError(f"{path.with_name(str(name))}: shard has no 'x' array")
+            raise UserError(f"{path.with_name(name)}: shard has no 'x' array")
     joined = {"x": np.concatenate([shard["x"] for shard in shards])}
     if all("y" in shard for shard in shards):
         joined["y"] = np.concatenate([shard["y"] for shard in shards])
@@ -176,7 +194,7 @@ def load_dataset(path: str | os.PathLike, *, allow_pickle: bool = False) -> Data
         return _load_legacy_pickle(path)
     arrays = _read_npz(path)
     if "shards" in arrays:
-        arrays.update(_join_shards(path, arrays["shards"]))
+        arrays.update(_join_shards(path))
     if "x" not in arrays:
         raise UserError(f"{path}: has no 'x' array (found: {', '.join(sorted(arrays)) or 'nothing'})")
     x = arrays["x"]

@@ -2,13 +2,16 @@
 
 Uploads go in 8 MiB parts and every transfer is checked against the object's ETag; push and pull skip
 files that are already identical on the other side, so re-running a sync only moves what changed.
+A .npz dataset moves with its shards (a large dataset's files beside it), whichever way it goes.
 Credentials come from --profile or the usual AWS chain (environment, ~/.aws, instance role).
 """
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from infra import cli, storage
+from preprocessing.remote_dataset import is_dataset, pull_dataset, push_dataset
 
 EXAMPLES = """\
 examples:
@@ -59,10 +62,18 @@ def main(argv=None) -> int:
         raise cli.UserError(f"{args.action} needs SRC and DST; see --help")
     if args.action == "push":
         storage.split_s3_url(args.dst)
-        result = storage.push(args.src, args.dst, storage.s3_client(args.endpoint_url, args.profile))
+        client = storage.s3_client(args.endpoint_url, args.profile)
+        if Path(args.src).is_file() and is_dataset(args.src):
+            result = push_dataset(args.src, args.dst, client)
+        else:
+            result = storage.push(args.src, args.dst, client)
     else:
         storage.split_s3_url(args.src)
-        result = storage.pull(args.src, args.dst, storage.s3_client(args.endpoint_url, args.profile))
+        client = storage.s3_client(args.endpoint_url, args.profile)
+        if is_dataset(args.src):
+            _, result = pull_dataset(args.src, args.dst, client)
+        else:
+            result = storage.pull(args.src, args.dst, client)
     for target in result.copied:
         print(f"copied    {target}")
     changing = f", {len(result.changing)} changed while copying (the next push copies them)" if result.changing else ""

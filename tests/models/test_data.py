@@ -12,6 +12,7 @@ from infra import storage
 from infra.cli import UserError
 from models.data import FASHION_MNIST_CLASSES, load_training_data
 from preprocessing.dataset import save_dataset
+from preprocessing.remote_dataset import push_dataset
 from tests.s3_server import s3_server  # noqa: F401
 
 SHARED_COUNT = 8226
@@ -80,6 +81,18 @@ def test_s3_dataset_is_downloaded_once_into_the_cache(s3_server, tmp_path, monke
     assert cached.stat().st_mtime_ns == first_write
     with pytest.raises(UserError, match="must be a .npz dataset"):
         load_training_data(f"s3://{bucket}/sets/tiny.pkl")
+
+
+def test_a_sharded_s3_dataset_trains_as_one(s3_server, tmp_path, monkeypatch):  # noqa: F811
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LOGOGAN_CACHE_DIR", str(tmp_path / "cache"))
+    x = np.random.default_rng(2).integers(0, 256, (12, 8, 8, 1), np.uint8)
+    local = save_dataset(tmp_path / "made" / "sharded.npz", x, shard_bytes=x.nbytes // 4)
+    bucket = s3_server.make_bucket("models-shards")
+    push_dataset(local, f"s3://{bucket}/sets/")
+    assert len(storage.list_objects(f"s3://{bucket}/sets/")) == 5
+    assert np.array_equal(load_training_data(f"s3://{bucket}/sets/sharded.npz").x, x)
 
 
 def copy_idx(fashion_mnist_dir, tmp_path):
