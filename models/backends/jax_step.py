@@ -16,7 +16,7 @@ def _values(variables):
     return [variable.value for variable in variables]
 
 
-class _StatelessNets:
+class StatelessNets:
     """The ``nets`` a loss function calls: the models run statelessly on the weights in ``state``."""
 
     def __init__(self, gan, state):
@@ -77,7 +77,7 @@ class JaxTrainStep:
 
     def _update(self, key, loss_fn):
         def loss_and_state(trainable, state):
-            nets = _StatelessNets(self.gan, {**state, f"{key}_trainable": trainable})
+            nets = StatelessNets(self.gan, {**state, f"{key}_trainable": trainable})
             return loss_fn(nets), nets.state
 
         (loss, state), gradients = jax.value_and_grad(loss_and_state, has_aux=True)(

@@ -12,7 +12,6 @@ import pytest
 import tensorflow as tf
 
 from models import generate, losses, train
-from models.backends.tensorflow_step import TensorFlowTrainStep
 from models.gan import GAN
 from models.outputs import read_metrics
 from tests.models.helpers import PROJECT_ROOT, make_dataset, run_module, subprocess_env, tiny_config, write_config
@@ -23,14 +22,26 @@ def dataset_path(tmp_path_factory):
     return make_dataset(tmp_path_factory.mktemp("data") / "squares.npz")
 
 
+def critic_input_gradients(gan: GAN, images: np.ndarray) -> np.ndarray:
+    """The critic's input gradients as the active backend's training step computes them."""
+    if keras.backend.backend() == "jax":
+        from models.backends.jax_step import StatelessNets
+
+        state = {"d_trainable": [variable.value for variable in gan.discriminator.trainable_variables],
+                 "d_non_trainable": [variable.value for variable in gan.discriminator.non_trainable_variables]}
+        return np.asarray(StatelessNets(gan, state).input_gradients(images, None))
+    from models.backends.tensorflow_step import TensorFlowTrainStep
+
+    return TensorFlowTrainStep(gan, None, None).input_gradients(tf.constant(images), None).numpy()
+
+
 def test_input_gradients_are_taken_per_sample():
     kernel = np.random.default_rng(1).normal(size=(4 * 4 * 1, 1)).astype(np.float32)
     images_in = keras.Input((4, 4, 1))
     critic = keras.Model([images_in], keras.layers.Dense(1)(keras.layers.Flatten()(images_in)))
     critic.layers[-1].kernel.assign(kernel)
-    step = TensorFlowTrainStep(GAN(generator=None, discriminator=critic, latent_dim=2), None, None)
-    images = tf.constant(np.random.default_rng(2).normal(size=(3, 4, 4, 1)).astype(np.float32))
-    gradients = step.input_gradients(images, None).numpy()
+    images = np.random.default_rng(2).normal(size=(3, 4, 4, 1)).astype(np.float32)
+    gradients = critic_input_gradients(GAN(generator=None, discriminator=critic, latent_dim=2), images)
     for sample_gradient in gradients:  # a linear critic's gradient is its kernel, for every sample alike
         np.testing.assert_allclose(sample_gradient.reshape(-1), kernel[:, 0], rtol=1e-5)
     expected_penalty = (np.linalg.norm(kernel) - 1) ** 2
@@ -98,25 +109,33 @@ def test_exported_generator_loads_in_plain_keras_without_the_project(tmp_path, d
     assert result.stdout.strip().endswith("(2, 16, 16, 3)")
 
 
+# The trainer's tests that exercise backend code (networks, losses, gradient steps, checkpoints, exact resume,
+# every preset, generation), run again in a JAX process; sizes up to 56 px, as the layer plan for larger
+# sizes is backend-independent.
+JAX_TEST_SELECTION = [
+    "tests/models/test_networks.py", "tests/models/test_losses.py",
+    "tests/models/test_backends.py::test_input_gradients_are_taken_per_sample",
+    "tests/models/test_backends.py::test_each_loss_trains",
+    "tests/models/test_train.py", "tests/models/test_checkpoints.py", "tests/models/test_resume.py",
+    "tests/models/test_presets.py", "tests/serve/test_generate.py",
+]  # fmt: skip
 JAX_PYTEST = """
 import sys
 import keras
 import pytest
 assert keras.backend.backend() == "jax", keras.backend.backend()
-sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "tests/models/test_networks.py", "tests/models/test_losses.py",
-                      "-k", "not 64 and not 112 and not 128"]))
+sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", *sys.argv[1:], "-k", "not 64 and not 112 and not 128"]))
 """
 
 
 @pytest.mark.slow
-def test_network_and_loss_tests_pass_on_jax():
-    """Keras fixes its backend at import, so the network and loss tests run again in a JAX process
-    (sizes up to 56 px; the layer plan for larger sizes is backend-independent)."""
+def test_trainer_tests_pass_on_jax():
+    """Keras fixes its backend at import, so the backend-sensitive tests run again in a JAX process."""
     result = subprocess.run(
-        [sys.executable, "-c", JAX_PYTEST],
+        [sys.executable, "-c", JAX_PYTEST, *JAX_TEST_SELECTION],
         env=subprocess_env(KERAS_BACKEND="jax"),
         cwd=PROJECT_ROOT,
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=1200,
     )
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-2000:]
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

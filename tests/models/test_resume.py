@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from models import train
@@ -87,3 +88,4 @@ def test_ctrl_c_then_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     steps_logged = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps_logged == list(range(5, STEPS + 1, 5))  # lines of redone steps are not duplicated
     assert json.loads((run / "status.json").read_text())["state"] == "finished"
+    assert json.loads((run / "config.json").read_text())["backend"] == keras.backend.backend()
