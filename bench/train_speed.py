@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from models import builders
+    from models import builders, networks
     from models import config as configs
     from models.backends import make_train_step
     from models.train import image_shape_and_classes, load_data
@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     config["image_shape"], config["class_names"] = image_shape_and_classes(config, dataset)
     configure_determinism(config)
     gan, generator_optimizer, discriminator_optimizer = builders.build_gan(config)
-    batches = BatchSource(dataset.x, dataset.y if builders.needs_labels(config) else None,
+    batches = BatchSource(dataset.x, dataset.y if networks.needs_labels(config) else None,
                           builders.num_classes(config), config)
     train_step = make_train_step(gan, generator_optimizer, discriminator_optimizer)
     start = time.perf_counter()

@@ -6,7 +6,7 @@ which then only embeds the generated images. The trainer creates one Evaluator p
 every ``eval_interval`` steps; ``python -m models.evaluate`` uses it for any two image sets.
 
 ``evaluate`` returns ``{"fid"}``, ``{"kid", "kid_std"}``, ``{"mmd"}`` and/or ``{"class_accuracy"}``;
-the key named like the metric is the one to rank checkpoints by (see :data:`METRICS`).
+the key named like the metric is the one to rank checkpoints by (see :data:`evaluation.metrics.METRICS`).
 """
 from __future__ import annotations
 
@@ -18,31 +18,10 @@ import numpy as np
 from evaluation import metrics as formulas
 from evaluation.cache import cached_arrays, content_hash, default_cache_dir
 from evaluation.features import InceptionEmbedder, as_image_batch
+from evaluation.metrics import parse_metrics
 from infra.cli import UserError
 
-# Metric name -> which direction is better.
-METRICS: dict[str, str] = {"fid": "lower", "kid": "lower", "mmd": "lower", "class_accuracy": "higher"}
 INCEPTION_METRICS = ("fid", "kid")
-
-
-def is_better(metric: str, new: float, old: float | None) -> bool:
-    """Whether ``new`` beats ``old`` (None: nothing to beat yet); NaN never wins."""
-    if metric not in METRICS:
-        raise UserError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
-    if new is None or np.isnan(new):
-        return False
-    if old is None or np.isnan(old):
-        return True
-    return new < old if METRICS[metric] == "lower" else new > old
-
-
-def parse_metrics(text: str | Sequence[str]) -> list[str]:
-    """'fid,kid' or ['fid', 'kid'] -> checked list; a one-line UserError names the allowed metrics."""
-    names = [name.strip() for name in (text.split(",") if isinstance(text, str) else text) if name.strip()]
-    unknown = [name for name in names if name not in METRICS]
-    if unknown or not names:
-        raise UserError(f"unknown metric {', '.join(unknown) or '(none given)'}; choose from {', '.join(METRICS)}")
-    return list(dict.fromkeys(names))
 
 
 class Evaluator:

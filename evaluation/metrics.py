@@ -1,4 +1,5 @@
-"""The metric formulas, on feature vectors or pixels (numpy only; no network here).
+"""The metrics' names and directions, and their formulas on feature vectors or pixels (numpy only; no
+network here, so names are checked before Keras loads).
 
 - FID: Fréchet distance between Gaussians fitted to two feature sets.
 - KID: unbiased MMD² with the cubic polynomial kernel, averaged over random subsets (Bińkowski et al.
@@ -8,10 +9,34 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
 from infra.cli import UserError
+
+# Metric name -> which direction is better.
+METRICS: dict[str, str] = {"fid": "lower", "kid": "lower", "mmd": "lower", "class_accuracy": "higher"}
+
+
+def is_better(metric: str, new: float, old: float | None) -> bool:
+    """Whether ``new`` beats ``old`` (None: nothing to beat yet); NaN never wins."""
+    if metric not in METRICS:
+        raise UserError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
+    if new is None or np.isnan(new):
+        return False
+    if old is None or np.isnan(old):
+        return True
+    return new < old if METRICS[metric] == "lower" else new > old
+
+
+def parse_metrics(text: str | Sequence[str]) -> list[str]:
+    """'fid,kid' or ['fid', 'kid'] -> checked list; a one-line UserError names the allowed metrics."""
+    names = [name.strip() for name in (text.split(",") if isinstance(text, str) else text) if name.strip()]
+    unknown = [name for name in names if name not in METRICS]
+    if unknown or not names:
+        raise UserError(f"unknown metric {', '.join(unknown) or '(none given)'}; choose from {', '.join(METRICS)}")
+    return list(dict.fromkeys(names))
 
 
 @dataclass(frozen=True)

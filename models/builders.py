@@ -5,6 +5,8 @@ import keras
 
 from models import networks
 from models.gan import GAN
+from models.networks.discriminator import build_discriminator as build_discriminator_network
+from models.networks.generator import build_generator as build_generator_network
 
 
 def num_classes(config: dict) -> int | None:
@@ -15,19 +17,15 @@ def output_activation(config: dict) -> str:
     return config["generator"].get("output_activation") or "tanh"
 
 
-def needs_labels(config: dict) -> bool:
-    return networks.is_conditional(config["generator"]) or networks.is_conditional(config["discriminator"])
-
-
 def build_generator(config: dict) -> keras.Model:
     conditional = networks.is_conditional(config["generator"])
-    return networks.build_generator(config["generator"], tuple(config["image_shape"]), config["latent_dim"],
+    return build_generator_network(config["generator"], tuple(config["image_shape"]), config["latent_dim"],
                                     num_classes(config) if conditional else None)
 
 
 def build_discriminator(config: dict) -> keras.Model:
     conditional = networks.is_conditional(config["discriminator"])
-    return networks.build_discriminator(config["discriminator"], tuple(config["image_shape"]),
+    return build_discriminator_network(config["discriminator"], tuple(config["image_shape"]),
                                         num_classes(config) if conditional else None)
 
 

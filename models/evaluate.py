@@ -108,7 +108,7 @@ def sample_run(run_dir: Path, checkpoint: str, count: int | None, seed: int):
 
 
 def format_table(results: dict[str, float], real_count: int, fake_count: int) -> str:
-    from evaluation.evaluator import METRICS
+    from evaluation.metrics import METRICS
 
     lines = [f"real images: {real_count}   generated images: {fake_count}", f"{'metric':<16}{'value':>14}  better"]
     for name, value in results.items():
@@ -121,7 +121,7 @@ def format_table(results: dict[str, float], real_count: int, fake_count: int) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from evaluation.evaluator import Evaluator, parse_metrics
+    from evaluation.metrics import parse_metrics
 
     metrics = parse_metrics(args.metrics)
     for flag, value in (("--samples", args.samples), ("--max-real", args.max_real), ("--batch-size", args.batch_size)):
@@ -145,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_real:
         real = real[:args.max_real]
         real_labels = None if real_labels is None else real_labels[:args.max_real]
+    from evaluation.evaluator import Evaluator  # loads Keras and the Inception network
+
     evaluator = Evaluator(real, metrics, real_labels=real_labels, class_names=class_names, cache_dir=args.cache_dir,
                           inception_weights=args.inception_weights, batch_size=args.batch_size,
                           progress=not args.no_progress and sys.stderr.isatty())

@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.config and not args.resume:
         raise UserError("give --config FILE for a new run, --resume RUN_DIR to continue one, or --list-options")
 
-    from models import config as configs  # Keras-free, but importing the network schema loads Keras
+    from models import config as configs  # Keras-free: bad input is reported before Keras loads
 
     if args.resume:
         run_dir = Path(args.resume)
@@ -130,7 +130,7 @@ def load_data(config: dict):
 
 
 def image_shape_and_classes(config: dict, dataset) -> tuple[list[int], list[str] | None]:
-    from models.builders import needs_labels
+    from models.networks import needs_labels
 
     if not needs_labels(config):
         return list(dataset.image_shape), None

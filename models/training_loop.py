@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from infra.cli import UserError
-from models import builders
+from models import builders, networks
 from models.backends import make_train_step
 from models.checkpoints import Checkpoints
 from models.images import image_grid, to_model_range
@@ -106,7 +106,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.dataset = dataset
         self.show_progress = show_progress
-        self.conditional = builders.needs_labels(config)
+        self.conditional = networks.needs_labels(config)
         self.num_classes = builders.num_classes(config)
         self.gan, self.generator_optimizer, self.discriminator_optimizer = builders.build_gan(config)
         self.variable_groups = {
@@ -233,7 +233,7 @@ class Trainer:
                          class_names=self.dataset.class_names, progress=False)
 
     def _evaluate(self, evaluator, step: int, outputs: RunOutputs) -> None:
-        from evaluation.evaluator import is_better
+        from evaluation.metrics import is_better
 
         rng = np.random.default_rng([self.config["seed"], EVAL_NOISE, step])
         count = self.config["eval_samples"]

@@ -3,15 +3,10 @@
 ``choice`` picks a family of defaults (gan: MLP; dcgan: convolutional; cgan: conditional conv; wgan: critic
 without batch norm, for weight clipping; wgan_gp: critic with layer norm, for the per-sample gradient
 penalty); every other key in :data:`NETWORK_OPTIONS_SCHEMA` can override it.
-"""
-from models.networks.discriminator import build_discriminator
-from models.networks.generator import build_generator
-from models.networks.options import NETWORK_CHOICES, NETWORK_OPTIONS_SCHEMA, is_conditional
 
-__all__ = [
-    "NETWORK_CHOICES",
-    "NETWORK_OPTIONS_SCHEMA",
-    "build_discriminator",
-    "build_generator",
-    "is_conditional",
-]
+This namespace holds only the options, which need no Keras, so that a bad config or data path is reported
+before Keras loads; the builders are :mod:`models.networks.generator` and :mod:`models.networks.discriminator`.
+"""
+from models.networks.options import NETWORK_CHOICES, NETWORK_OPTIONS_SCHEMA, is_conditional, needs_labels
+
+__all__ = ["NETWORK_CHOICES", "NETWORK_OPTIONS_SCHEMA", "is_conditional", "needs_labels"]

@@ -217,3 +217,8 @@ def is_conditional(options: dict) -> bool:
     if conditional is None:
         return options.get("choice") == "cgan"
     return bool(conditional)
+
+
+def needs_labels(config: dict) -> bool:
+    """Whether a resolved run config trains on class labels (either network is conditional)."""
+    return is_conditional(config["generator"]) or is_conditional(config["discriminator"])

@@ -67,7 +67,7 @@ def best_metric(config: dict, metrics: list[dict]) -> dict | None:
     scored = [line for line in metrics if isinstance(line.get(name), (int, float))]
     if name == "none" or not scored:
         return None
-    from evaluation.evaluator import is_better  # only runs that were evaluated need the evaluator
+    from evaluation.metrics import is_better
 
     best = None
     for line in scored:

@@ -4,7 +4,7 @@ import pytest
 import scipy.linalg
 
 from evaluation import metrics
-from evaluation.evaluator import METRICS, is_better, parse_metrics
+from evaluation.metrics import METRICS, is_better, parse_metrics
 from infra.cli import UserError
 
 rng = np.random.default_rng(7)

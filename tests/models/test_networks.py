@@ -7,7 +7,9 @@ import pytest
 from keras import layers, ops
 
 from infra.cli import UserError
-from models.networks import NETWORK_CHOICES, build_discriminator, build_generator, is_conditional
+from models.networks import NETWORK_CHOICES, is_conditional
+from models.networks.discriminator import build_discriminator
+from models.networks.generator import build_generator
 
 SIZES = (28, 32, 56, 64, 112, 128)
 LATENT = 16

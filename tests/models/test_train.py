@@ -198,3 +198,4 @@ def test_the_issues_minimal_config_trains_even_with_fewer_images_than_a_batch(tm
     assert resolved["batch_size"] == 64 and resolved["data_path"] == str(dataset_path)
     assert iio.imread(tmp_path / "min" / "samples" / "step_000001.png").shape == (8 * 18 + 2, 8 * 18 + 2, 3)
     assert (tmp_path / "min" / "generator.keras").is_file()
+
