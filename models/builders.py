@@ -20,13 +20,13 @@ def output_activation(config: dict) -> str:
 def build_generator(config: dict) -> keras.Model:
     conditional = networks.is_conditional(config["generator"])
     return build_generator_network(config["generator"], tuple(config["image_shape"]), config["latent_dim"],
-                                    num_classes(config) if conditional else None)
+                                   num_classes(config) if conditional else None)
 
 
 def build_discriminator(config: dict) -> keras.Model:
     conditional = networks.is_conditional(config["discriminator"])
     return build_discriminator_network(config["discriminator"], tuple(config["image_shape"]),
-                                        num_classes(config) if conditional else None)
+                                       num_classes(config) if conditional else None)
 
 
 def build_optimizer(options: dict, model: keras.Model) -> keras.optimizers.Optimizer:

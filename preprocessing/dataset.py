@@ -130,17 +130,22 @@ def shard_names(path: str | os.PathLike) -> list[str]:
         raise UserError(f"{path}: no such dataset file")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            names = [str(name) for name in archive["shards"]] if "shards" in archive.files else []
+            names = archive["shards"] if "shards" in archive.files else []
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise UserError(f"{path}: not a readable .npz dataset ({error})") from None
+    return _plain_shard_names(path, names)
+
+
+def _plain_shard_names(path: Path, names) -> list[str]:
+    names = [str(name) for name in names]
     for name in names:
         if not name or Path(name).name != name or name.startswith("."):
             raise UserError(f"{path}: shard name {name!r} is not a plain file name beside the dataset")
     return names
 
 
-def _join_shards(path: Path) -> dict[str, np.ndarray]:
-    names = shard_names(path)
+def _join_shards(path: Path, names: np.ndarray) -> dict[str, np.ndarray]:
+    names = _plain_shard_names(path, names)
     shards = [_read_npz(path.with_name(name)) for name in names]
     for name, shard in zip(names, shards):
         if "x" not in shard:
@@ -194,7 +199,7 @@ def load_dataset(path: str | os.PathLike, *, allow_pickle: bool = False) -> Data
         return _load_legacy_pickle(path)
     arrays = _read_npz(path)
     if "shards" in arrays:
-        arrays.update(_join_shards(path))
+        arrays.update(_join_shards(path, arrays["shards"]))
     if "x" not in arrays:
         raise UserError(f"{path}: has no 'x' array (found: {', '.join(sorted(arrays)) or 'nothing'})")
     x = arrays["x"]

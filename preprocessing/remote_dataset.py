@@ -48,12 +48,11 @@ def push_dataset(path, url: str, client=None) -> storage.SyncResult:
 def pull_dataset(url: str, local_path, client=None) -> tuple[Path, storage.SyncResult]:
     """Download the dataset at ``url`` and the shards it names; returns the local index path and what moved.
 
-    ``local_path`` is a file path, or an existing folder to keep the object's file name in.
+    ``url`` names a .npz object; ``local_path`` is a file path, or an existing folder to keep the object's
+    file name in.
     """
     client = client or storage.s3_client()
     bucket, key = storage.split_s3_url(url)
-    if not is_dataset(key):
-        raise UserError(f"{url}: not a dataset; expected the URL of a .npz file")
     result = storage.pull(url, local_path, client)
     index = Path((result.copied + result.unchanged)[0])
     names = shard_names(index)

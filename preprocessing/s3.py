@@ -60,20 +60,17 @@ def main(argv=None) -> int:
         return 0
     if args.dst is None:
         raise cli.UserError(f"{args.action} needs SRC and DST; see --help")
+    storage.split_s3_url(args.dst if args.action == "push" else args.src)
+    client = storage.s3_client(args.endpoint_url, args.profile)
     if args.action == "push":
-        storage.split_s3_url(args.dst)
-        client = storage.s3_client(args.endpoint_url, args.profile)
         if Path(args.src).is_file() and is_dataset(args.src):
             result = push_dataset(args.src, args.dst, client)
         else:
             result = storage.push(args.src, args.dst, client)
+    elif is_dataset(args.src):
+        _, result = pull_dataset(args.src, args.dst, client)
     else:
-        storage.split_s3_url(args.src)
-        client = storage.s3_client(args.endpoint_url, args.profile)
-        if is_dataset(args.src):
-            _, result = pull_dataset(args.src, args.dst, client)
-        else:
-            result = storage.pull(args.src, args.dst, client)
+        result = storage.pull(args.src, args.dst, client)
     for target in result.copied:
         print(f"copied    {target}")
     changing = f", {len(result.changing)} changed while copying (the next push copies them)" if result.changing else ""
