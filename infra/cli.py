@@ -5,21 +5,25 @@ Each stage's module defines ``main(argv) -> int`` and ends with::
     if __name__ == "__main__":
         cli.run(main)
 
-Code anywhere below ``main`` raises :class:`UserError` for input a user can fix (a file, a flag, a config
-key); ``run`` prints it as ``<command>: error: <message>`` and exits with status 2, the status argparse
-uses for bad flags. Ctrl-C exits with 130 after whatever cleanup the command's own handlers did.
+Code anywhere below ``main`` raises :class:`~infra.errors.UserError` for input a user can fix (a file, a
+flag, a config key); ``run`` prints it as ``<command>: error: <message>`` and exits with status 2, the
+status argparse uses for bad flags. A bad flag is reported the same way: one line naming it and pointing
+to ``--help``, instead of argparse's full usage. Ctrl-C exits with 130 after whatever cleanup the
+command's own handlers did.
 """
 from __future__ import annotations
 
+import argparse
+import contextlib
 import sys
-from typing import Callable, NoReturn, Sequence
+from typing import Callable, Iterator, NoReturn, Sequence
+
+from infra.errors import UserError
+
+__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "UserError", "command_name", "run"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-
-
-class UserError(Exception):
-    """Bad input a user can fix; its message names what is wrong and what is allowed."""
 
 
 def command_name() -> str:
@@ -30,10 +34,29 @@ def command_name() -> str:
     return sys.argv[0].rsplit("/", 1)[-1] if sys.argv and sys.argv[0] else "logogan"
 
 
+def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    raise UserError(f"{' '.join(message.split())}; see {parser.prog} --help")
+
+
+@contextlib.contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    """While a command runs, argparse reports a bad flag as a UserError instead of printing its usage.
+
+    Patched here, once, so that every command's own ``ArgumentParser`` keeps the contract unchanged.
+    """
+    original = argparse.ArgumentParser.error
+    argparse.ArgumentParser.error = _usage_error
+    try:
+        yield
+    finally:
+        argparse.ArgumentParser.error = original
+
+
 def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> NoReturn:
     """Call ``main`` and turn its outcome into an exit status and, for bad input, one line on stderr."""
     try:
-        status = main(argv)
+        with _one_line_usage_errors():
+            status = main(argv)
     except UserError as error:
         print(f"{command_name()}: error: {error}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
