@@ -7,9 +7,12 @@ One ``.npz`` file, loadable without pickle:
 - ``class_names`` (optional, with ``y``): unicode array, one name per class index;
 - ``meta``: a JSON string (sources, counts, licences, how it was made).
 
-A large dataset may be split into shards: ``name.npz`` then holds ``meta``, ``class_names`` and
-``shards`` (the shard file names) and each ``name.shard-00000-of-00004.npz`` beside it holds a slice of
-``x`` and ``y``; :func:`load_dataset` reads them back as one dataset.
+A large dataset may be split into shards: ``name.npz`` then holds ``meta``, ``class_names``,
+``shards`` (the shard file names) and ``generation`` (an id of this write), and each
+``name.shard-<generation>-00000-of-00004.npz`` beside it holds a slice of ``x`` and ``y`` and the same
+``generation``; :func:`load_dataset` reads them back as one dataset. A re-write puts its shards under new
+names and replaces the index last, then deletes the old shards, so a write killed half-way leaves the old
+dataset whole; a shard of another write found under a name the index lists is refused.
 
 The walkthrough's float32 pickle (``X_train_56_1700.pkl``) can be written for old scripts and read back,
 but only on request (``allow_pickle=True``): unpickling runs code, so it is only for files you made.
@@ -20,6 +23,8 @@ import json
 import math
 import os
 import pickle
+import re
+import secrets
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from infra.atomic import atomic_write
-from infra.cli import UserError
+from infra.errors import UserError
 
 
 @dataclass
@@ -81,19 +86,21 @@ def save_dataset(
     arrays = {"meta": np.array(json.dumps(meta or {}, sort_keys=True))}
     if shard_count == 1:
         _write_npz(path, x=x, **labels, **arrays)
-        _remove_stale_shards(path, keep=())
+        remove_stale_shards(path, keep=())
         return path
+    generation = secrets.token_hex(4)
     names = []
     for index, rows in enumerate(np.array_split(np.arange(len(x)), shard_count)):
-        name = f"{path.stem}.shard-{index:05d}-of-{shard_count:05d}.npz"
-        shard = {"x": x[rows[0] : rows[-1] + 1]}
+        name = f"{path.stem}.shard-{generation}-{index:05d}-of-{shard_count:05d}.npz"
+        shard = {"x": x[rows[0] : rows[-1] + 1], "generation": np.array(generation)}
         if "y" in labels:
             shard["y"] = labels["y"][rows[0] : rows[-1] + 1]
         _write_npz(path.with_name(name), **shard)
         names.append(name)
     extra = {"class_names": labels["class_names"]} if "class_names" in labels else {}
-    _write_npz(path, shards=np.array(names, dtype=str), **extra, **arrays)
-    _remove_stale_shards(path, keep=names)
+    # The index goes last, in one rename: until then readers see the previous dataset and its shards.
+    _write_npz(path, shards=np.array(names, dtype=str), generation=np.array(generation), **extra, **arrays)
+    remove_stale_shards(path, keep=names)
     return path
 
 
@@ -102,11 +109,14 @@ def _write_npz(path: Path, **arrays: np.ndarray) -> None:
         np.savez_compressed(handle, **arrays)
 
 
-def _remove_stale_shards(path: Path, keep) -> None:
-    """Shards left from an earlier, larger write of the same dataset would confuse a reader."""
-    for stale in path.parent.glob(f"{path.stem}.shard-*-of-*.npz"):
-        if stale.name not in keep:
-            stale.unlink()
+def remove_stale_shards(path: str | os.PathLike, keep) -> None:
+    """Delete the shard files beside ``path`` that its index does not name (``keep``): those of earlier
+    writes of the same dataset, and of writes killed before their index was in place."""
+    path = Path(path)
+    pattern = re.compile(rf"{re.escape(path.stem)}\.shard-(?:[0-9a-f]{{8}}-)?\d{{5}}-of-\d{{5}}\.npz")
+    for stale in path.parent.iterdir():
+        if pattern.fullmatch(stale.name) and stale.name not in keep:
+            stale.unlink(missing_ok=True)
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -144,12 +154,16 @@ def _plain_shard_names(path: Path, names) -> list[str]:
     return names
 
 
-def _join_shards(path: Path, names: np.ndarray) -> dict[str, np.ndarray]:
+def _join_shards(path: Path, names: np.ndarray, generation: np.ndarray | None) -> dict[str, np.ndarray]:
     names = _plain_shard_names(path, names)
     shards = [_read_npz(path.with_name(name)) for name in names]
     for name, shard in zip(names, shards):
         if "x" not in shard:
             raise UserError(f"{path.with_name(name)}: shard has no 'x' array")
+        # Indexes written before shards carried a generation have none to compare.
+        if generation is not None and str(shard.get("generation")) != str(generation):
+            raise UserError(f"{path.with_name(name)}: belongs to another write of {path}, not to the one its "
+                            "index describes; write (or pull) the dataset again")
     joined = {"x": np.concatenate([shard["x"] for shard in shards])}
     if all("y" in shard for shard in shards):
         joined["y"] = np.concatenate([shard["y"] for shard in shards])
@@ -199,7 +213,7 @@ def load_dataset(path: str | os.PathLike, *, allow_pickle: bool = False) -> Data
         return _load_legacy_pickle(path)
     arrays = _read_npz(path)
     if "shards" in arrays:
-        arrays.update(_join_shards(path, arrays["shards"]))
+        arrays.update(_join_shards(path, arrays["shards"], arrays.get("generation")))
     if "x" not in arrays:
         raise UserError(f"{path}: has no 'x' array (found: {', '.join(sorted(arrays)) or 'nothing'})")
     x = arrays["x"]
