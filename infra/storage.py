@@ -7,7 +7,8 @@ same part size (:data:`PART_SIZE`); objects uploaded by other tools with another
 recognised by inferring their part size from the part count.
 
 Problems a user can fix (wrong credentials, a missing bucket, an unreachable endpoint, a malformed URL)
-become a one-line :class:`~infra.cli.UserError`.
+become a one-line :class:`~infra.errors.UserError`. A local destination spelled with a trailing slash is a
+folder, created when missing, as with ``aws s3 cp``.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 from infra.atomic import atomic_write
-from infra.cli import UserError
+from infra.errors import UserError
 
 MIB = 1024 * 1024
 PART_SIZE = 8 * MIB  # multipart threshold and part size; fixes the ETag of what we upload
@@ -187,15 +188,13 @@ def upload_file(local_path, url: str, client=None) -> None:
 def download_file(url: str, local_path, client=None) -> Path:
     """Download one object atomically and verify it; a local copy with the same bytes is left alone.
 
-    ``local_path`` may be an existing folder, in which case the object's file name is kept.
+    ``local_path`` may be a folder (see :func:`local_destination`), in which case the object's name is kept.
     """
     client = client or s3_client()
     bucket, key = split_s3_url(url)
     if not key or key.endswith("/"):
         raise UserError(f"{url}: names a folder; give the URL of one object, or use pull for a prefix")
-    local_path = Path(local_path)
-    if local_path.is_dir():
-        local_path = local_path / PurePosixPath(key).name
+    local_path = local_destination(local_path, key)
     with _s3_errors(url, client):
         head = _head(client, bucket, key)
         if head is None:
@@ -204,6 +203,15 @@ def download_file(url: str, local_path, client=None) -> Path:
             return local_path
         _download_verified(client, bucket, key, head["ETag"], head["ContentLength"], local_path)
     return local_path
+
+
+def local_destination(local_path, key: str) -> Path:
+    """Where the object ``key`` lands: inside ``local_path`` when that is a folder (one that exists, or any
+    path ending in a slash, made when missing), else at ``local_path`` itself."""
+    text = os.fspath(local_path)
+    if Path(text).is_dir() or text.endswith(("/", os.sep)):
+        return Path(text) / PurePosixPath(key).name
+    return Path(text)
 
 
 def _download_verified(client, bucket: str, key: str, etag: str, size: int, local_path: Path) -> None:
@@ -281,8 +289,7 @@ def pull(url: str, local_path_or_dir, client=None) -> SyncResult:
     objects = [entry for entry in list_objects(url, client) if not entry["key"].endswith("/")]
     single = [entry for entry in objects if entry["key"] == prefix]
     if single:
-        destination = target / PurePosixPath(prefix).name if target.is_dir() else target
-        pairs = [(single[0], destination)]
+        pairs = [(single[0], local_destination(local_path_or_dir, prefix))]
     else:
         base = prefix if not prefix or prefix.endswith("/") else prefix + "/"
         inside = [entry for entry in objects if entry["key"].startswith(base)]

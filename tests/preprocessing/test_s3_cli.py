@@ -71,6 +71,10 @@ def test_a_sharded_dataset_moves_with_its_shards(s3_server, tmp_path):  # noqa: 
     again = run_cli(["pull", f"s3://{bucket}/sets/big.npz", str(pulled_dir / "big.npz")], env, tmp_path)
     assert again.stdout.strip() == "0 copied, 4 already identical"
 
+    into_new_folder = run_cli(["pull", f"s3://{bucket}/sets/big.npz", f"{tmp_path}/fresh/"], env, tmp_path)
+    assert into_new_folder.returncode == 0, into_new_folder.stderr
+    assert sorted(path.name for path in (tmp_path / "fresh").iterdir()) == sorted([*shards, "big.npz"])
+
     s3_server.client().delete_object(Bucket=bucket, Key=f"sets/{shards[1]}")
     broken = run_cli(["pull", f"s3://{bucket}/sets/big.npz", str(tmp_path / "other.npz")], env, tmp_path)
     assert broken.returncode == 2 and broken.stderr.count("\n") == 1

@@ -189,3 +189,17 @@ def test_unreachable_endpoint_and_unknown_profile(tmp_path, monkeypatch):
         storage.list_objects("s3://bucket/x", unreachable)
     with pytest.raises(UserError, match="profile 'nobody' is not defined"):
         storage.s3_client(profile="nobody")
+
+
+def test_a_trailing_slash_means_a_folder_even_before_it_exists(s3_server, client, tmp_path):  # noqa: F811
+    bucket = s3_server.make_bucket("storage-folder-slash")
+    source = tmp_path / "logo.png"
+    source.write_bytes(os.urandom(700))
+    storage.upload_file(source, f"s3://{bucket}/in/", client)
+    pulled = storage.pull(f"s3://{bucket}/in/logo.png", f"{tmp_path}/new/", client)
+    assert pulled.copied == [str(tmp_path / "new" / "logo.png")]
+    assert (tmp_path / "new" / "logo.png").read_bytes() == source.read_bytes()
+    downloaded = storage.download_file(f"s3://{bucket}/in/logo.png", f"{tmp_path}/other/deeper/", client)
+    assert downloaded == tmp_path / "other" / "deeper" / "logo.png" and downloaded.read_bytes() == source.read_bytes()
+    storage.pull(f"s3://{bucket}/in/logo.png", tmp_path / "renamed.png", client)  # no slash: the file's own name
+    assert (tmp_path / "renamed.png").read_bytes() == source.read_bytes()
