@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from infra import cli
-from infra.cli import UserError
+from infra.errors import UserError
 
 BACKENDS = ("tensorflow", "jax")
 
@@ -82,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.config and not args.resume:
         raise UserError("give --config FILE for a new run, --resume RUN_DIR to continue one, or --list-options")
+    if args.name is not None:
+        check_run_name(args.name, "--name")
 
     from models import config as configs  # Keras-free: bad input is reported before Keras loads
 
@@ -104,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.resume:
         raw.update({key: value for key, value in (("name", args.name), ("runs_dir", args.runs_dir)) if value})
     config = configs.resolve(raw, source)
+    if config["name"] is not None:
+        check_run_name(config["name"], f"{source}: name")
     if not config["data_path"]:
         raise UserError(f"{source}: no training data; set data_path in the config or pass --data")
     dataset = load_data(config)
@@ -121,6 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     trainer = Trainer(config, run_dir, dataset, show_progress=not args.no_progress)
     print(f"run folder: {run_dir}", file=sys.stderr)
     return trainer.run(resume=bool(args.resume))
+
+
+def check_run_name(name: str, source: str) -> None:
+    """A run is one folder inside the runs folder; '.', '..' or a path would put its files somewhere else."""
+    if name in ("", ".", "..") or any(character in name for character in "/\\\0"):
+        raise UserError(f"{source} {name!r}: a run name must be one folder name inside --runs-dir, not '.', '..' or "
+                        "a path; allowed: letters, digits, '.', '_' and '-'")
 
 
 def load_data(config: dict):
