@@ -40,6 +40,16 @@ def build_optimizer(options: dict, model: keras.Model) -> keras.optimizers.Optim
     return optimizer
 
 
+def build_generator_ema(config: dict, generator: keras.Model) -> keras.Model | None:
+    """The EMA copy of ``generator`` (same architecture, same starting weights), or None without ema_kimg."""
+    if config["ema_kimg"] is None:
+        return None
+    average = build_generator(config)
+    for kept, value in zip(average.variables, generator.variables):
+        kept.assign(value)
+    return average
+
+
 def build_gan(config: dict) -> tuple[GAN, keras.optimizers.Optimizer, keras.optimizers.Optimizer]:
     generator, discriminator = build_generator(config), build_discriminator(config)
     gan = GAN(
@@ -53,6 +63,14 @@ def build_gan(config: dict) -> tuple[GAN, keras.optimizers.Optimizer, keras.opti
         n_critic=config["n_critic"],
         clip_value=config["clip_value"],
         lambda_gp=config["lambda_gp"],
+        batch_size=config["batch_size"],
+        value_range=(-1.0, 1.0) if output_activation(config) == "tanh" else (0.0, 1.0),
+        augment_options=config["augment"],
+        r1_gamma=config["r1_gamma"],
+        r1_interval=config["r1_interval"],
+        lecam_weight=config["lecam_weight"],
+        lecam_decay=config["lecam_decay"],
+        ema=config["ema_kimg"] is not None,
     )
     generator_optimizer = build_optimizer(config["generator"]["optimizer"], generator)
     discriminator_optimizer = build_optimizer(config["discriminator"]["optimizer"], discriminator)

@@ -67,6 +67,12 @@ def _network_schema(role: str) -> dict:
     }
 
 
+def _augment_schema() -> dict:
+    from models.augment_options import AUGMENT_SCHEMA
+
+    return copy.deepcopy(AUGMENT_SCHEMA)
+
+
 def _integer(default, description, minimum=1, nullable=False):
     return {"type": ["integer", "null"] if nullable else "integer", "minimum": minimum, "default": default,
             "description": description}
@@ -106,11 +112,35 @@ def schema() -> dict:
                           "description": "Weight of the gradient penalty (per-sample gradient norm over all "
                                          "image dimensions at uniform mixes of real and fake); null: 10 for "
                                          "wgan_gp, 0 otherwise."},
+            "augment": _augment_schema(),
+            "ema_kimg": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": None,
+                         "description": "Half-life of the generator's exponential moving average, in thousands of "
+                                        "images (StyleGAN2's ema_kimg, e.g. 10). Sample grids, evaluation, "
+                                        "generator.keras, models.generate and the server then use the averaged "
+                                        "generator; the raw one stays in the checkpoint. null: no average."},
+            "ema_rampup": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": 0.05,
+                           "description": "Ramp-up of the EMA half-life: at most ema_rampup x the images seen so "
+                                          "far, so early weights are forgotten fast (StyleGAN2-ADA); null: none."},
+            "r1_gamma": {"type": "number", "minimum": 0, "default": 0.0,
+                         "description": "Weight γ of the R1 penalty γ/2·E‖∇D(x)‖² on real (augmented) images "
+                                        "(Mescheder et al. 2018); 0 turns it off."},
+            "r1_interval": _integer(16, "Lazy R1: apply the penalty every this many steps, scaled by the interval "
+                                        "(StyleGAN2's lazy regularisation); 1: every step."),
+            "lecam_weight": {"type": "number", "minimum": 0, "default": 0.0,
+                             "description": "Weight of the LeCam regulariser (Tseng et al. 2021), which keeps the "
+                                            "discriminator's real and fake scores near each other's moving "
+                                            "averages on small data (e.g. 0.01 with hinge loss); 0 turns it off."},
+            "lecam_decay": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.99,
+                            "description": "Decay of LeCam's moving averages of the scores."},
             "batch_size": _integer(64, "Images per batch (per discriminator step)."),
             "steps": _integer(10000, "Generator steps to train for (a step holds n_critic discriminator "
                                      "steps); --steps overrides it.", nullable=True),
             "epochs": _integer(None, "Train for this many passes over the data instead of 'steps' (set one of "
                                      "the two).", nullable=True),
+            "time_limit_minutes": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": None,
+                                   "description": "Stop after this many minutes of training even if steps remain, "
+                                                  "finishing as at the last step (checkpoint, samples, "
+                                                  "generator.keras); --resume continues. null: no limit."},
             "seed": _integer(0, "Seed of weights, data order, noise and dropout: the same seed gives the same "
                                 "run.", minimum=0),
             "deterministic": {"type": "boolean", "default": True,

@@ -112,7 +112,9 @@ def load_generator(run_dir: str | Path, checkpoint: str = "last") -> TrainedGene
     exported = run_dir / "generator.keras"
     if checkpoints.path(checkpoint) is not None:
         model = builders.build_generator(config)
-        checkpoints.restore({"generator": model.variables}, checkpoint)
+        # Runs with an EMA generator are sampled from the average, as their grids and generator.keras are.
+        group = "generator_ema" if config.get("ema_kimg") is not None else "generator"
+        checkpoints.restore({group: model.variables}, checkpoint)
     elif checkpoint == "last" and exported.is_file():
         import keras
 

@@ -57,3 +57,15 @@ def gradient_penalty(gradients):
 def clip_weights(values, clip_value: float):
     """The weight clipping of the original WGAN: every critic weight into [-clip_value, clip_value]."""
     return [ops.clip(value, -clip_value, clip_value) for value in values]
+
+
+def r1_penalty(gradients):
+    """R1 (Mescheder et al. 2018): mean over real samples of ‖∇D(x)‖², zero-centred; the caller weights it γ/2."""
+    return ops.mean(ops.sum(ops.square(gradients), axis=tuple(range(1, len(gradients.shape)))))
+
+
+def lecam_regularizer(real_scores, fake_scores, real_score_average, fake_score_average):
+    """LeCam (Tseng et al. 2021): keep real scores from running above the fakes' moving average, and fakes'
+    below the reals'; bounds how far apart an overfitting discriminator can push them on little data."""
+    return (ops.mean(ops.square(ops.relu(real_scores - fake_score_average)))
+            + ops.mean(ops.square(ops.relu(real_score_average - fake_scores))))

@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from infra.cli import UserError
-from models import builders, networks
+from models import augment, builders, networks
 from models.backends import make_train_step
 from models.checkpoints import Checkpoints
 from models.images import image_grid, to_model_range
@@ -28,7 +28,7 @@ from models.sampling import generate_uint8, latent_vectors
 
 GENERATOR_FILE = "generator.keras"
 # Purposes of the random streams derived from the seed; distinct so no two streams coincide.
-DATA_ORDER, STEP_NOISE, SAMPLE_NOISE, EVAL_NOISE = range(4)
+DATA_ORDER, STEP_NOISE, SAMPLE_NOISE, EVAL_NOISE, AUGMENT_NOISE = range(5)
 
 
 class BatchSource:
@@ -42,6 +42,8 @@ class BatchSource:
         self.n_critic = config["n_critic"]
         self.latent_dim = config["latent_dim"]
         self.seed = config["seed"]
+        self.augment_uniforms = augment.uniforms_per_image(config["augment"]["policy"])
+        self.ema_kimg, self.ema_rampup = config["ema_kimg"], config["ema_rampup"]
         self.output_activation = builders.output_activation(config)
         self.batches_per_epoch = max(len(images) // self.batch_size, 1)
         self._order_epoch, self._order = None, None
@@ -58,13 +60,21 @@ class BatchSource:
             self._order_epoch = epoch
         return self._order[position * self.batch_size:(position + 1) * self.batch_size]
 
+    def ema_beta(self, step: int) -> float:
+        """How much of the EMA generator step ``step`` keeps: half of it every ema_kimg thousand images,
+        the half-life ramped up with the images seen (StyleGAN2-ADA)."""
+        half_life_images = self.ema_kimg * 1000
+        if self.ema_rampup is not None:
+            half_life_images = min(half_life_images, (step + 1) * self.batch_size * self.ema_rampup)
+        return 0.5 ** (self.batch_size / max(half_life_images, 1e-8))
+
     def batch(self, step: int) -> dict[str, np.ndarray]:
         indices = [self._indices(step * self.n_critic + critic_step) for critic_step in range(self.n_critic)]
         rng = np.random.default_rng([self.seed, STEP_NOISE, step])
         critic_shape, batch_shape = (self.n_critic, self.batch_size), (self.batch_size,)
         real_labels = (np.zeros(critic_shape, np.int32) if self.labels is None
                        else np.stack([self.labels[index] for index in indices]).astype(np.int32))
-        return {
+        batch = {
             "real_images": np.stack([to_model_range(self.images[index], self.output_activation) for index in indices]),
             "real_labels": real_labels,
             "critic_latent_vectors": latent_vectors(rng, self.n_critic * self.batch_size, self.latent_dim)
@@ -74,6 +84,16 @@ class BatchSource:
             "random_latent_vectors": latent_vectors(rng, self.batch_size, self.latent_dim),
             "fake_labels": rng.integers(0, self.num_classes, batch_shape, dtype=np.int32),
         }
+        if self.augment_uniforms:
+            # A stream of its own, so turning augmentation on leaves every other draw of the step unchanged.
+            augment_rng = np.random.default_rng([self.seed, AUGMENT_NOISE, step])
+            per_image = (self.augment_uniforms,)
+            batch["augment_real"] = augment_rng.random((*critic_shape, *per_image), dtype=np.float32)
+            batch["augment_fake"] = augment_rng.random((*critic_shape, *per_image), dtype=np.float32)
+            batch["augment_generated"] = augment_rng.random((*batch_shape, *per_image), dtype=np.float32)
+        if self.ema_kimg is not None:
+            batch["ema_beta"] = np.float32(self.ema_beta(step))
+        return batch
 
 
 class StopRequest:
@@ -109,12 +129,22 @@ class Trainer:
         self.conditional = networks.needs_labels(config)
         self.num_classes = builders.num_classes(config)
         self.gan, self.generator_optimizer, self.discriminator_optimizer = builders.build_gan(config)
+        # The generator people see (grids, evaluation, export): the EMA copy when there is one.
+        self.generator_ema = builders.build_generator_ema(config, self.gan.generator)
+        self.shown_generator = self.generator_ema or self.gan.generator
+        self.training_state = {name: keras.Variable(value, dtype="float32", trainable=False, name=name)
+                               for name, value in self.gan.initial_state().items()}
         self.variable_groups = {
             "generator": self.gan.generator.variables,
             "discriminator": self.gan.discriminator.variables,
             "generator_optimizer": self.generator_optimizer.variables,
             "discriminator_optimizer": self.discriminator_optimizer.variables,
         }
+        # Only the groups a run has, so checkpoints of runs without them keep loading.
+        if self.generator_ema is not None:
+            self.variable_groups["generator_ema"] = self.generator_ema.variables
+        if self.training_state:
+            self.variable_groups["training_state"] = [self.training_state[name] for name in sorted(self.training_state)]
         self.checkpoints = Checkpoints(run_dir, config["keep_checkpoints"], config["keep_every"])
         self.batches = BatchSource(dataset.x, dataset.y if self.conditional else None, self.num_classes, config)
         self.total_steps = (config["steps"] if config["steps"] is not None
@@ -137,7 +167,7 @@ class Trainer:
 
     def sample_grid(self) -> np.ndarray:
         noise, labels = self.sample_inputs
-        images = generate_uint8(self.gan.generator, noise, self._generator_labels(labels),
+        images = generate_uint8(self.shown_generator, noise, self._generator_labels(labels),
                                 builders.output_activation(self.config))
         return image_grid(images, columns=self.config["sample_columns"])
 
@@ -153,7 +183,10 @@ class Trainer:
         outputs = RunOutputs(self.run_dir, tensorboard=self.config["tensorboard"])
         if resume:
             outputs.drop_metrics_after(start_step)
-        train_step = make_train_step(self.gan, self.generator_optimizer, self.discriminator_optimizer)
+        train_step = make_train_step(self.gan, self.generator_optimizer, self.discriminator_optimizer,
+                                     self.generator_ema, self.training_state)
+        deadline = (None if self.config["time_limit_minutes"] is None
+                    else time.monotonic() + 60 * self.config["time_limit_minutes"])
         evaluator = self._make_evaluator() if self.metric else None
         outputs.write_status("running", start_step, self.total_steps, "resumed" if start_step else "started")
         progress = tqdm(total=self.total_steps, initial=start_step, unit="step", desc="training",
@@ -163,14 +196,16 @@ class Trainer:
         try:
             with StopRequest() as stop:
                 while step < self.total_steps and stop.signal_name is None:
-                    step_losses = train_step(self.batches.batch(step))
+                    regularize = bool(self.gan.r1_gamma) and step % self.config["r1_interval"] == 0
+                    step_losses = train_step(self.batches.batch(step), regularize=regularize)
                     bad = [name for name, value in step_losses.items() if not math.isfinite(value)]
                     if bad:
                         raise TrainingDiverged(f"{bad[0]} is {step_losses[bad[0]]} at step {step + 1}")
                     step += 1
                     interval_steps += 1
                     progress.update(1)
-                    last_step = step == self.total_steps
+                    out_of_time = deadline is not None and time.monotonic() >= deadline
+                    last_step = step == self.total_steps or out_of_time
                     if step % self.config["log_interval"] == 0 or last_step:
                         elapsed = time.perf_counter() - interval_start
                         record = {"step": step, **step_losses,
@@ -190,6 +225,10 @@ class Trainer:
                         train_step.sync()
                         self._save_checkpoint(step)
                         saved_step = step
+                    if out_of_time:
+                        print(f"\ntime limit of {self.config['time_limit_minutes']:g} minutes reached at step {step}",
+                              file=sys.stderr)
+                        break
             if stop.signal_name is not None:
                 if saved_step != step:
                     train_step.sync()
@@ -218,7 +257,7 @@ class Trainer:
                               slot=slot)
 
     def _finish(self, outputs: RunOutputs) -> None:
-        export_generator(self.gan.generator, self.run_dir / GENERATOR_FILE)
+        export_generator(self.shown_generator, self.run_dir / GENERATOR_FILE)
         outputs.plot_losses()
         outputs.make_progress_gif()
 
@@ -238,7 +277,7 @@ class Trainer:
         rng = np.random.default_rng([self.config["seed"], EVAL_NOISE, step])
         count = self.config["eval_samples"]
         labels = np.arange(count) % self.num_classes if self.conditional else None
-        fake_images = generate_uint8(self.gan.generator, latent_vectors(rng, count, self.config["latent_dim"]),
+        fake_images = generate_uint8(self.shown_generator, latent_vectors(rng, count, self.config["latent_dim"]),
                                      self._generator_labels(labels), builders.output_activation(self.config))
         results = evaluator.evaluate(fake_images, fake_labels=labels)
         outputs.log({"step": step, **{name: float(value) for name, value in results.items()}})
