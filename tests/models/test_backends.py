@@ -113,11 +113,13 @@ def test_exported_generator_loads_in_plain_keras_without_the_project(tmp_path, d
 # every preset, generation), run again in a JAX process; sizes up to 56 px, as the layer plan for larger
 # sizes is backend-independent.
 JAX_TEST_SELECTION = [
-    "tests/models/test_networks.py", "tests/models/test_losses.py",
+    "tests/models/test_networks.py", "tests/models/test_losses.py", "tests/models/test_augment.py",
     "tests/models/test_backends.py::test_input_gradients_are_taken_per_sample",
     "tests/models/test_backends.py::test_each_loss_trains",
     "tests/models/test_train.py", "tests/models/test_checkpoints.py", "tests/models/test_resume.py",
     "tests/models/test_presets.py", "tests/serve/test_generate.py",
+    "tests/models/test_small_data_training.py::test_every_option_trains_and_a_stopped_run_resumes_to_the_same_weights_and_state",
+    "tests/models/test_small_data_training.py::test_the_exported_generator_and_generate_use_the_ema_weights_and_the_raw_ones_stay_in_the_checkpoint",
 ]  # fmt: skip
 JAX_PYTEST = """
 import sys
