@@ -34,8 +34,8 @@ Options:
                            RESULTS=s3://... so run-model.sh resumes from the last sync)
   --instance-profile NAME  IAM instance profile for the VM, e.g. one allowed to read/write your bucket
                            (default: none)
-  --key-file PATH          private key of the key pair (default: ~/.ssh/NAME.pem; created with mode 600
-                           when the key pair is created)
+  --key-file PATH          private key of the key pair (default: ~/.ssh/NAME.pem); written with mode 600
+                           when the key pair is created, which refuses a PATH that already exists
   --dry-run                print every aws/ssh command instead of running it (the public IP is still
                            looked up); values not known yet show as <placeholders>
   --teardown               copy ~/logogan/runs back into ./runs, then delete the instance, security
@@ -110,15 +110,26 @@ ensure_key_pair() {
     echo "Key pair $NAME exists" >&2
     return 0
   fi
+  # A new key pair gets a new private key; whatever file already has that name is someone's, kept as it is.
+  if [ -e "$KEY_FILE" ] || [ -L "$KEY_FILE" ]; then
+    die "--key-file $KEY_FILE already exists and the key pair '$NAME' is new; move that file away, or pass --key-file with a path that does not exist yet"
+  fi
   if [ "$DRY_RUN" = 1 ]; then
     echo "$(shell_quote aws ec2 create-key-pair --key-name "$NAME" --key-type ed25519 \
       --tag-specifications "$(tags key-pair)" --query KeyMaterial --output text --region "$REGION") > $KEY_FILE" >&3
     return 0
   fi
   mkdir -p "$(dirname "$KEY_FILE")"
-  # The private key goes straight into a file only its owner can read; it is never printed.
-  (umask 077 && ec2 "" create-key-pair --key-name "$NAME" --key-type ed25519 \
-    --tag-specifications "$(tags key-pair)" --query KeyMaterial --output text >"$KEY_FILE")
+  # The private key goes straight into a file created 0600 (umask) that did not exist (noclobber: opened
+  # with O_EXCL before aws runs, so a file appearing since the check above is not touched); never printed.
+  local status=0
+  (umask 077 && set -o noclobber && ec2 "" create-key-pair --key-name "$NAME" --key-type ed25519 \
+    --tag-specifications "$(tags key-pair)" --query KeyMaterial --output text >"$KEY_FILE") || status=$?
+  if [ "$status" != 0 ]; then
+    # An empty file left by a failed create would block the next run; a key that arrived is kept.
+    if [ -f "$KEY_FILE" ] && [ ! -s "$KEY_FILE" ]; then rm -f "$KEY_FILE"; fi
+    exit "$status"
+  fi
 }
 
 # Prints the security group id. SSH is allowed from the caller's /32 only; rules for older addresses go.

@@ -19,18 +19,40 @@ die() {
   exit 2
 }
 
-# shell_quote WORD...: the words as one command line a shell reads back unchanged. Placeholders such as
-# <instance-id> (dry-run values not known yet) stay readable.
-shell_quote() {
+# quote_words WORD...: the words as one command line that any POSIX shell (the VM's login shell too)
+# splits back into exactly these words: plain words stay bare, every other one is single-quoted, so no
+# redirect, substitution, glob or expansion survives.
+quote_words() {
   local word quoted=()
   for word in "$@"; do
-    if [[ $word =~ ^[A-Za-z0-9_./:=,@%+-]+$ || $word =~ ^\<[a-z0-9-]+\>$ ]]; then
-      quoted+=("$word")
+    quote_word "$word"
+    quoted+=("$REPLY")
+  done
+  printf '%s\n' "${quoted[*]}"
+}
+
+# quote_word WORD: sets REPLY to WORD as quote_words writes it (no subshell per word).
+quote_word() {
+  if [[ $1 =~ ^[A-Za-z0-9_./:,@%+-][A-Za-z0-9_./:=,@%+-]*$ ]]; then
+    REPLY=$1
+  else
+    REPLY="'${1//\'/\'\\\'\'}'"
+  fi
+}
+
+# shell_quote WORD...: quote_words for showing a command; placeholders such as <instance-id> (dry-run
+# values not known yet) stay readable. Never for what a shell runs: there <a> is a redirect.
+shell_quote() {
+  local word shown=()
+  for word in "$@"; do
+    if [[ $word =~ ^\<[a-z0-9-]+\>$ ]]; then
+      shown+=("$word")
     else
-      quoted+=("'${word//\'/\'\\\'\'}'")
+      quote_word "$word"
+      shown+=("$REPLY")
     fi
   done
-  echo "${quoted[*]}"
+  printf '%s\n' "${shown[*]}"
 }
 
 # cloud_run PLACEHOLDER COMMAND...: show COMMAND and run it; under --dry-run only show it, and print
@@ -53,9 +75,18 @@ caller_ip() {
   address=$(curl -fsS --max-time 10 https://checkip.amazonaws.com) ||
     die "could not look up this machine's public IP address (curl https://checkip.amazonaws.com failed)"
   address=${address//[[:space:]]/}
-  [[ $address =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] ||
-    die "the public IP lookup answered '${address:0:40}', not an IPv4 address"
+  is_ipv4 "$address" || die "the public IP lookup answered '${address:0:40}', not an IPv4 address"
   echo "$address"
+}
+
+# is_ipv4 TEXT: four dot-separated decimal octets 0-255, without leading zeros (which some tools read as octal).
+is_ipv4() {
+  local octet octets
+  [[ $1 =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || return 1
+  IFS=. read -ra octets <<<"$1"
+  for octet in "${octets[@]}"; do
+    if ! [[ $octet =~ ^(0|[1-9][0-9]*)$ ]] || [ "$octet" -gt 255 ]; then return 1; fi
+  done
 }
 
 # wait_for_ssh COMMAND...: retry COMMAND (an ssh that runs `true`) until the VM answers.
@@ -91,7 +122,7 @@ remote_install_command() {
 }
 
 remote_train_command() {
-  echo "cd $REMOTE_DIR && ./run-model.sh --tmux $(shell_quote "$@")"
+  echo "cd $REMOTE_DIR && ./run-model.sh --tmux $(quote_words "$@")"
 }
 
 remote_has_runs_command() {

@@ -43,10 +43,10 @@ class CloudStubs:
         path = self.folder / "calls.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
-    def run(self, script: str, *args: str) -> subprocess.CompletedProcess:
+    def run(self, script: str, *args: str, umask: int = 0o022) -> subprocess.CompletedProcess:
         return subprocess.run(
             [str(PROJECT_ROOT / script), *args],
-            env=self.env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+            env=self.env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, umask=umask,
         )
 
 
@@ -101,3 +101,26 @@ def option(args: list[str], name: str) -> str:
         if word.startswith(name + "="):
             return word[len(name) + 1 :]
     raise AssertionError(f"{name} not among {args}")
+
+
+# Arguments that a remote shell would split, redirect, substitute or expand if they were sent unquoted.
+HOSTILE_ARGS = [
+    "<a>", "--date", "x", "two words", "it's", 'say "hi"', "a;b", "$(touch pwned)", "`touch pwned`", ">out",
+    "<in", "|", "&&", "*", "~", "", "new\nline", "-n", "=x", "back\\slash", "$HOME", "#comment", "tab\there",
+]
+
+
+def argv_on_the_vm(remote_command: str, shell: str, folder: Path) -> list[str]:
+    """The arguments run-model.sh would get when ``shell -c`` runs ``remote_command`` in a VM's home.
+
+    ``folder`` stands in for the home: it gets a ``logogan/run-model.sh`` that records its argv, and must
+    hold nothing else afterwards (a redirect or a substituted command would leave a file).
+    """
+    recorder = folder / "logogan" / "run-model.sh"
+    recorder.parent.mkdir(parents=True)
+    recorder.write_text('#!/bin/sh\nfor word in "$@"; do printf "%s\\0" "$word"; done > "$HOME/argv"\n')
+    recorder.chmod(0o755)
+    subprocess.run([shell, "-c", remote_command], cwd=folder, env={"HOME": str(folder), "PATH": "/usr/bin:/bin"},
+                   check=True, timeout=10)
+    assert sorted(path.name for path in folder.iterdir()) == ["argv", "logogan"], list(folder.iterdir())
+    return (folder / "argv").read_bytes().decode().split("\0")[:-1]

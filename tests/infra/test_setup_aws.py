@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.cloud_stubs import CALLER_IP, args_of, dry_run_trace, make_cloud_stubs, option, trace
+from tests.infra.cloud_stubs import (
+    CALLER_IP, HOSTILE_ARGS, args_of, argv_on_the_vm, dry_run_trace, make_cloud_stubs, option, trace,
+)
 
 KEY_MATERIAL = "-----BEGIN OPENSSH PRIVATE KEY-----\nSTUB-PRIVATE-KEY-DO-NOT-PRINT\n-----END OPENSSH PRIVATE KEY-----\n"
 GROUP = "sg-0a1b2c3d"
@@ -145,6 +147,68 @@ def test_training_flags_after_double_dash_start_run_model_in_tmux_on_the_vm(clou
     result = cloud.run("setup-aws.sh", "--", "--data", "s3://bucket/my data.npz", "--date", "first")
     assert result.returncode == 0, result.stderr
     assert trace(cloud.calls())[-1] == "ssh: cd logogan && ./run-model.sh --tmux --data 's3://bucket/my data.npz' --date first"
+
+
+@pytest.mark.parametrize("shell", ["bash", "sh"])
+def test_every_training_flag_reaches_run_model_exactly_as_given(cloud, tmp_path, shell):
+    answer_nothing_exists(cloud)
+    result = cloud.run("setup-aws.sh", "--", *HOSTILE_ARGS)
+    assert result.returncode == 0, result.stderr
+    train = [call for call in cloud.calls() if call["program"] == "ssh"][-1]["args"][-1]
+    assert train.startswith("cd logogan && ./run-model.sh --tmux ")
+    home = tmp_path / "vm-home"
+    home.mkdir()
+    assert argv_on_the_vm(train, shell, home) == ["--tmux", *HOSTILE_ARGS]
+
+
+def test_an_existing_key_file_is_never_overwritten(cloud):
+    answer_nothing_exists(cloud)
+    key_file = cloud.home / "keys" / "old.pem"
+    key_file.parent.mkdir()
+    key_file.write_text("someone else's key\n")
+    key_file.chmod(0o644)
+    for dry_run in ([], ["--dry-run"]):
+        result = cloud.run("setup-aws.sh", *dry_run, "--key-file", str(key_file))
+        assert result.returncode == 2
+        assert [line for line in result.stderr.splitlines() if not line.startswith("$ ")] == [
+            f"setup-aws.sh: error: --key-file {key_file} already exists and the key pair 'logogan' is new; "
+            "move that file away, or pass --key-file with a path that does not exist yet"
+        ]
+        assert key_file.read_text() == "someone else's key\n" and stat.S_IMODE(key_file.stat().st_mode) == 0o644
+        assert not any("create-key-pair" in call["args"] for call in cloud.calls())
+
+    default_key = cloud.home / ".ssh" / "logogan.pem"
+    default_key.parent.mkdir()
+    default_key.write_text("old\n")
+    result = cloud.run("setup-aws.sh")
+    assert result.returncode == 2 and f"--key-file {default_key} already exists" in result.stderr
+    assert default_key.read_text() == "old\n"
+
+
+def test_a_new_key_is_written_owner_only_whatever_the_umask(cloud):
+    answer_nothing_exists(cloud)
+    key_file = cloud.home / "new.pem"
+    result = cloud.run("setup-aws.sh", "--key-file", str(key_file), umask=0)
+    assert result.returncode == 0, result.stderr
+    assert key_file.read_text() == KEY_MATERIAL and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_a_failed_key_pair_create_leaves_no_empty_key_file_behind(cloud):
+    cloud.respond("aws", (["create-key-pair"], "", 254))
+    result = cloud.run("setup-aws.sh")
+    assert result.returncode == 254
+    assert not (cloud.home / ".ssh" / "logogan.pem").exists()
+
+
+@pytest.mark.parametrize("answer", ["999.999.999.999", "256.1.2.3", "1.2.3.300", "01.2.3.4", "1.2.3", "::1"])
+def test_an_answer_that_is_not_an_ipv4_address_opens_nothing(cloud, answer):
+    cloud.respond("curl", ([], answer + "\n", 0))
+    result = cloud.run("setup-aws.sh")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"setup-aws.sh: error: the public IP lookup answered '{answer}', not an IPv4 address"
+    ]
+    assert trace(cloud.calls()) == ["curl"]
 
 
 def test_teardown_copies_runs_back_then_deletes_exactly_what_is_tagged(cloud):

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.cloud_stubs import CALLER_IP, args_of, dry_run_trace, make_cloud_stubs, option, trace
+from tests.infra.cloud_stubs import (
+    CALLER_IP, HOSTILE_ARGS, args_of, argv_on_the_vm, dry_run_trace, make_cloud_stubs, option, trace,
+)
 
 CREATE_STEPS = [
     "gcloud compute firewall-rules list",
@@ -96,6 +98,27 @@ def test_second_run_creates_nothing_and_updates_a_stale_address(cloud):
         "gcloud compute instances start logogan",
     ]
     assert option(args_of(calls, "gcloud compute firewall-rules update logogan-ssh"), "--source-ranges") == f"{CALLER_IP}/32"
+
+
+@pytest.mark.parametrize("shell", ["bash", "sh"])
+def test_every_training_flag_reaches_run_model_exactly_as_given(cloud, tmp_path, shell):
+    result = cloud.run("setup-gcp.sh", "--", *HOSTILE_ARGS)
+    assert result.returncode == 0, result.stderr
+    train = remote_commands(cloud.calls())[-1]
+    assert train.startswith("cd logogan && ./run-model.sh --tmux ")
+    home = tmp_path / "vm-home"
+    home.mkdir()
+    assert argv_on_the_vm(train, shell, home) == ["--tmux", *HOSTILE_ARGS]
+
+
+def test_an_address_with_an_octet_over_255_opens_nothing(cloud):
+    cloud.respond("curl", ([], "999.999.999.999\n", 0))
+    result = cloud.run("setup-gcp.sh")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "setup-gcp.sh: error: the public IP lookup answered '999.999.999.999', not an IPv4 address"
+    ]
+    assert trace(cloud.calls()) == ["curl"]
 
 
 def test_teardown_copies_runs_back_then_deletes_the_vm_and_the_rule(cloud, tmp_path):
