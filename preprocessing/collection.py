@@ -8,12 +8,12 @@ as ignored rather than tried.
 """
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.cli import UserError
+from infra.csv_files import read_csv
+from infra.errors import UserError
 
 LABEL_MODES = ("auto", "folders", "none")
 MANIFEST_NAME = "manifest.csv"
@@ -77,17 +77,17 @@ def _labelled(root: Path, files: list[Path], mode: str) -> bool:
 
 def read_credits(manifest: Path, root: Path) -> dict[str, dict]:
     """Manifest rows keyed by image path relative to ``root``."""
-    with open(manifest, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [column for column in ("path", "licence") if column not in (reader.fieldnames or [])]
-        if missing:
-            raise UserError(
-                f"{manifest}: lacks column(s) {', '.join(missing)}; expected path, licence and optionally "
-                f"{', '.join(column for column in CREDIT_COLUMNS if column != 'licence')}"
-            )
-        rows = list(reader)
+    columns, rows = read_csv(manifest)
+    missing = [column for column in ("path", "licence") if column not in columns]
+    if missing:
+        raise UserError(
+            f"{manifest}: lacks column(s) {', '.join(missing)}; expected path, licence and optionally "
+            f"{', '.join(column for column in CREDIT_COLUMNS if column != 'licence')}"
+        )
     credits = {}
     for row in rows:
+        if not row.get("path"):
+            continue  # a short or blank row names no image
         image = (manifest.parent / row["path"]).resolve()
         try:
             key = image.relative_to(root.resolve()).as_posix()

@@ -7,11 +7,11 @@ chosen by extension; a plain list of URLs (one a line) is read as rows with only
 """
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
-from infra.cli import UserError
+from infra.csv_files import parse_csv, read_text_file
+from infra.errors import UserError
 
 ITEM_FIELDS = ("title", "page_url", "url", "thumb_url", "width", "height", "mime", "sha1", "licence", "artist")
 
@@ -40,11 +40,11 @@ def read_items(path: str | Path) -> list[dict]:
     if not path.is_file():
         raise UserError(f"items file {path} does not exist")
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
+    text = read_text_file(path)
     if suffix == ".csv":
-        rows = list(csv.DictReader(text.splitlines()))
-        if rows and "url" not in rows[0]:
-            raise UserError(f"{path} has no 'url' column; its columns are {', '.join(rows[0])}")
+        columns, rows = parse_csv(text, path)
+        if rows and "url" not in columns:
+            raise UserError(f"{path} has no 'url' column; its columns are {', '.join(columns)}")
     elif suffix in (".jsonl", ".jl"):
         rows = []
         for number, line in enumerate(text.splitlines(), 1):
