@@ -2,8 +2,6 @@
 
     python bench/fid_speed.py --images 128 --batch-size 32 --size 64
     KERAS_BACKEND=jax python bench/fid_speed.py
-
-Prints the backend, the device and images/s after one warm-up batch (which pays for compilation).
 """
 from __future__ import annotations
 
@@ -34,9 +32,21 @@ def device_name() -> str:
     return "unknown"
 
 
+DESCRIPTION = """\
+How fast the FID Inception embeds images on this machine (CPU, or GPU where the backend finds one).
+
+Prints the backend, the device and images/s after one warm-up batch (which pays for compilation).
+"""
+EPILOG = """\
+examples:
+  python bench/fid_speed.py --images 128 --batch-size 32 --size 64
+  KERAS_BACKEND=jax python bench/fid_speed.py
+"""
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = argparse.ArgumentParser(prog="python bench/fid_speed.py", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=128, help="images to embed in the timed part (default: 128)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per batch (default: 32)")
     parser.add_argument("--size", type=int, default=64, help="side of the random RGB input images (default: 64)")

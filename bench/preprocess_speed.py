@@ -1,11 +1,6 @@
 """Benchmark stage 2: pack a folder of mixed real logos (PNG) into a 56 px dataset; prints images/s.
 
     python bench/preprocess_speed.py --count 2000 --keep /tmp/logos
-
-Simple Icons (brand colours) and Font Awesome (black) SVGs are rendered through the collection stage's
-renderer at assorted sizes and margins, a third of them on transparency, as the input folder; then
-``preprocessing.build`` runs on it, timed, with all cores. Target: at least 500 images/s and 2,000
-images in under 10 s on 2 cores.
 """
 from __future__ import annotations
 
@@ -20,11 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from infra import cli  # noqa: E402
+from infra.icons import render_svg, simple_icons  # noqa: E402
 from preprocessing import build  # noqa: E402
 from preprocessing.clean import run_clean  # noqa: E402
 from preprocessing.dedupe import dedupe, hamming_threshold  # noqa: E402
 from preprocessing.pack import write_packed  # noqa: E402
-from scraping.icons import render_svg, simple_icons  # noqa: E402
 
 FONT_AWESOME_STYLES = ("brands", "solid", "regular")
 
@@ -59,12 +55,22 @@ def render_folder(folder: Path, count: int, workers: int) -> None:
         pool.map(_render, jobs, chunksize=16)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+DESCRIPTION = """\
+Benchmark stage 2: pack a folder of mixed real logos (PNG) into a 56 px dataset; prints images/s.
+
+Simple Icons (brand colours) and Font Awesome (black) SVGs are rendered with the shared icon renderer at
+assorted sizes and margins, a third of them on transparency, as the input folder; then preprocessing.build
+runs on it, timed, with all cores. Target: at least 500 images/s and 2,000 images in under 10 s on 2 cores.
+"""
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python bench/preprocess_speed.py", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=2000, help="input images to render (default: 2000)")
     parser.add_argument("--size", type=int, default=56, help="dataset image side (default: 56)")
     parser.add_argument("--keep", type=Path, default=None, help="render into and pack beside this folder instead of a temporary one")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     workers = os.cpu_count()
     with tempfile.TemporaryDirectory() as temporary:
         folder = args.keep or Path(temporary)
@@ -94,6 +100,7 @@ def main() -> None:
             f"on {workers} otherwise idle cores (from CPU time): about {idle_estimate:.2f} s, {files / idle_estimate:.0f} "
             f"images/s; load average during the run: {os.getloadavg()[0]:.1f}"
         )
+    return 0
 
 
 @contextlib.contextmanager
@@ -106,4 +113,4 @@ def timed(phases: dict, name: str):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -1,9 +1,6 @@
 """Throughput of stage 1 against the local MediaWiki stand-in (loopback only): list N files, download them.
 
     .venv/bin/python bench/scraping_local.py --files 2000
-
-Prints the listing time (API pages of 50, AutoThrottle as shipped unless --fast) and the download rate at
-the default 2 requests per host. Loopback has no network latency, so these are the tool's own overheads.
 """
 from __future__ import annotations
 
@@ -17,15 +14,25 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from infra import cli  # noqa: E402
 from scraping import download  # noqa: E402
 from tests.scraping.wiki_server import WikiServer, png_bytes  # noqa: E402
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+DESCRIPTION = """\
+Throughput of stage 1 against the local MediaWiki stand-in (loopback only): list N files, download them.
+
+Prints the listing time (API pages of 50, AutoThrottle as shipped unless --fast) and the download rate at
+the default 2 requests per host. Loopback has no network latency, so these are the tool's own overheads.
+"""
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python bench/scraping_local.py", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=2000, help="files in the category (default: 2000)")
     parser.add_argument("--fast", action="store_true", help="AutoThrottle start delay 0.1 s instead of 1 s")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     server = WikiServer()
     names = [f"Logo {index:05d}.png" for index in range(args.files)]
     for index, name in enumerate(names):
@@ -48,7 +55,8 @@ def main() -> None:
     print(f"listing: {args.files} files, {pages} API requests, {listed:.2f} s (incl. ~1.5 s start-up)")
     print(f"download: {args.files / fetched:.0f} files/s ({fetched:.2f} s)")
     print(f"resume check of {args.files} kept files: {resumed:.2f} s")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -1,8 +1,6 @@
 """Training speed of a config: generator steps per second after warm-up, on the current machine.
 
     python bench/train_speed.py --config configs/logos_dcgan.json --steps 20
-
-Prints steps/s, images/s and how many steps fit in a given time budget (to pick run-model.sh's --steps).
 """
 from __future__ import annotations
 
@@ -14,6 +12,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+DESCRIPTION = """\
+Training speed of a config: generator steps per second after warm-up, on the current machine.
+
+Prints steps/s, images/s and how many steps fit in a given time budget (to pick run-model.sh's --steps).
+"""
 EPILOG = """\
 examples:
   python bench/train_speed.py --config configs/logos_dcgan.json
@@ -22,7 +25,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python bench/train_speed.py", description=__doc__.split("\n")[0],
+    parser = argparse.ArgumentParser(prog="python bench/train_speed.py", description=DESCRIPTION,
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/logos_dcgan.json", help="training config (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=20, help="timed steps (default: %(default)s)")

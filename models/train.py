@@ -10,8 +10,11 @@ from typing import Sequence
 
 from infra import cli
 from infra.errors import UserError
+from infra.output_paths import check_output_folder
 
 BACKENDS = ("tensorflow", "jax")
+
+DESCRIPTION = "Train a GAN from a JSON config, or resume a run."
 
 EPILOG = """\
 examples:
@@ -30,7 +33,7 @@ Ctrl-C or SIGTERM saves a checkpoint and exits with status 130; --resume continu
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m models.train", description=__doc__.split(":")[0] + ".", epilog=EPILOG,
+        prog="python -m models.train", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--config", metavar="FILE", help="JSON config of a new run (see --list-options)")
@@ -108,6 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = configs.resolve(raw, source)
     if config["name"] is not None:
         check_run_name(config["name"], f"{source}: name")
+    if args.resume:
+        check_output_folder(run_dir, "--resume")
+    else:
+        check_output_folder(config["runs_dir"], "--runs-dir")
     if not config["data_path"]:
         raise UserError(f"{source}: no training data; set data_path in the config or pass --data")
     dataset = load_data(config)

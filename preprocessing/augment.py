@@ -1,11 +1,6 @@
 """Grow a dataset to N images with flipped, slightly rotated and rescaled copies of its images.
 
     python -m preprocessing.augment --input data/logos_56.npz --augment-to 2000 --seed 0 --out data/logos_56_aug.npz
-
-The walkthrough meant to rotate by up to ±20° and flip to about 2,000 images. Each new image copies a
-randomly chosen original (its label and credits too), flips it (per --flip, half the time), rotates it by
-up to --max-rotation degrees and scales it by up to ±--scale-jitter, filling uncovered pixels with the
-image's own background colour. The same --seed always gives the same images; originals come first.
 """
 from __future__ import annotations
 
@@ -18,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from infra import cli
+from infra.errors import UserError
 from preprocessing.dataset import Dataset, load_dataset
 from preprocessing.geometry import as_channels, background_colour
 from preprocessing.pack import add_output_arguments, check_output_arguments, report_written, write_packed
@@ -105,11 +101,11 @@ def add_augment_arguments(parser: argparse.ArgumentParser, required: bool) -> No
 
 def augment_options(args: argparse.Namespace) -> AugmentOptions:
     if args.augment_to is not None and args.augment_to < 1:
-        raise cli.UserError(f"--augment-to {args.augment_to} must be 1 or more")
+        raise UserError(f"--augment-to {args.augment_to} must be 1 or more")
     if not 0 <= args.max_rotation <= 45:
-        raise cli.UserError(f"--max-rotation {args.max_rotation} is outside 0..45 degrees")
+        raise UserError(f"--max-rotation {args.max_rotation} is outside 0..45 degrees")
     if not 0 <= args.scale_jitter <= 0.5:
-        raise cli.UserError(f"--scale-jitter {args.scale_jitter} is outside 0..0.5")
+        raise UserError(f"--scale-jitter {args.scale_jitter} is outside 0..0.5")
     return AugmentOptions(args.augment_to or 0, args.seed, args.max_rotation, args.scale_jitter, args.flip)
 
 
@@ -123,10 +119,20 @@ def run_augment(dataset: Dataset, options: AugmentOptions) -> Dataset:
     return grown
 
 
+DESCRIPTION = """\
+Grow a dataset to N images with flipped, slightly rotated and rescaled copies of its images.
+
+The walkthrough meant to rotate by up to ±20° and flip to about 2,000 images. Each new image copies a
+randomly chosen original (its label and credits too), flips it (per --flip, half the time), rotates it by
+up to --max-rotation degrees and scales it by up to ±--scale-jitter, filling uncovered pixels with the
+image's own background colour. The same --seed always gives the same images; originals come first.
+"""
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m preprocessing.augment",
-        description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[2],
+        description=DESCRIPTION,
         epilog="example:\n  python -m preprocessing.augment --input data/logos_56.npz --augment-to 2000 --out data/logos_56_aug.npz",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,11 +1,6 @@
 """Stage 2 in one command: clean, square and resize a folder of images, dedupe, augment, pack.
 
     python -m preprocessing.build --input collected/logos --size 56 --trim --out data/logos_56.npz
-
-Runs the steps that are also commands of their own, in memory and in this order:
-preprocessing.clean (open safely, flatten, trim, fit, resize; labels and credits), preprocessing.dedupe
-(exact and near duplicates), preprocessing.augment (only with --augment-to), then writes the .npz with its
-contact sheet (and --legacy-pickle) like preprocessing.pack.
 """
 from __future__ import annotations
 
@@ -18,10 +13,20 @@ from preprocessing.dedupe import add_dedupe_arguments, dedupe, describe_duplicat
 from preprocessing.pack import add_output_arguments, check_output_arguments, report_written, write_packed
 
 
+DESCRIPTION = """\
+Stage 2 in one command: clean, square and resize a folder of images, dedupe, augment, pack.
+
+Runs the steps that are also commands of their own, in memory and in this order:
+preprocessing.clean (open safely, flatten, trim, fit, resize; labels and credits), preprocessing.dedupe
+(exact and near duplicates), preprocessing.augment (only with --augment-to), then writes the .npz with its
+contact sheet (and --legacy-pickle) like preprocessing.pack.
+"""
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m preprocessing.build",
-        description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[2],
+        description=DESCRIPTION,
         epilog=(
             "examples:\n"
             "  python -m preprocessing.build --input collected/logos --size 56 --trim --out data/logos_56.npz\n"

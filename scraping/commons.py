@@ -28,7 +28,8 @@ import scrapy
 from w3lib.html import remove_tags
 
 from infra import cli
-from infra.cli import UserError
+from infra.errors import UserError
+from infra.output_paths import check_output_file
 from scraping.identity import require_contact_for, resolve_contact
 from scraping.items import empty_item
 from scraping.polite import PoliteSpider, add_crawl_arguments, parse_setting_overrides, run_spider
@@ -207,6 +208,7 @@ def main(argv=None) -> int:
         raise UserError(f"--page-size {args.page_size} must be between 1 and 500")
     if urlsplit(args.api_url).scheme not in ("http", "https"):
         raise UserError(f"--api-url {args.api_url!r} must be an http:// or https:// URL")
+    check_output_file(args.output, "--output")
     contact = resolve_contact(args.contact)
     require_contact_for([args.api_url], contact)
     category_title(args.category)

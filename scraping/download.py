@@ -40,7 +40,8 @@ from urllib3.util.retry import Retry
 
 from infra import cli, storage
 from infra.atomic import write_text
-from infra.cli import UserError
+from infra.errors import UserError
+from infra.output_paths import check_output_folder
 from scraping.identity import require_contact_for, resolve_contact, user_agent
 from scraping.items import read_items
 from scraping.manifest import MANIFEST, manifest_text, parse_manifest
@@ -167,13 +168,17 @@ class LocalFolder:
 
     def __init__(self, root: Path):
         if root.exists() and not root.is_dir():
-            raise UserError(f"--out {root} is a file; give a folder or an s3:// URL")
+            raise UserError(f"--out {root}: is a file; give a folder or an s3:// URL")
+        check_output_folder(root, "--out")
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
 
-    def read_manifest(self) -> str | None:
+    def read_manifest(self) -> bytes | None:
         path = self.root / MANIFEST
-        return path.read_text(encoding="utf-8") if path.exists() else None
+        return path.read_bytes() if path.exists() else None
+
+    def manifest_name(self) -> str:
+        return str(self.root / MANIFEST)
 
     def is_intact(self, row: dict) -> bool:
         path = self.root / row["path"]
@@ -199,11 +204,14 @@ class S3Prefix:
         self.sizes = {entry["key"]: entry["size"] for entry in storage.list_objects(self.base, client)}
         self.key_prefix = storage.split_s3_url(self.base)[1]
 
-    def read_manifest(self) -> str | None:
+    def read_manifest(self) -> bytes | None:
         if self.key_prefix + MANIFEST not in self.sizes:
             return None
         with tempfile.TemporaryDirectory() as folder:
-            return storage.download_file(self.base + MANIFEST, Path(folder) / MANIFEST, self.client).read_text("utf-8")
+            return storage.download_file(self.manifest_name(), Path(folder) / MANIFEST, self.client).read_bytes()
+
+    def manifest_name(self) -> str:
+        return self.base + MANIFEST
 
     def is_intact(self, row: dict) -> bool:
         return str(self.sizes.get(self.key_prefix + row["path"])) == str(row["bytes"])
@@ -253,7 +261,7 @@ def manifest_row(path: str, url: str, item: dict, fetched_sha1: str, size: int) 
 def download(items: list[dict], sink, *, original: bool, per_host: int, retries: int, timeout: float,
              max_bytes: int, contact: str | None, progress: bool) -> Summary:
     summary = Summary()
-    previous = parse_manifest(sink.read_manifest())
+    previous = parse_manifest(sink.read_manifest(), sink.manifest_name())
     kept = [row for row in previous if sink.is_intact(row)]
     kept_urls = {row["source_url"] for row in kept}
     seen_sha1 = {row["sha1"] for row in kept}

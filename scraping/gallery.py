@@ -25,7 +25,8 @@ if not __package__:  # loaded by `scrapy runspider scraping/gallery.py`: make th
 import scrapy
 
 from infra import cli
-from infra.cli import UserError
+from infra.errors import UserError
+from infra.output_paths import check_output_file
 from scraping.identity import require_contact_for, resolve_contact
 from scraping.items import empty_item
 from scraping.polite import PoliteSpider, add_crawl_arguments, parse_setting_overrides, run_spider
@@ -173,6 +174,7 @@ def main(argv=None) -> int:
     if args.depth < 0 or args.min_size < 0 or args.max_pages < 1:
         raise UserError(f"--depth ({args.depth}) and --min-size ({args.min_size}) must be 0 or more, "
                         f"--max-pages ({args.max_pages}) 1 or more")
+    check_output_file(args.output, "--output")
     contact = resolve_contact(args.contact)
     spider_args = {"start_url": args.start_url, "depth": args.depth, "min_size": args.min_size,
                    "extensions": args.extensions, "contact": contact}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
-from infra.cli import UserError
+from infra.errors import UserError
 
 CONTACT_ENV = "LOGOGAN_CONTACT"
 # Wikimedia's User-Agent policy blocks clients that give no way to reach their operator.

@@ -21,7 +21,7 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.http import Request, Response
 from scrapy.utils.asyncio import sleep
 
-from infra.cli import UserError
+from infra.errors import UserError
 from scraping.identity import user_agent
 from scraping.items import ITEM_FIELDS, feed_format
 

@@ -25,8 +25,9 @@ from tqdm import tqdm
 
 from infra import cli
 from infra.atomic import atomic_write, write_text
-from infra.cli import UserError
-from scraping.icons import WHITE, render_svg, simple_icons
+from infra.errors import UserError
+from infra.icons import WHITE, render_svg, simple_icons
+from infra.output_paths import check_output_folder
 from scraping.manifest import MANIFEST, manifest_text
 
 FONTAWESOME_SETS = ("brands", "solid", "regular")
@@ -156,6 +157,7 @@ def main(argv=None) -> int:
         raise UserError("--path DIR goes with --source folder (the default) and only with it")
     if args.brand_colours and args.source != "simple-icons":
         raise UserError("--brand-colours applies to --source simple-icons only")
+    check_output_folder(args.out, "--out")
     if args.source == "folder":
         jobs = folder_jobs(args.path)
     elif args.source == "fontawesome":

@@ -17,7 +17,8 @@ from PIL import Image, UnidentifiedImageError
 
 from infra import cli
 from infra.atomic import atomic_write
-from infra.cli import UserError
+from infra.errors import UserError
+from infra.output_paths import check_output_folder
 
 
 def even_cuts(length: int, parts: int) -> list[int]:
@@ -118,13 +119,13 @@ def main(argv=None) -> int:
     if not 0 <= args.tolerance <= 255 or args.min_gap < 1:
         raise UserError(f"--tolerance must be 0..255 (got {args.tolerance}) and --min-gap 1 or more (got {args.min_gap})")
     image = open_sheet(args.image)
+    out = check_output_folder(args.out or args.image.parent, "--out")
     if args.auto:
         x_cuts, y_cuts = auto_cuts(image, args.tolerance, args.min_gap)
     else:
         if args.cols > image.width or args.rows > image.height:
             raise UserError(f"a {image.width}x{image.height} image cannot be cut into {args.cols}x{args.rows} tiles")
         x_cuts, y_cuts = even_cuts(image.width, args.cols), even_cuts(image.height, args.rows)
-    out = args.out or args.image.parent
     out.mkdir(parents=True, exist_ok=True)
     tiles = split(image, x_cuts, y_cuts)
     for (col, row), tile in tiles.items():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from infra.cli import UserError
+from infra.errors import UserError
 from preprocessing import clean
 from preprocessing.collection import scan_collection
 from preprocessing.dataset import load_dataset

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from infra.cli import UserError
+from infra.errors import UserError
 from preprocessing import pack
 from preprocessing.contact_sheet import contact_sheet
 from preprocessing.dataset import load_dataset, save_dataset, save_legacy_pickle

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from infra.cli import UserError
+from infra.errors import UserError
+from infra.icons import parse_hex_colour, render_svg
 from preprocessing import simple_icons
 from preprocessing.dataset import load_dataset
-from scraping.icons import parse_hex_colour, render_svg
 
 WIDE_BAR = '<svg viewBox="0 0 20 10" xmlns="http://www.w3.org/2000/svg"><rect width="20" height="10"/></svg>'
 

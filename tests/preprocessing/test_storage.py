@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from infra import storage
-from infra.cli import UserError
+from infra.errors import UserError
 from tests.s3_server import s3_server  # noqa: F401
 
 

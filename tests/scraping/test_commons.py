@@ -7,7 +7,7 @@ import json
 import pytest
 from scrapy.crawler import Crawler
 
-from infra.cli import UserError
+from infra.errors import UserError
 from scraping.commons import CommonsSpider, category_title, main, thumbnail_width
 from scraping.identity import user_agent
 from scraping.items import ITEM_FIELDS

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from infra.cli import UserError
+from infra.errors import UserError
 from scraping import download
 from scraping.commons import file_item
 from scraping.identity import user_agent

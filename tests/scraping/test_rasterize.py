@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from infra.cli import UserError
+from infra.errors import UserError
+from infra.icons import parse_hex_colour, simple_icons
 from scraping import rasterize
-from scraping.icons import parse_hex_colour, simple_icons
 from tests.scraping.conftest import run_stage
 from tests.scraping.wiki_server import WikiServer, png_bytes
 

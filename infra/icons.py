@@ -1,5 +1,8 @@
 """Render single-colour SVG icons to square RGB images, and list the icon sets that ship as packages.
 
+Shared by the collection stage (``scraping.rasterize``) and preprocessing (``preprocessing.simple_icons``),
+so neither reaches into the other.
+
 cairosvg runs in its default safe mode: no external files or URLs are fetched and XML entities are not
 expanded, so an untrusted SVG cannot read local files or reach the network.
 """

@@ -1,0 +1,281 @@
+"""The error contract, walked across every command: bad input (a bad flag, a missing file, an output that cannot
+be written, a folder where a file goes, an unreadable manifest) ends with exit status 2 and one line on stderr
+naming the problem, never a traceback, and the model commands say so before Keras loads.
+
+Each command's cases run in one subprocess that calls ``cli.run(main, argv)`` once per case, so the whole walk
+costs one interpreter start per command.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from preprocessing.dataset import save_dataset
+from tests.models.helpers import tiny_config, write_config
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+UNWRITABLE = "/proc/logogan"  # no one, not even root, can create files in /proc
+COMMANDS = [
+    "preprocessing.pack", "preprocessing.build", "preprocessing.clean", "preprocessing.dedupe", "preprocessing.augment",
+    "preprocessing.contact_sheet", "preprocessing.simple_icons", "preprocessing.s3",
+    "scraping.commons", "scraping.gallery", "scraping.download", "scraping.rasterize", "scraping.split_grid",
+    "models.train", "models.generate", "models.evaluate",
+    "bench/train_speed.py", "bench/preprocess_speed.py", "bench/scraping_local.py",
+]  # bench/fid_speed.py is left out: it imports Keras at the top, which alone takes longer than this whole walk
+
+# Runs each argv list of argv[2] (JSON) through cli.run(main) of the module or script argv[1]; prints, per case,
+# the exit status (or "traceback"), what went to stderr and whether Keras was loaded by then.
+DRIVER = """
+import contextlib, importlib, importlib.util, io, json, sys, traceback
+from infra import cli
+target = sys.argv[1]
+if target.endswith(".py"):
+    spec = importlib.util.spec_from_file_location("command", target)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+else:
+    module = importlib.import_module(target)
+results = []
+for argv in json.loads(sys.argv[2]):
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            cli.run(module.main, argv)
+        except SystemExit as exit:
+            status = exit.code
+        except BaseException:
+            status = "traceback"
+            stderr.write(traceback.format_exc())
+    results.append({"status": status, "stderr": stderr.getvalue(), "keras": "keras" in sys.modules})
+print(json.dumps(results))
+"""
+
+
+def flag_help(command: str) -> str:
+    return f"unrecognized arguments: --no-such-flag; see {command} --help"
+
+
+def cases(paths: dict[str, Path]) -> dict[str, list[tuple[list[str], str]]]:
+    """Per command: (argv, a piece of the one line it must print)."""
+    p = {name: str(path) for name, path in paths.items()}
+    npz_out = [
+        (["--out", f"{UNWRITABLE}/x.npz"], f"--out {UNWRITABLE}/x.npz: cannot write in /proc"),
+        (["--out", p["folder.npz"]], f"--out {p['folder.npz']}: is a folder"),
+        (["--out", f"{p['file']}/x.npz"], f"{p['file']} is a file, not a folder"),
+    ]
+    dataset_in = ["--input", p["dataset"]]
+    train = ["--config", p["config"], "--steps", "1", "--no-progress"]
+    folder_in = ["--input", p["images"]]
+    manifests = [
+        (["--input", p["not-utf8"], "--out", p["out.npz"]], "manifest.csv: line 2 is not UTF-8 text (byte 0xff)"),
+        (["--input", p["huge-field"], "--out", p["out.npz"]], "field larger than field limit"),
+        (["--input", p["nul-path"], "--out", p["out.npz"]], "manifest.csv: line 2 holds a NUL character"),
+    ]
+    folder_out = [
+        ([f"{UNWRITABLE}/x"], f"--out {UNWRITABLE}/x: cannot write in /proc"),
+        ([p["file"]], f"--out {p['file']}: is a file"),
+    ]
+    return {
+        "preprocessing.pack": [
+            (["--no-such-flag"], "the following arguments are required: --input, --out; see python -m preprocessing"),
+            ([*dataset_in, "--out", p["out.npz"], "--no-such-flag"], flag_help("python -m preprocessing.pack")),
+            ([*dataset_in, "--out", p["out.npz"], "--shard-mb", "many"], "argument --shard-mb: invalid int value"),
+            (["--input", p["missing"] + ".npz", "--out", p["out.npz"]], "missing.npz: no such dataset file"),
+            *[([*dataset_in, *argv], message) for argv, message in npz_out],
+        ],
+        "preprocessing.build": [
+            ([*folder_in, "--out", p["out.npz"], "--no-such-flag"], flag_help("python -m preprocessing.build")),
+            (["--input", p["missing"], "--out", p["out.npz"]], "missing: no such folder"),
+            *[([*folder_in, *argv], message) for argv, message in npz_out],
+            *manifests,
+        ],
+        "preprocessing.clean": [
+            ([*folder_in, "--out", p["out.npz"], "--fit", "stretch"], "argument --fit: invalid choice: 'stretch'"),
+            *[([*folder_in, *argv], message) for argv, message in npz_out],
+            *manifests,
+        ],
+        "preprocessing.dedupe": [
+            ([*dataset_in, "--out", p["out.npz"], "--no-such-flag"], flag_help("python -m preprocessing.dedupe")),
+            (["--input", p["missing"] + ".npz", "--out", p["out.npz"]], "no such dataset file"),
+            *[([*dataset_in, *argv], message) for argv, message in npz_out],
+        ],
+        "preprocessing.augment": [
+            ([*dataset_in, "--out", p["out.npz"]], "the following arguments are required: --augment-to"),
+            *[([*dataset_in, "--augment-to", "4", *argv], message) for argv, message in npz_out],
+        ],
+        "preprocessing.contact_sheet": [
+            ([*dataset_in, "--no-such-flag"], flag_help("python -m preprocessing.contact_sheet")),
+            (["--input", p["missing"] + ".npz"], "no such dataset file"),
+            ([*dataset_in, "--out", f"{UNWRITABLE}/x.png"], f"--out {UNWRITABLE}/x.png: cannot write in /proc"),
+            ([*dataset_in, "--out", p["folder.png"]], "is a folder"),
+        ],
+        "preprocessing.simple_icons": [
+            (["--no-such-flag"], flag_help("python -m preprocessing.simple_icons")),
+            *[(["--limit", "1", *argv], message) for argv, message in npz_out],
+        ],
+        "preprocessing.s3": [
+            (["sync", "a", "b"], "argument action: invalid choice: 'sync'"),
+            (["pull", "s3://bucket/x.npz", f"{UNWRITABLE}/x/"], f"DST {UNWRITABLE}/x: cannot write in /proc"),
+            (["push", p["missing"], "s3://bucket/in/"], "no such file or folder to push"),
+        ],
+        "scraping.commons": [
+            (["--category", "Logos", "--no-such-flag"], flag_help("python -m scraping.commons")),
+            (["--category", "Logos", "-o", f"{UNWRITABLE}/items.csv"], f"--output {UNWRITABLE}/items.csv: cannot"),
+            (["--category", "Logos", "-o", p["folder.csv"]], "is a folder"),
+        ],
+        "scraping.gallery": [
+            (["--start-url", "http://127.0.0.1:9/", "-o", f"{UNWRITABLE}/items.csv"], "cannot write in /proc"),
+            (["--start-url", "http://127.0.0.1:9/", "-o", p["folder.csv"]], "is a folder"),
+        ],
+        "scraping.download": [
+            (["--items", p["items"], "--out", p["downloads"], "--no-such-flag"], flag_help("python -m scraping.download")),
+            (["--items", p["missing"] + ".csv", "--out", p["downloads"]], "missing.csv does not exist"),
+            *[(["--items", p["items"], "--out", *argv], message) for argv, message in folder_out],
+            (["--items", p["items-not-utf8"], "--out", p["downloads"]], "line 2 is not UTF-8 text"),
+            (["--items", p["items-huge-field"], "--out", p["downloads"]], "field larger than field limit"),
+            (["--items", p["items-nul"], "--out", p["downloads"]], "line 2 holds a NUL character"),
+            (["--items", p["items"], "--out", p["bad-manifest"]], "manifest.csv: line 2 is not UTF-8 text"),
+        ],
+        "scraping.rasterize": [
+            (["--path", p["svgs"], "--size", "big"], "argument --size: invalid int value: 'big'"),
+            (["--path", p["missing"]], "is not a folder of .svg files"),
+            *[(["--path", p["svgs"], "--out", *argv], message) for argv, message in folder_out],
+        ],
+        "scraping.split_grid": [
+            (["--image", p["sheet"], "--cols", "two", "--rows", "2"], "argument --cols/--col: invalid int value"),
+            (["--image", p["missing"] + ".png", "--cols", "2", "--rows", "2"], "missing.png does not exist"),
+            *[(["--image", p["sheet"], "--cols", "2", "--rows", "2", "--out", *argv], message)
+              for argv, message in folder_out],
+        ],
+        "models.train": [  # one step each, so that a command that fails to refuse still ends soon
+            ([*train, "--no-such-flag"], flag_help("python -m models.train")),
+            ([*train, "--name", ".."], "--name '..': a run name must be one folder name"),
+            ([*train, "--name", "a/b"], "--name 'a/b': a run name must be one folder name"),
+            ([*train, "--runs-dir", f"{UNWRITABLE}/runs"], "--runs-dir /proc/logogan/runs: cannot write in /proc"),
+            ([*train, "--runs-dir", p["file"]], f"--runs-dir {p['file']}: is a file"),
+            (["--config", p["missing"] + ".json"], "missing.json"),
+        ],
+        "models.generate": [
+            (["--run", p["missing"], "--out", "x.png", "--no-such-flag"], flag_help("python -m models.generate")),
+            (["--run", p["missing"], "--out", f"{UNWRITABLE}/x.png"], f"--out {UNWRITABLE}/x.png: cannot write"),
+            (["--run", p["missing"], "--out", p["folder.png"]], "is a folder"),
+            (["--run", p["missing"], "--out", f"{p['file']}/samples"], f"{p['file']} is a file, not a folder"),
+            (["--run", p["missing"], "--out", p["out.png"]], "not a run folder"),
+        ],
+        "models.evaluate": [
+            (["--run", p["missing"], "--no-such-flag"], flag_help("python -m models.evaluate")),
+            (["--run", p["missing"]], "no config.json there"),
+        ],
+        "bench/train_speed.py": [(["--no-such-flag"], flag_help("python bench/train_speed.py"))],
+        "bench/preprocess_speed.py": [(["--count", "many"], "argument --count: invalid int value")],
+        "bench/scraping_local.py": [(["--no-such-flag"], flag_help("python bench/scraping_local.py"))],
+    }
+
+
+def write_manifest_folder(folder: Path, manifest: bytes) -> Path:
+    folder.mkdir()
+    Image.new("RGB", (16, 16), "red").save(folder / "a.png")
+    (folder / "manifest.csv").write_bytes(b"path,licence\n" + manifest)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("contract")
+    paths = {"missing": root / "missing", "out.npz": root / "out" / "new.npz", "out.png": root / "out" / "new.png"}
+    x = np.random.default_rng(0).integers(0, 256, (6, 16, 16, 3), dtype=np.uint8)
+    paths["dataset"] = save_dataset(root / "dataset.npz", x)
+    paths["file"] = root / "plain.txt"
+    paths["file"].write_text("a file, not a folder")
+    for name in ("folder.npz", "folder.png", "folder.csv", "downloads"):
+        paths[name] = root / name
+        paths[name].mkdir()
+    paths["images"] = root / "images"
+    paths["images"].mkdir()
+    for colour in ("red", "blue"):
+        Image.new("RGB", (16, 16), colour).save(paths["images"] / f"{colour}.png")
+    paths["not-utf8"] = write_manifest_folder(root / "not-utf8", b"a.png,CC0 \xff\xfe\n")
+    paths["huge-field"] = write_manifest_folder(root / "huge-field", b"a.png," + b"x" * 200_000 + b"\n")
+    paths["nul-path"] = write_manifest_folder(root / "nul-path", b"a\x00.png,CC0\n")
+    url = b"https://example.org/a.png"
+    for name, row in (("items", url), ("items-not-utf8", url + b"\xff"), ("items-huge-field", url + b"x" * 200_000),
+                      ("items-nul", url + b"\x00")):
+        paths[name] = root / f"{name}.csv"
+        paths[name].write_bytes(b"url\n" + row + b"\n")
+    paths["bad-manifest"] = root / "bad-manifest"
+    paths["bad-manifest"].mkdir()
+    (paths["bad-manifest"] / "manifest.csv").write_bytes(b"path,source_url\n\xff\n")
+    paths["svgs"] = root / "svgs"
+    paths["svgs"].mkdir()
+    (paths["svgs"] / "square.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 4 4"><rect '
+                                              'width="4" height="4"/></svg>')
+    paths["sheet"] = root / "sheet.png"
+    Image.new("RGB", (32, 32), "white").save(paths["sheet"])
+    paths["config"] = root / "config.json"
+    write_config(paths["config"], tiny_config(paths["dataset"]))
+    return paths
+
+
+def command_env() -> dict:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",
+           # S3 commands must fail on the local checks; should one reach out, it finds nothing listening.
+           "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
+    env.pop("LOGOGAN_CONTACT", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def outcomes(inputs, tmp_path_factory) -> dict[str, list[tuple[list[str], str, dict]]]:
+    """Every command's cases, run; commands in parallel, each in its own interpreter."""
+    workdir = tmp_path_factory.mktemp("cwd")
+    table = cases(inputs)
+    assert list(table) == COMMANDS
+
+    def run(command: str):
+        """The command's (argv, message, outcome) triples, or why they could not be had."""
+        argvs = [argv for argv, _ in table[command]]
+        target = str(PROJECT_ROOT / command) if command.endswith(".py") else command
+        try:
+            result = subprocess.run([sys.executable, "-c", DRIVER, target, json.dumps(argvs)], cwd=workdir,
+                                    env=command_env(), capture_output=True, text=True, timeout=180)
+        except subprocess.TimeoutExpired:
+            return f"{command}: its cases did not finish within 180 s"
+        if result.returncode != 0:
+            return f"{command}: the driver failed:\n{result.stderr[-3000:]}"
+        outcomes = json.loads(result.stdout.splitlines()[-1])
+        return [(argv, message, outcome) for (argv, message), outcome in zip(table[command], outcomes)]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip(table, pool.map(run, table)))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_bad_input_is_one_line_and_status_2(command, outcomes, inputs):
+    assert not isinstance(outcomes[command], str), outcomes[command]
+    problems = []
+    for argv, message, outcome in outcomes[command]:
+        lines = outcome["stderr"].strip().splitlines()
+        keeps_contract = (outcome["status"] == 2 and len(lines) == 1 and ": error: " in lines[0]
+                          and message in lines[0] and not (command.startswith("models.") and outcome["keras"]))
+        if not keeps_contract:
+            problems.append(f"{command} {' '.join(argv)[:300]}\n  expected one line with {message!r}; got status "
+                            f"{outcome['status']}, Keras loaded: {outcome['keras']}, stderr:\n{outcome['stderr'][-1500:]}")
+    assert not problems, "\n\n".join(problems)
+    assert not inputs["out.npz"].parent.exists()  # nothing was written where a refused command was pointed
+
+
+def test_a_bad_flag_is_one_line_from_the_shell():
+    result = subprocess.run([sys.executable, "-m", "preprocessing.pack", "--input", "a.npz", "--out", "b.npz",
+                             "--shard-mb", "lots"], cwd=PROJECT_ROOT, env=command_env(), capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == ("preprocessing.pack: error: argument --shard-mb: invalid int value: 'lots'; see python -m "
+                             "preprocessing.pack --help\n")
