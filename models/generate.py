@@ -15,6 +15,7 @@ import numpy as np
 
 from infra import cli
 from infra.cli import UserError
+from infra.output_paths import check_output_file, check_output_folder
 from models.images import image_grid, save_png
 
 CHECKPOINT_SLOTS = ("last", "best")
@@ -163,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.n < 1:
         raise UserError(f"--n {args.n}: must be at least 1")
+    (check_output_file if Path(args.out).suffix.lower() == ".png" else check_output_folder)(args.out, "--out")
     generator = load_generator(args.run, args.checkpoint)
     class_index = None if args.class_name is None else generator.class_index(args.class_name)
     columns = None
