@@ -1,10 +1,12 @@
 """Writes that matter (datasets, checkpoints, manifests) appear whole or not at all.
 
-A file is written to a temporary name in the same folder (``.NAME.xxxxxxxx.partial``), flushed to disk,
-then renamed over the target: a crash or Ctrl-C mid-write leaves the previous version in place, never a
-truncated one. A write killed outright (SIGKILL, power loss) cannot remove its temporary file; the next
-write to the same target does. The writer holds a lock on its temporary file until it is renamed, and
-the kernel drops that lock when the process dies, so only files whose writer is gone are swept.
+A file is written to a temporary name in the same folder (``.NAME.partial``), flushed to disk, then renamed
+over the target: a crash or Ctrl-C mid-write leaves the previous version in place, never a truncated one.
+A write killed outright (SIGKILL, power loss) cannot remove its temporary file; the next write to the same
+target finds it and deletes it, with any other leftovers of that target. The writer holds a lock on its
+temporary file until it is renamed, and the kernel drops that lock when the process dies, so only files
+whose writer is gone are deleted; a second writer of the same target at the same time writes beside the
+first under a unique name (``.NAME.xxxxxxxx.partial``).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import time
 from pathlib import Path
 from typing import IO, Iterator
 
-# mkstemp creates files readable by the owner only; finished files get the usual umask-based mode instead.
+# Temporary files are created readable by the owner only; finished files get the usual umask-based mode.
 # Read once at import, since reading the umask means briefly changing it.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -32,11 +34,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file beside ``path``; on a clean exit, move it over ``path``."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(target)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=PARTIAL_SUFFIX)
+    fd, temporary = _claim_temporary(target)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed, or its writer dies
-        with os.fdopen(fd, mode) as handle:
+        with os.fdopen(fd, mode) as handle:  # closing it, after the rename, drops the lock
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -48,24 +48,42 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         raise
 
 
+def _claim_temporary(target: Path) -> tuple[int, str]:
+    """A new, locked temporary file for ``target``: ``.NAME.partial`` unless a live writer holds that name."""
+    usual = target.with_name(f".{target.name}{PARTIAL_SUFFIX}")
+    for attempt in range(2):
+        try:
+            fd = os.open(usual, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            if attempt == 0 and remove_leftovers(target):
+                continue  # it was a killed writer's leftover: the name is free now
+            break
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd, str(usual)
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=PARTIAL_SUFFIX)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd, temporary
+
+
 def remove_leftovers(target: str | os.PathLike) -> list[Path]:
     """Delete the temporary files of earlier writes to ``target`` whose writer is no longer running."""
     target = Path(target)
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}{re.escape(PARTIAL_SUFFIX)}")
+    pattern = re.compile(rf"\.{re.escape(target.name)}(?:\.[a-z0-9_]{{8}})?{re.escape(PARTIAL_SUFFIX)}")
     try:
-        candidates = [entry for entry in os.scandir(target.parent) if pattern.fullmatch(entry.name)]
+        names = [name for name in os.listdir(target.parent) if pattern.fullmatch(name)]
     except OSError:
         return []
     removed = []
-    for entry in candidates:
-        if _abandoned(entry.path):
+    for name in names:
+        leftover = target.parent / name
+        if _abandoned(leftover):
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry.path)
-                removed.append(Path(entry.path))
+                leftover.unlink()
+                removed.append(leftover)
     return removed
 
 
-def _abandoned(path: str) -> bool:
+def _abandoned(path: Path) -> bool:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:

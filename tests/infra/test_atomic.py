@@ -34,7 +34,7 @@ def test_the_next_write_sweeps_what_a_killed_write_left(tmp_path):
     kill_mid_write(target)
     assert target.read_text() == "before"
     (leftover,) = partials(tmp_path)
-    assert leftover.startswith(".status.json.") and (tmp_path / leftover).read_text() == "half of it"
+    assert leftover == ".status.json.partial" and (tmp_path / leftover).read_text() == "half of it"
     write_text(target, "after")
     assert target.read_text() == "after"
     assert partials(tmp_path) == []
@@ -64,3 +64,23 @@ def test_a_failed_write_keeps_the_previous_file_and_leaves_nothing(tmp_path):
     except RuntimeError:
         pass
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["data.bin"]
+
+
+def test_leftovers_of_writers_killed_side_by_side_are_all_swept(tmp_path):
+    target = tmp_path / "grid.png"
+    with atomic_write(target) as first:  # holds .grid.png.partial, so the killed writer takes a unique name
+        first.write(b"first")
+        kill_mid_write(target)
+    kill_mid_write(target)
+    assert len(partials(tmp_path)) == 2
+    write_text(target, "after")
+    assert partials(tmp_path) == [] and target.read_text() == "after"
+
+
+def test_many_writes_to_one_folder_do_not_list_it_each_time(tmp_path, monkeypatch):
+    listed = []
+    real_listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda folder: listed.append(folder) or real_listdir(folder))
+    for index in range(50):
+        write_text(tmp_path / f"tile_{index}.txt", "x")
+    assert listed == [] and len(real_listdir(tmp_path)) == 50
