@@ -115,9 +115,9 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_p
         class FailingStep:
             sync = step.sync
 
-            def __call__(self, batch):
+            def __call__(self, batch, **options):
                 calls.append(1)
-                losses = step(batch)
+                losses = step(batch, **options)
                 return {**losses, "g_loss": float("nan")} if len(calls) == 6 else losses
 
         return FailingStep()
