@@ -29,6 +29,16 @@ REGIMES = {
 DEFAULT_REGIME = {"loss": "bce", "n_critic": 1, "clip_value": 0.0, "lambda_gp": 0.0,
                   "optimizer": {"choice": "adam", "learning_rate": 2e-4, "beta_1": 0.5, "beta_2": 0.999}}
 ADAM_ONLY_KEYS = ("beta_1", "beta_2")
+# Upper bounds: far above any run this toolkit is meant for, low enough that a config posted to the server
+# cannot ask for a machine's worth of memory through one number. 1024 px is the size of the largest
+# published GANs; BigGAN trained with batches of 2048; 32 x 32 tiles is the largest grid worth looking at.
+MAX_IMAGE_SIZE = 1024
+MAX_BATCH_SIZE = 4096
+MAX_GRID_SIDE = 32
+MAX_LATENT_DIM = 2048
+MAX_STEPS = 10_000_000
+MAX_EVAL_SAMPLES = 50_000  # the usual count for a paper's FID
+MAX_SEED = 2**32 - 1  # what every backend's random generators take
 
 OPTIMIZER_SCHEMA = {
     "type": "object",
@@ -73,9 +83,12 @@ def _augment_schema() -> dict:
     return copy.deepcopy(AUGMENT_SCHEMA)
 
 
-def _integer(default, description, minimum=1, nullable=False):
-    return {"type": ["integer", "null"] if nullable else "integer", "minimum": minimum, "default": default,
-            "description": description}
+def _integer(default, description, minimum=1, nullable=False, maximum=None):
+    option = {"type": ["integer", "null"] if nullable else "integer", "minimum": minimum, "default": default,
+              "description": description}
+    if maximum is not None:
+        option["maximum"] = maximum
+    return option
 
 
 def schema() -> dict:
@@ -93,10 +106,10 @@ def schema() -> dict:
             "data_dir": {"type": ["string", "null"], "default": None,
                          "description": "Local copy of fashion_mnist / mnist (IDX gzip files) for offline use."},
             "image_size": _integer(None, "Resize the training images to image_size x image_size px; null: keep "
-                                         "the data's size.", nullable=True),
+                                         "the data's size.", nullable=True, maximum=MAX_IMAGE_SIZE),
             "backend": {"enum": ["tensorflow", "jax"], "default": "tensorflow",
                         "description": "Keras backend; --backend and KERAS_BACKEND take precedence."},
-            "latent_dim": _integer(100, "Length of the generator's noise vector."),
+            "latent_dim": _integer(100, "Length of the generator's noise vector.", maximum=MAX_LATENT_DIM),
             "loss": {"enum": ["bce", "wasserstein", "hinge", "lsgan", None], "default": None,
                      "description": "bce (non-saturating), wasserstein, hinge or lsgan (least squares); null: "
                                     "wasserstein for wgan / wgan_gp discriminators, bce otherwise."},
@@ -104,7 +117,7 @@ def schema() -> dict:
                                 "description": "One-sided label smoothing for bce: real targets become "
                                                "1 - label_smoothing (e.g. 0.1 -> 0.9)."},
             "n_critic": _integer(None, "Discriminator steps per generator step, each on a fresh real batch; "
-                                       "null: 5 for wgan / wgan_gp, 1 otherwise.", nullable=True),
+                                       "null: 5 for wgan / wgan_gp, 1 otherwise.", nullable=True, maximum=100),
             "clip_value": {"type": ["number", "null"], "minimum": 0, "default": None,
                            "description": "Clip discriminator weights to [-clip_value, clip_value] after each "
                                           "step; 0 turns clipping off; null: 0.01 for wgan, 0 otherwise."},
@@ -132,36 +145,39 @@ def schema() -> dict:
                                             "averages on small data (e.g. 0.01 with hinge loss); 0 turns it off."},
             "lecam_decay": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.99,
                             "description": "Decay of LeCam's moving averages of the scores."},
-            "batch_size": _integer(64, "Images per batch (per discriminator step)."),
+            "batch_size": _integer(64, "Images per batch (per discriminator step).", maximum=MAX_BATCH_SIZE),
             "steps": _integer(10000, "Generator steps to train for (a step holds n_critic discriminator "
-                                     "steps); --steps overrides it.", nullable=True),
+                                     "steps); --steps overrides it.", nullable=True, maximum=MAX_STEPS),
             "epochs": _integer(None, "Train for this many passes over the data instead of 'steps' (set one of "
-                                     "the two).", nullable=True),
+                                     "the two).", nullable=True, maximum=100_000),
             "time_limit_minutes": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": None,
                                    "description": "Stop after this many minutes of training even if steps remain, "
                                                   "finishing as at the last step (checkpoint, samples, "
                                                   "generator.keras); --resume continues. null: no limit."},
             "seed": _integer(0, "Seed of weights, data order, noise and dropout: the same seed gives the same "
-                                "run.", minimum=0),
+                                "run.", minimum=0, maximum=MAX_SEED),
             "deterministic": {"type": "boolean", "default": True,
                               "description": "TensorFlow: use deterministic ops so a resumed run matches an "
                                              "uninterrupted one exactly (slightly slower)."},
-            "log_interval": _integer(50, "Steps between lines in metrics.jsonl, status.json and TensorBoard."),
-            "sample_interval": _integer(500, "Steps between sample grids samples/step_XXXXXX.png."),
-            "sample_rows": _integer(8, "Rows of a sample grid (conditional models: one row per class)."),
-            "sample_columns": _integer(8, "Columns of a sample grid."),
+            "log_interval": _integer(50, "Steps between lines in metrics.jsonl, status.json and TensorBoard.",
+                                     maximum=MAX_STEPS),
+            "sample_interval": _integer(500, "Steps between sample grids samples/step_XXXXXX.png.", maximum=MAX_STEPS),
+            "sample_rows": _integer(8, "Rows of a sample grid (conditional models: one row per class).",
+                                    maximum=MAX_GRID_SIDE),
+            "sample_columns": _integer(8, "Columns of a sample grid.", maximum=MAX_GRID_SIDE),
             "checkpoint_interval": _integer(1000, "Steps between checkpoints (one is also written at the end "
-                                                  "and on Ctrl-C / SIGTERM)."),
-            "keep_checkpoints": _integer(3, "How many of the latest checkpoints to keep."),
+                                                  "and on Ctrl-C / SIGTERM).", maximum=MAX_STEPS),
+            "keep_checkpoints": _integer(3, "How many of the latest checkpoints to keep.", maximum=1000),
             "keep_every": _integer(None, "Also keep every checkpoint whose step is a multiple of this; null: "
-                                         "none.", nullable=True),
+                                         "none.", nullable=True, maximum=MAX_STEPS),
             "tensorboard": {"type": "boolean", "default": True,
                             "description": "Write losses, metrics and sample grids to tensorboard/."},
             "metric_evaluate": {"enum": ["fid", "kid", "mmd", "class_accuracy", "none"], "default": "none",
                                 "description": "Quality metric computed every eval_interval steps; the best "
                                                "value's checkpoint is kept in checkpoints/best."},
-            "eval_interval": _integer(1000, "Steps between metric evaluations."),
-            "eval_samples": _integer(1000, "Generated (and real) images per metric evaluation.", minimum=2),
+            "eval_interval": _integer(1000, "Steps between metric evaluations.", maximum=MAX_STEPS),
+            "eval_samples": _integer(1000, "Generated (and real) images per metric evaluation.", minimum=2,
+                                     maximum=MAX_EVAL_SAMPLES),
             "runs_dir": {"type": "string", "default": "runs",
                          "description": "Folder that holds run folders; --runs-dir overrides it."},
             "name": {"type": ["string", "null"], "default": None, "pattern": "^[A-Za-z0-9._-]+$",
@@ -296,6 +312,8 @@ def option_lines() -> list[str]:
                 kind = "one of " + ", ".join(json.dumps(choice) for choice in option["enum"])
             else:
                 kind = "/".join(option["type"]) if isinstance(option.get("type"), list) else option.get("type", "")
+            if "maximum" in option:
+                kind += f", {option.get('minimum', '')} to {option['maximum']}"
             default = json.dumps(option["default"]) if "default" in option else "required"
             lines.append(f"{path}  ({kind}; default {default})\n    {option.get('description', '')}")
 
