@@ -16,6 +16,7 @@ import numpy as np
 
 from infra import cli
 from infra.cli import UserError
+from models import run_folder
 
 DEFAULT_METRICS = "fid,kid"
 EPILOG = """\
@@ -90,10 +91,9 @@ def sample_run(run_dir: Path, checkpoint: str, count: int | None, seed: int):
     """Images from a run's generator (equal shares per class when conditional) and the run's config."""
     from models.generate import load_generator
 
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise UserError(f"--run {run_dir}: no config.json there; give a training run folder such as runs/NAME")
-    config = json.loads(config_path.read_text())
+    config, problem = run_folder.read_config(run_dir)
+    if problem:
+        raise UserError(f"--run {run_dir}: {problem}; give a training run folder such as runs/NAME")
     generator = load_generator(run_dir, checkpoint)
     count = count or config.get("eval_samples") or 1000
     if not generator.class_names:

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 
 from infra import cli
 from infra.cli import UserError
+from models import run_folder
 from infra.output_paths import check_output_file, check_output_folder
 from models.images import image_grid, save_png
 
@@ -98,19 +98,16 @@ def load_generator(run_dir: str | Path, checkpoint: str = "last") -> TrainedGene
     run_dir = Path(run_dir)
     if checkpoint not in CHECKPOINT_SLOTS:
         raise UserError(f"checkpoint {checkpoint!r} is not allowed; allowed: {', '.join(CHECKPOINT_SLOTS)}")
-    config_path = run_dir / "config.json"
-    try:
-        config = json.loads(config_path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{run_dir}: not a run folder (no config.json)") from None
-    except (OSError, json.JSONDecodeError) as error:
-        raise UserError(f"{config_path}: unreadable run config ({error})") from None
+    config, problem = run_folder.read_config(run_dir)
+    problem = problem or run_folder.generator_config_problem(config)
+    if problem:
+        raise UserError(f"{run_dir}: not a run folder ({problem})")
 
     from models import builders, networks
     from models.checkpoints import Checkpoints
 
     checkpoints = Checkpoints(run_dir)
-    exported = run_dir / "generator.keras"
+    exported = run_dir / run_folder.GENERATOR_FILE
     if checkpoints.path(checkpoint) is not None:
         model = builders.build_generator(config)
         # Runs with an EMA generator are sampled from the average, as their grids and generator.keras are.

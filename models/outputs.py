@@ -10,22 +10,15 @@ import numpy as np
 
 from infra.atomic import atomic_write, write_json, write_text
 from models.images import save_png
+from models.run_folder import METRICS_FILE, SAMPLE_GLOB, SAMPLES_DIR, STATUS_FILE, read_metrics
 
-STATUS_FILE = "status.json"
-METRICS_FILE = "metrics.jsonl"
-
-
-def read_metrics(run_dir: str | Path) -> list[dict]:
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+__all__ = ["RunOutputs", "read_metrics"]
 
 
 class RunOutputs:
     def __init__(self, run_dir: str | Path, tensorboard: bool = True):
         self.run_dir = Path(run_dir)
-        self.samples_dir = self.run_dir / "samples"
+        self.samples_dir = self.run_dir / SAMPLES_DIR
         self.samples_dir.mkdir(parents=True, exist_ok=True)
         self._summary_writer = self._open_tensorboard() if tensorboard else None
 
@@ -100,7 +93,7 @@ class RunOutputs:
     def make_progress_gif(self, frame_seconds: float = 0.4) -> Path | None:
         import imageio.v3 as iio
 
-        frames = [iio.imread(path) for path in sorted(self.samples_dir.glob("step_*.png"))]
+        frames = [iio.imread(path) for path in sorted(self.samples_dir.glob(SAMPLE_GLOB))]
         if not frames:
             return None
         path = self.run_dir / "progress.gif"

@@ -24,9 +24,9 @@ from models.backends import make_train_step
 from models.checkpoints import Checkpoints
 from models.images import image_grid, to_model_range
 from models.outputs import RunOutputs
+from models.run_folder import GENERATOR_FILE
 from models.sampling import generate_uint8, latent_vectors
 
-GENERATOR_FILE = "generator.keras"
 # Purposes of the random streams derived from the seed; distinct so no two streams coincide.
 DATA_ORDER, STEP_NOISE, SAMPLE_NOISE, EVAL_NOISE, AUGMENT_NOISE = range(5)
 

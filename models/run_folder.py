@@ -1,0 +1,140 @@
+"""A run folder's file names, in one place, and readers that survive whatever state the files are in.
+
+    runs/NAME/
+        config.json      every option as the run used it (written before training starts)
+        status.json      {"state", "step", "total_steps", "message", "updated"}
+        metrics.jsonl    one JSON object per logged step
+        samples/         step_NNNNNN.png grids
+        checkpoints/     last/, best/, step_NNNNNN/ (see models.checkpoints)
+        generator.keras  the exported generator, written last: a run that has it has finished
+
+The readers never raise on a file's content: the server reads folders that the trainer is writing, that
+a crash cut short or that someone edited by hand. They return a default and, where a file is there but
+cannot be used, the reason, so a caller can name the problem instead of failing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+CONFIG_FILE = "config.json"
+STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.jsonl"
+GENERATOR_FILE = "generator.keras"
+CHECKPOINTS_DIR = "checkpoints"
+SAMPLES_DIR = "samples"
+SAMPLE_GLOB = "step_*.png"
+
+JSON_TYPE_NAMES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+                   type(None): "null"}
+
+
+def _read_json_object(path: Path) -> tuple[dict | None, str | None]:
+    """(the object, None); (None, None) when there is no such file; (None, why) when it cannot be used."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, None
+    except (OSError, UnicodeDecodeError) as error:
+        return None, f"{path.name} cannot be read ({error})"
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        return None, f"{path.name} is not valid JSON ({str(error)[:200]})"
+    if not isinstance(value, dict):
+        return None, f"{path.name} holds a JSON {JSON_TYPE_NAMES.get(type(value), 'value')}, not an object"
+    return value, None
+
+
+def read_config(run_dir: str | Path) -> tuple[dict | None, str | None]:
+    """The run's config, or None and why not (missing, unreadable, not a JSON object)."""
+    config, problem = _read_json_object(Path(run_dir) / CONFIG_FILE)
+    if config is None and problem is None:
+        problem = f"no {CONFIG_FILE} there"
+    return config, problem
+
+
+def read_status(run_dir: str | Path) -> tuple[dict, str | None]:
+    """The run's status, ``{}`` while there is none yet, and why a status.json that is there was not used."""
+    status, problem = _read_json_object(Path(run_dir) / STATUS_FILE)
+    return status or {}, problem
+
+
+def read_metrics(run_dir: str | Path, tail_bytes: int | None = None) -> list[dict]:
+    """The records of metrics.jsonl, or of its last ``tail_bytes`` (enough for the latest values).
+
+    A line that is not a JSON object with an integer ``step`` (cut by the tail, still being written, cut
+    by a crash) is skipped, never an error.
+    """
+    try:
+        with open(Path(run_dir) / METRICS_FILE, "rb") as handle:
+            if tail_bytes is not None:
+                handle.seek(max(0, os.fstat(handle.fileno()).st_size - tail_bytes))
+            text = handle.read().decode("utf-8", errors="replace")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return []
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            continue
+        if isinstance(record, dict) and type(record.get("step")) is int:
+            records.append(record)
+    return records
+
+
+def generator_file_problem(run_dir: str | Path) -> str | None:
+    """Why the run's generator.keras cannot be a saved model (missing, empty, not a Keras zip), or None.
+
+    Cheap: only the file's size and its zip directory are looked at, not the model.
+    """
+    path = Path(run_dir) / GENERATOR_FILE
+    if not path.is_file():
+        return f"no {GENERATOR_FILE} (the run has not finished)"
+    if path.stat().st_size == 0:
+        return f"{GENERATOR_FILE} is empty"
+    if not zipfile.is_zipfile(path):
+        return f"{GENERATOR_FILE} is not a Keras model file (not a zip archive)"
+    return None
+
+
+def _is_count(value: object) -> bool:
+    return type(value) is int and value >= 1
+
+
+def generator_config_problem(config: dict) -> str | None:
+    """Why ``config`` cannot rebuild the run's generator, or None: checks each key generating images reads."""
+    generator = config.get("generator")
+    if not isinstance(generator, dict) or not isinstance(generator.get("choice"), str):
+        return f"{CONFIG_FILE}: generator.choice is missing"
+    if not _is_count(config.get("latent_dim")):
+        return f"{CONFIG_FILE}: latent_dim = {json.dumps(config.get('latent_dim'))} is not a positive integer"
+    shape = config.get("image_shape")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(map(_is_count, shape))):
+        return f"{CONFIG_FILE}: image_shape = {json.dumps(shape)} is not [height, width, channels]"
+    names = config.get("class_names")
+    if names is not None and not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        return f"{CONFIG_FILE}: class_names is neither null nor a list of names"
+    return None
+
+
+def sample_file(run_dir: str | Path, filename: str) -> Path | None:
+    """The sample grid ``filename`` of the run, or None when there is none, or when the name or a link on
+    the way leads anywhere but to a file in the run's own samples folder."""
+    if "\0" in filename or Path(filename).name != filename or not Path(filename).match(SAMPLE_GLOB):
+        return None
+    run_dir = Path(run_dir).resolve()
+    samples = (run_dir / SAMPLES_DIR).resolve()
+    path = (samples / filename).resolve()
+    if not samples.is_relative_to(run_dir) or path.parent != samples or not path.is_file():
+        return None
+    return path
+
+
+def latest_sample(run_dir: str | Path) -> Path | None:
+    """The newest sample grid: names carry a zero-padded step, so the last name is the latest step."""
+    samples = sorted((Path(run_dir) / SAMPLES_DIR).glob(SAMPLE_GLOB))
+    return samples[-1] if samples else None
