@@ -14,8 +14,8 @@ import numpy as np
 
 from infra import cli
 from infra.cli import UserError
-from models import run_folder
 from infra.output_paths import check_output_file, check_output_folder
+from models import run_folder
 from models.images import image_grid, save_png
 
 CHECKPOINT_SLOTS = ("last", "best")
