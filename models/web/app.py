@@ -3,7 +3,7 @@
 Routes (every answer to bad input is a 4xx JSON ``{"error", "status", "allowed"?}``):
 
 - ``GET /`` the gallery page; ``GET /?generate_sample=Sneaker`` one image of that class (the old API);
-- ``GET /api/models`` the finished runs;
+- ``GET /api/models`` the finished runs, and those whose files are broken with what is wrong;
 - ``GET /generate?run=NAME&class=Sneaker&n=16&seed=7[&format=zip][&checkpoint=best]`` a PNG grid or a zip;
 - ``GET|POST /api/jobs``, ``GET|DELETE /api/jobs/ID`` training jobs;
 - ``GET /api/runs/NAME/samples/FILE`` a run's sample grids (what a job's ``sample_url`` points at).
@@ -20,16 +20,17 @@ import zipfile
 from pathlib import Path
 from typing import Iterable
 
-from flask import Flask, Response, jsonify, render_template, request, send_from_directory, url_for
+from flask import Flask, Response, jsonify, render_template, request, send_file, url_for
 
+from models import run_folder
 from models.images import image_grid, png_bytes
 from models.web import configs, params
 from models.web.errors import ApiError, register_error_handlers
 from models.web.jobs import Job, JobQueue
 from models.web.registry import RunRegistry
-from models.web.runfiles import SAMPLE_GLOB
 
 MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_DEPTH = 32  # a config nests four deep (generator.optimizer.learning_rate); far more is an attack
 GENERATE_PARAMETERS = ("run", "class", "n", "seed", "format", "checkpoint")
 PAGE_PARAMETERS = ("generate_sample", "run", "n", "seed", "format", "checkpoint")
 DEFAULT_GRID = 16
@@ -111,7 +112,12 @@ def create_app(runs_dir: Path, data_root: Path, token: str | None = None, jobs: 
     @app.get("/api/models")
     def models():
         only_parameters(())
-        return jsonify({"runs_dir": str(registry.runs_dir), "models": [info.summary() for info in registry.runs()]})
+        runs = registry.runs()
+        return jsonify({
+            "runs_dir": str(registry.runs_dir),
+            "models": [info.summary() for info in runs if not info.problem],
+            "broken": [{"name": info.name, "problem": info.problem} for info in runs if info.problem],
+        })
 
     def job_json(job: Job) -> dict:
         described = jobs.describe(job)
@@ -151,10 +157,10 @@ def create_app(runs_dir: Path, data_root: Path, token: str | None = None, jobs: 
     def run_sample(name: str, filename: str):
         only_parameters(())
         params.name(name, "run")
-        folder = registry.runs_dir.resolve() / name / "samples"
-        if not Path(filename).match(SAMPLE_GLOB) or not (folder / filename).is_file():
+        path = run_folder.sample_file(registry.runs_dir / name, filename)
+        if path is None:
             raise ApiError(404, f"run {name!r} has no sample {filename!r} (sample files are named step_NNNNNN.png)")
-        return send_from_directory(folder, filename, max_age=0)
+        return send_file(path, mimetype="image/png", max_age=0)
 
     return app
 
@@ -171,9 +177,29 @@ def posted_config() -> object:
     if not raw.strip():
         raise ApiError(400, "no config: send a JSON config as the request body or as an uploaded file field 'config'")
     try:
-        return json.loads(raw)
+        config = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ApiError(400, f"{source} is not valid JSON ({error})") from None
+    except RecursionError:  # json.loads ran out of stack
+        raise nested_too_deeply(source) from None
+    if depth(config) > MAX_CONFIG_DEPTH:
+        raise nested_too_deeply(source)
+    return config
+
+
+def nested_too_deeply(source: str) -> ApiError:
+    return ApiError(400, f"{source} is nested too deeply; a config nests at most {MAX_CONFIG_DEPTH} levels")
+
+
+def depth(value: object) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (counted without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        value, level = stack.pop()
+        deepest = max(deepest, level)
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def default_job_name(config: object) -> str:

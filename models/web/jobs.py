@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.atomic import write_json
+from models import run_folder
 from models.web.errors import ApiError
-from models.web.runfiles import latest_sample, read_json, read_metrics
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENDED = ("finished", "interrupted", "failed", "cancelled")
@@ -161,7 +161,7 @@ class JobQueue:
             )
 
     def _outcome(self, job: Job) -> tuple[str, str]:
-        status = read_json(job.run_dir / "status.json", {})
+        status, _ = run_folder.read_status(job.run_dir)
         if status.get("state") in ("finished", "interrupted", "failed"):
             return status["state"], status.get("message", "")
         if job.cancel_requested:
@@ -174,10 +174,10 @@ class JobQueue:
 
     def describe(self, job: Job) -> dict:
         """What the page and ``GET /api/jobs/ID`` show: state, progress, latest losses and sample."""
-        status = read_json(job.run_dir / "status.json", {}) if job.state != "queued" else {}
-        metrics = read_metrics(job.run_dir / "metrics.jsonl", METRICS_TAIL_BYTES)
+        status = run_folder.read_status(job.run_dir)[0] if job.state != "queued" else {}
+        metrics = run_folder.read_metrics(job.run_dir, METRICS_TAIL_BYTES)
         log_line = next((line for line in reversed(metrics) if all(key in line for key in LOSS_KEYS)), None)
-        sample = latest_sample(job.run_dir)
+        sample = run_folder.latest_sample(job.run_dir)
         return {
             "id": job.id,
             "state": job.state,

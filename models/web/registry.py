@@ -2,8 +2,10 @@
 
 A run counts as finished when its ``generator.keras`` exists (the trainer writes it last). The folder is
 looked at again on every listing, so runs that finish while the server is up (its own training jobs
-included) appear without a restart; a run whose ``generator.keras`` changes (resumed and finished again)
-is loaded again.
+included) appear without a restart. A run's files are read again whenever one of them changes, so a run
+resumed and finished again is loaded again, and a run that was broken (a config.json that is not JSON, an
+empty generator.keras) is served again as soon as the file is fixed. A broken run is listed with its
+problem and never keeps the server from serving the others.
 """
 from __future__ import annotations
 
@@ -14,11 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from infra.cli import UserError
+from models import run_folder
 from models.web.errors import ApiError
-from models.web.runfiles import read_json, read_metrics
 
-FINISHED_MARKER = "generator.keras"
 SUMMARY_KEYS = ("data_path", "latent_dim", "loss", "batch_size", "steps", "epochs", "metric_evaluate", "backend", "seed")
+# What a loaded generator is made of: a change to one of these means loading it again.
+MODEL_FILES = (run_folder.GENERATOR_FILE, run_folder.CONFIG_FILE, run_folder.CHECKPOINTS_DIR)
+# What else the listing shows: a change means reading the run's files again, not its model.
+LISTED_FILES = (run_folder.STATUS_FILE, run_folder.METRICS_FILE)
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,13 @@ class RunInfo:
     status: dict
     best_metric: dict | None
     checkpoints: tuple[str, ...]
-    version: float  # mtime of generator.keras: a new value means a new generator
+    version: tuple  # what the run's files looked like when read: a new value means reading them again
+    problem: str | None = None  # why the run cannot be served; None when it can
+    warnings: tuple[str, ...] = ()  # what is wrong with files that serving can do without
+
+    @property
+    def model_version(self) -> tuple:
+        return self.version[:len(MODEL_FILES)]
 
     @property
     def class_names(self) -> list[str] | None:
@@ -51,42 +62,65 @@ class RunInfo:
             "state": self.status.get("state"),
             "steps": self.status.get("step"),
             "updated": self.status.get("updated"),
+            "warnings": list(self.warnings),
         }
 
 
 def config_summary(config: dict) -> dict:
     """The settings that tell runs apart at a glance (config.json holds every one)."""
-    summary = {role: config.get(role, {}).get("choice") for role in ("generator", "discriminator")}
+    summary = {}
+    for role in ("generator", "discriminator"):
+        network = config.get(role)
+        summary[role] = network.get("choice") if isinstance(network, dict) else None
     summary.update({key: config.get(key) for key in SUMMARY_KEYS})
     return summary
 
 
 def best_metric(config: dict, metrics: list[dict]) -> dict | None:
     """The best evaluation of the run's configured metric, as ``{"name", "value", "step"}``."""
-    name = str(config.get("metric_evaluate") or "none").lower()
-    scored = [line for line in metrics if isinstance(line.get(name), (int, float))]
-    if name == "none" or not scored:
-        return None
-    from evaluation.metrics import is_better
+    from evaluation.metrics import METRICS, is_better
 
+    name = config.get("metric_evaluate")
+    if not isinstance(name, str) or name not in METRICS:
+        return None
+    scored = [line for line in metrics if type(line.get(name)) in (int, float)]
     best = None
     for line in scored:
         if best is None or is_better(name, line[name], best[name]):
             best = line
-    return {"name": name, "value": best[name], "step": best.get("step")}
+    return {"name": name, "value": best[name], "step": best["step"]} if best else None
+
+
+def version(path: Path) -> tuple:
+    """Size, time and inode of each file the server reads: changes on any rewrite, replacement or touch."""
+    stamps = []
+    for name in MODEL_FILES + LISTED_FILES:
+        try:
+            stat = (path / name).stat()
+        except OSError:
+            stamps.append(None)
+        else:
+            stamps.append((stat.st_mtime_ns, stat.st_size, stat.st_ino))
+    return tuple(stamps)
 
 
 def load_info(path: Path) -> RunInfo:
-    config = read_json(path / "config.json", {})
-    checkpoints = ("last", "best") if (path / "checkpoints" / "best").exists() else ("last",)
+    stamp = version(path)  # before reading: a change while reading is then seen by the next listing
+    config, problem = run_folder.read_config(path)
+    config = config or {}
+    problem = problem or run_folder.generator_config_problem(config) or run_folder.generator_file_problem(path)
+    status, status_problem = run_folder.read_status(path)
+    has_best = (path / run_folder.CHECKPOINTS_DIR / "best").is_dir()
     return RunInfo(
         name=path.name,
         path=path,
-        config=config,
-        status=read_json(path / "status.json", {}),
-        best_metric=best_metric(config, read_metrics(path / "metrics.jsonl")),
-        checkpoints=checkpoints,
-        version=(path / FINISHED_MARKER).stat().st_mtime,
+        config=config if problem is None else {},
+        status=status,
+        best_metric=best_metric(config, run_folder.read_metrics(path)) if problem is None else None,
+        checkpoints=("last", "best") if has_best else ("last",),
+        version=stamp,
+        problem=problem,
+        warnings=(status_problem,) if status_problem else (),
     )
 
 
@@ -96,18 +130,17 @@ class RunRegistry:
         self._lock = threading.Lock()  # guards the dictionaries below, never held while loading a model
         self._infos: dict[str, RunInfo] = {}
         self._run_locks: dict[str, threading.Lock] = {}
-        self._generators: dict[tuple[str, str], tuple[float, object]] = {}
+        self._generators: dict[tuple[str, str], tuple[tuple, object]] = {}
 
     def runs(self) -> list[RunInfo]:
-        """Every finished run, by name; a run's files are read again only when its generator changed."""
+        """Every finished run, servable or broken, by name; a run is read again only when its files changed."""
         found = []
         for path in sorted(self.runs_dir.iterdir()) if self.runs_dir.is_dir() else []:
-            marker = path / FINISHED_MARKER
-            if path.name.startswith(".") or not marker.is_file():
+            if path.name.startswith(".") or not (path / run_folder.GENERATOR_FILE).is_file():
                 continue
             with self._lock:
                 info = self._infos.get(path.name)
-            if info is None or info.version != marker.stat().st_mtime:
+            if info is None or info.version != version(path):
                 info = load_info(path)
                 with self._lock:
                     self._infos[path.name] = info
@@ -115,17 +148,19 @@ class RunRegistry:
         return found
 
     def get(self, name: str | None) -> RunInfo:
-        """The named run; without a name, the only run there is."""
+        """The named run, ready to serve; without a name, the only run there is."""
         runs = {info.name: info for info in self.runs()}
         names = sorted(runs)
         if not runs:
             raise ApiError(404, f"no finished runs in {self.runs_dir} yet (a run is served once its generator.keras exists)")
         if name is None or name == "":
-            if len(runs) == 1:
-                return runs[names[0]]
-            raise ApiError(400, f"{len(runs)} runs are served; choose one with run=NAME", names)
+            if len(runs) > 1:
+                raise ApiError(400, f"{len(runs)} runs are served; choose one with run=NAME", names)
+            name = names[0]
         if name not in runs:
             raise ApiError(404, f"no finished run named {name!r}", names)
+        if runs[name].problem:
+            raise ApiError(409, f"run {name!r} cannot be served: {runs[name].problem}")
         return runs[name]
 
     def _run_lock(self, name: str) -> threading.Lock:
@@ -150,13 +185,19 @@ class RunRegistry:
         key = (info.name, checkpoint)
         with self._lock:
             cached = self._generators.get(key)
-        if cached is not None and cached[0] == info.version:
+        if cached is not None and cached[0] == info.model_version:
             return cached[1]
         from models.generate import load_generator  # Keras and its backend load with the first model
 
-        generator = load_generator(info.path, checkpoint)
-        with self._lock:
-            self._generators[key] = (info.version, generator)
+        try:
+            generator = load_generator(info.path, checkpoint)
+        except UserError as error:
+            raise ApiError(409, f"run {info.name!r} cannot be served: {error}") from None
+        except Exception as error:  # noqa: BLE001 - Keras and numpy report a damaged file in many ways
+            raise ApiError(409, f"run {info.name!r} cannot be served: its generator did not load "
+                                f"({type(error).__name__}: {str(error)[:300]})") from None
+        with self._lock:  # a failed load is not kept: the next request tries the (maybe fixed) files again
+            self._generators[key] = (info.model_version, generator)
         return generator
 
     @staticmethod

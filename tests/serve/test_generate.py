@@ -175,6 +175,22 @@ def test_a_run_is_loaded_once_and_again_only_when_its_generator_changes(runs_dir
     assert len(calls) == 2
 
 
+def test_a_changed_status_is_listed_without_loading_the_generator_again(runs_dir, data_root, monkeypatch, tmp_path):
+    calls = []
+    real = models.generate.load_generator
+    monkeypatch.setattr(models.generate, "load_generator", lambda *args: calls.append(args) or real(*args))
+    runs = tmp_path / "runs"
+    shutil.copytree(runs_dir / RUN, runs / RUN)
+    client = create_app(runs, data_root).test_client()
+    assert client.get("/generate?n=2&seed=0").status_code == 200
+    status = json.loads((runs / RUN / "status.json").read_text())
+    (runs / RUN / "status.json").write_text(json.dumps({**status, "state": "running", "step": RUN_STEPS + 1}))
+    (model,) = client.get("/api/models").get_json()["models"]
+    assert (model["state"], model["steps"]) == ("running", RUN_STEPS + 1)
+    assert client.get("/generate?n=2&seed=0").status_code == 200
+    assert len(calls) == 1
+
+
 def test_with_several_runs_a_request_must_name_one(runs_dir, data_root, tmp_path):
     runs = tmp_path / "runs"
     for name in (RUN, "copy"):

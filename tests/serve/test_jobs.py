@@ -9,7 +9,7 @@ import pytest
 
 from models.web.app import MAX_CONFIG_BYTES, create_app
 from models.web.jobs import JobQueue
-from models.web.runfiles import read_metrics
+from models.run_folder import read_metrics
 from tests.serve.conftest import RUN, tiny_config, wait_for
 
 TRAINING_TIMEOUT_S = 240
@@ -112,7 +112,7 @@ def test_a_job_trains_to_the_end_and_its_run_is_then_served(jobs_client):
     job = wait_until_ended(client, "plain")
     assert job["state"] == "finished", job
     assert (job["step"], job["total_steps"], job["exit_code"]) == (4, 4, 0)
-    last_log = [line for line in read_metrics(runs / "plain" / "metrics.jsonl") if "d_loss" in line][-1]
+    last_log = [line for line in read_metrics(runs / "plain") if "d_loss" in line][-1]
     assert job["losses"] == {"d_loss": last_log["d_loss"], "g_loss": last_log["g_loss"]}
     assert job["sample_url"] == "/api/runs/plain/samples/step_000004.png"
     assert client.get(job["sample_url"]).data == (runs / "plain" / "samples" / "step_000004.png").read_bytes()

@@ -61,7 +61,11 @@ function fillRunDetails() {
 
 async function loadModels() {
   const chosen = $("run").value;
-  models = (await (await request("/api/models")).json()).models;
+  const listing = await (await request("/api/models")).json();
+  models = listing.models;
+  const broken = listing.broken.map((run) => `${run.name} (${run.problem})`);
+  $("broken-runs").textContent = broken.length ? `Not served, files broken: ${broken.join("; ")}` : "";
+  $("broken-runs").hidden = !broken.length;
   $("run").replaceChildren(...models.map((model) => option(model.name, model.name)));
   if (models.some((model) => model.name === chosen)) $("run").value = chosen;
   fillRunDetails();
