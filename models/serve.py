@@ -4,9 +4,11 @@
 
 The server binds to 127.0.0.1. To bind any other address, give a --token (or set LOGOGAN_TOKEN): every
 request must then carry it as 'Authorization: Bearer TOKEN' or '?token=TOKEN'. Generators load on first
-use and stay loaded; runs that finish while the server is up appear without a restart. Training jobs
-posted to /api/jobs run one at a time through 'python -m models.train'; stopping the server stops the
-running one with a checkpoint.
+use and stay loaded; runs that finish while the server is up appear without a restart, and a run whose
+files are broken is listed with its problem while the others are served. Training jobs posted to /api/jobs
+run one at a time through 'python -m models.train'; stopping the server (Ctrl-C, SIGTERM, SIGHUP) stops
+the running one with a checkpoint, a second signal stops it at once, and a job never outlives the server.
+A token given as ?token= is written to the access log as token=[redacted].
 """
 from __future__ import annotations
 
@@ -22,8 +24,12 @@ from werkzeug.serving import make_server
 
 from infra import cli
 from infra.cli import UserError
+from models.web.access_log import RedactingRequestHandler
 from models.web.app import create_app
 from models.web.jobs import JobQueue
+
+DEFAULT_DATA_ROOT = Path("data")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 EPILOG = """examples:
   python -m models.serve --runs runs/
@@ -47,8 +53,9 @@ def parse_args(argv):
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind; anything but a loopback address needs --token (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5000, help="TCP port, 0 for any free one (default: 5000)")
-    parser.add_argument("--data-root", type=Path, default=Path("data"),
-                        help="the only folder posted training configs may read data from (default: data/)")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="the only folder posted training configs may read data from; it must exist "
+                             "(default: data/; without it, jobs can only train on fashion_mnist or mnist)")
     parser.add_argument("--token", default=os.environ.get("LOGOGAN_TOKEN") or None,
                         help="secret every request must carry; prefer the LOGOGAN_TOKEN setting, which other "
                              "users cannot see in the process list (default: $LOGOGAN_TOKEN, else none)")
@@ -67,6 +74,8 @@ def is_loopback(host: str) -> bool:
 def check_args(args) -> None:
     if not args.runs.is_dir():
         raise UserError(f"--runs {args.runs}: no such folder; create it or point at the folder models.train writes runs to")
+    if args.data_root is not None and not args.data_root.is_dir():
+        raise UserError(f"--data-root {args.data_root}: no such folder; give the folder that holds the training data")
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port} is not a TCP port; use 0 to 65535")
     if not is_loopback(args.host) and not args.token:
@@ -89,28 +98,42 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return listener
 
 
-def stop_on_sigterm() -> None:
-    """SIGTERM (kill, systemd, docker stop) shuts down like Ctrl-C: the running job keeps a checkpoint."""
+def stop_on_signals() -> None:
+    """SIGTERM (kill, systemd, docker stop) and SIGHUP (a closed terminal) shut down like Ctrl-C: the
+    running job keeps a checkpoint."""
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
+    for number in STOP_SIGNALS:
+        signal.signal(number, interrupt)
+
+
+def kill_jobs_on_signals(jobs: JobQueue) -> None:
+    """While the server waits for its job's checkpoint, another signal means: stop it now."""
+    def kill(signum, frame):
+        print("models.serve: stopping the running job without waiting for its checkpoint", file=sys.stderr, flush=True)
+        jobs.kill()
+
+    for number in STOP_SIGNALS:
+        signal.signal(number, kill)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     check_args(args)
     jobs = JobQueue(args.runs)
-    app = create_app(args.runs, args.data_root, token=args.token, jobs=jobs)
+    app = create_app(args.runs, args.data_root or DEFAULT_DATA_ROOT, token=args.token, jobs=jobs)
     with listening_socket(args.host, args.port) as listener:
-        server = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno())
+        server = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno(),
+                             request_handler=RedactingRequestHandler)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"Serving runs from {args.runs} at http://{host}:{server.socket.getsockname()[1]}/ (Ctrl-C to stop)", file=sys.stderr,
           flush=True)
-    stop_on_sigterm()
+    stop_on_signals()
     try:
         server.serve_forever()  # returns on Ctrl-C or SIGTERM: werkzeug catches the KeyboardInterrupt
     finally:
+        kill_jobs_on_signals(jobs)
         jobs.close()
     print("models.serve: stopped", file=sys.stderr)
     return cli.EXIT_INTERRUPTED

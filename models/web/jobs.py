@@ -4,11 +4,14 @@ Each job is a run: its id is the run's name, its progress is what the trainer wr
 (status.json, metrics.jsonl, samples/). Cancelling sends SIGINT, which the trainer answers by saving a
 checkpoint and stopping with state "interrupted", so the work done so far is kept and can be resumed
 with ``python -m models.train --resume``. The posted config and the trainer's output are kept beside the
-runs in ``<runs>/.jobs/`` (a hidden folder the run listing skips). Jobs live as long as the server does.
+runs in ``<runs>/.jobs/`` (a hidden folder the run listing skips). Jobs live as long as the server does,
+and never longer: each trainer runs in a process group of its own, which closing the queue stops, and
+which the kernel stops should the server die without closing it (see models.web.job_process).
 """
 from __future__ import annotations
 
 import collections
+import os
 import signal
 import subprocess
 import sys
@@ -50,8 +53,8 @@ class Job:
 
 
 def trainer_command(job: Job) -> list[str]:
-    return [sys.executable, "-m", "models.train", "--config", str(job.config_path), "--name", job.id,
-            "--runs-dir", str(job.run_dir.parent), "--no-progress"]
+    return [sys.executable, "-m", "models.web.job_process", str(os.getpid()), "--config", str(job.config_path),
+            "--name", job.id, "--runs-dir", str(job.run_dir.parent), "--no-progress"]
 
 
 def last_line(path: Path) -> str:
@@ -122,15 +125,30 @@ class JobQueue:
         """Cancel waiting jobs, stop the running one with a checkpoint, and wait for it."""
         with self._changed:
             self._closed = True
+            for job in list(self._waiting):
+                self._waiting.remove(job)
+                self._end(job, "cancelled", "cancelled before it started: the server stopped")
             running = [job for job in self._jobs.values() if job.state == "running"]
+            for job in running:
+                if not job.cancel_requested:
+                    job.process.send_signal(signal.SIGINT)
+                    job.cancel_requested = True
             self._changed.notify_all()
-        for job in list(self._waiting):
-            self.cancel(job.id, wait_s=0)
         for job in running:
-            self.cancel(job.id, wait_s=STOP_TIMEOUT_S)
-            if not job.done.is_set():
-                job.process.kill()
+            if not job.done.wait(STOP_TIMEOUT_S):
+                self.kill()
                 job.done.wait(STOP_TIMEOUT_S)
+
+    def kill(self) -> None:
+        """Stop every running trainer now, without a checkpoint (its process group, should it have started
+        processes of its own)."""
+        with self._changed:
+            running = [job for job in self._jobs.values() if job.state == "running"]
+        for job in running:
+            try:
+                os.killpg(job.process.pid, signal.SIGKILL)
+            except ProcessLookupError:  # it ended meanwhile
+                pass
 
     def _work(self) -> None:
         while True:

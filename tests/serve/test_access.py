@@ -1,12 +1,17 @@
 """The token check and the command line's refusals."""
 from __future__ import annotations
 
+import logging
 import socket
+import threading
 
 import pytest
+import requests
+from werkzeug.serving import make_server
 
 from infra.cli import UserError
 from models import serve
+from models.web.access_log import RedactingRequestHandler
 from models.web.app import create_app
 from tests.serve.conftest import RUN
 
@@ -71,3 +76,35 @@ def test_help_explains_every_flag_with_an_example(capsys):
     text = capsys.readouterr().out
     for flag in ("--runs", "--host", "--port", "--data-root", "--token", "LOGOGAN_TOKEN", "examples:"):
         assert flag in text
+
+
+def test_a_token_in_the_query_is_redacted_in_the_access_log(runs_dir, data_root, caplog):
+    app = create_app(runs_dir, data_root, token=TOKEN)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=RedactingRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    session = requests.Session()
+    session.trust_env = False  # loopback only, never through a proxy
+    url = f"http://127.0.0.1:{server.server_port}"
+    queries = [f"?token={TOKEN}", f"?x=%22&token={TOKEN}", f"?tok%65n={TOKEN}&n=1", "?token=near-miss"]
+    try:
+        with caplog.at_level(logging.INFO, logger="werkzeug"):
+            answers = [session.get(f"{url}/api/models{query}", timeout=30).status_code for query in queries]
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+    assert answers == [200, 400, 400, 401]
+    lines = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
+    assert len(lines) == len(queries)
+    assert not any(TOKEN in line or "near-miss" in line for line in lines), lines
+    assert '"GET /api/models?token=[redacted] HTTP/1.1" 200' in lines[0]
+    assert "tok%65n=[redacted]&n=1" in lines[2] or "token=[redacted]&n=1" in lines[2]
+
+
+@pytest.mark.parametrize("problem", ["missing", "a file"])
+def test_a_data_root_that_is_not_a_folder_is_refused(runs_dir, tmp_path, problem):
+    data_root = tmp_path / "data"
+    if problem == "a file":
+        data_root.write_text("")
+    with pytest.raises(UserError, match=f"--data-root {data_root}: no such folder"):
+        serve.main(["--runs", str(runs_dir), "--data-root", str(data_root)])
