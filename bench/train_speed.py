@@ -43,11 +43,11 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from models import builders, networks
+    import tempfile
+
     from models import config as configs
-    from models.backends import make_train_step
     from models.train import image_shape_and_classes, load_data
-    from models.training_loop import BatchSource, configure_determinism
+    from models.training_loop import Trainer, configure_determinism
 
     raw = configs.load_config(args.config)
     for assignment in args.overrides:
@@ -56,17 +56,15 @@ def main(argv=None) -> int:
     dataset = load_data(config)
     config["image_shape"], config["class_names"] = image_shape_and_classes(config, dataset)
     configure_determinism(config)
-    gan, generator_optimizer, discriminator_optimizer = builders.build_gan(config)
-    batches = BatchSource(dataset.x, dataset.y if networks.needs_labels(config) else None,
-                          builders.num_classes(config), config)
-    train_step = make_train_step(gan, generator_optimizer, discriminator_optimizer)
+    trainer = Trainer(config, Path(tempfile.mkdtemp(prefix="train_speed-")), dataset, show_progress=False)
+    train_step, batches = trainer.make_train_step(), trainer.batches
     start = time.perf_counter()
     for step in range(args.warmup):
-        train_step(batches.batch(step))
+        train_step(batches.batch(step), regularize=trainer.regularizes(step))
     warmup_seconds = time.perf_counter() - start
     start = time.perf_counter()
     for step in range(args.warmup, args.warmup + args.steps):
-        train_step(batches.batch(step))
+        train_step(batches.batch(step), regularize=trainer.regularizes(step))
     seconds = time.perf_counter() - start
     steps_per_second = args.steps / seconds
     print(f"config {args.config}, backend {args.backend}, images {config['image_shape']}, batch "

@@ -183,8 +183,7 @@ class Trainer:
         outputs = RunOutputs(self.run_dir, tensorboard=self.config["tensorboard"])
         if resume:
             outputs.drop_metrics_after(start_step)
-        train_step = make_train_step(self.gan, self.generator_optimizer, self.discriminator_optimizer,
-                                     self.generator_ema, self.training_state)
+        train_step = self.make_train_step()
         deadline = (None if self.config["time_limit_minutes"] is None
                     else time.monotonic() + 60 * self.config["time_limit_minutes"])
         evaluator = self._make_evaluator() if self.metric else None
@@ -196,8 +195,7 @@ class Trainer:
         try:
             with StopRequest() as stop:
                 while step < self.total_steps and stop.signal_name is None:
-                    regularize = bool(self.gan.r1_gamma) and step % self.config["r1_interval"] == 0
-                    step_losses = train_step(self.batches.batch(step), regularize=regularize)
+                    step_losses = train_step(self.batches.batch(step), regularize=self.regularizes(step))
                     bad = [name for name, value in step_losses.items() if not math.isfinite(value)]
                     if bad:
                         raise TrainingDiverged(f"{bad[0]} is {step_losses[bad[0]]} at step {step + 1}")
@@ -251,6 +249,15 @@ class Trainer:
         finally:
             progress.close()
             outputs.close()
+
+    def make_train_step(self):
+        """The compiled step of this run's networks, optimizers, EMA generator and training state."""
+        return make_train_step(self.gan, self.generator_optimizer, self.discriminator_optimizer,
+                               self.generator_ema, self.training_state)
+
+    def regularizes(self, step: int) -> bool:
+        """Whether step ``step`` adds the lazy R1 penalty."""
+        return bool(self.gan.r1_gamma) and step % self.config["r1_interval"] == 0
 
     def _save_checkpoint(self, step: int, slot: str = "last") -> None:
         self.checkpoints.save(self.variable_groups, {"step": step, "metric": self.metric, "best": self.best_value},

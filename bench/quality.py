@@ -1,0 +1,172 @@
+"""Quality at equal compute: train two configs for the same wall-clock minutes, then score both.
+
+    python bench/quality.py --baseline configs/logos_dcgan.json --candidate configs/logos_small_data.json \\
+        --minutes 6.5 --out bench/out/logos
+
+Each config trains in its own process for --minutes (models.train's time_limit_minutes), one after the other,
+on the current machine. Then 2,000 images of each run's generator (the EMA one when the config has it) are
+scored against the run's whole training set with the canonical FID network: KID (x10^3, ± std over subsets),
+FID and, for conditional runs, class accuracy beside the class judge's own accuracy on held-out real images.
+Prints a table and the candidate's ratios to the baseline; writes results.json and side_by_side.png (the
+last sample grid of each run) under --out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+DESCRIPTION = "Train two configs for the same wall-clock minutes, then compare KID, FID and class accuracy."
+EPILOG = """\
+examples:
+  python bench/quality.py --baseline configs/logos_dcgan.json --candidate configs/logos_small_data.json \\
+      --minutes 6.5 --out bench/out/logos
+  python bench/quality.py --baseline configs/cgan_fashion_mnist.json --candidate configs/fashion_small_data.json \\
+      --data fashion_mnist --data-dir ../shared/data/fashion-mnist-8k --minutes 18 --out bench/out/fashion
+
+The FID network: --inception-weights, else $LOGOGAN_INCEPTION_WEIGHTS, else fid/inception-2015-12-05.pt in
+$LOGOGAN_SHARED (default ../shared), else the downloaded copy.
+"""
+HUGE_STEPS = 10**7  # the time limit, not the step count, ends each run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python bench/quality.py", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--baseline", required=True, metavar="CONFIG", help="the config to beat")
+    parser.add_argument("--candidate", required=True, metavar="CONFIG", help="the config under test")
+    parser.add_argument("--minutes", type=float, required=True, help="training wall-clock budget of each config")
+    parser.add_argument("--data", help="training data for both (default: each config's data_path)")
+    parser.add_argument("--data-dir", help="local copy of fashion_mnist / mnist, as in models.train")
+    parser.add_argument("--backend", choices=("tensorflow", "jax"), default=None,
+                        help="Keras backend of both runs (default: each config's)")
+    parser.add_argument("--samples", type=int, default=2000, help="generated images scored per run (default: 2000)")
+    parser.add_argument("--inception-weights", metavar="PATH", help="the FID network archive (see below)")
+    parser.add_argument("--out", default="bench/out/quality", help="folder for runs and results (default: %(default)s)")
+    parser.add_argument("--skip-training", action="store_true",
+                        help="score the runs already in --out again instead of training them")
+    return parser
+
+
+def default_inception_weights() -> str | None:
+    if os.environ.get("LOGOGAN_INCEPTION_WEIGHTS"):
+        return os.environ["LOGOGAN_INCEPTION_WEIGHTS"]
+    shared = Path(os.environ.get("LOGOGAN_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    candidate = shared / "fid" / "inception-2015-12-05.pt"
+    return str(candidate) if candidate.is_file() else None
+
+
+def train(config: str, name: str, args, runs_dir: Path) -> float:
+    """Train one config in its own process until the time limit; returns the wall-clock seconds it took."""
+    command = [sys.executable, "-m", "models.train", "--config", config, "--name", name, "--runs-dir", str(runs_dir),
+               "--steps", str(HUGE_STEPS), "--set", f"time_limit_minutes={args.minutes}", "--no-progress"]
+    for flag, value in (("--data", args.data), ("--data-dir", args.data_dir), ("--backend", args.backend)):
+        if value:
+            command += [flag, value]
+    print(f"training {config} for {args.minutes:g} min ...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=Path(__file__).resolve().parents[1], stderr=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        from infra.cli import UserError
+
+        raise UserError(f"{config}: training failed with status {result.returncode}: "
+                        f"{result.stderr.strip().splitlines()[-1] if result.stderr.strip() else ''}")
+    return time.perf_counter() - start
+
+
+def score(run_dir: Path, samples: int, inception_weights: str | None) -> dict:
+    from evaluation.evaluator import Evaluator
+    from models.evaluate import load_image_source, sample_run
+    from models.run_folder import read_metrics
+
+    fake, fake_labels, config = sample_run(run_dir, "last", samples, seed=0)
+    real, real_labels, class_names = load_image_source(config["data_path"], "real", config.get("data_dir"),
+                                                       config.get("image_size"))
+    metrics = ["fid", "kid"] + (["class_accuracy"] if fake_labels is not None else [])
+    evaluator = Evaluator(real, metrics, real_labels=real_labels, class_names=class_names,
+                          inception_weights=inception_weights, progress=False)
+    results = evaluator.evaluate(fake, fake_labels)
+    if fake_labels is not None:
+        results["judge_accuracy"] = evaluator.class_judge.real_accuracy
+    status = json.loads((run_dir / "status.json").read_text())
+    speeds = [record["images_per_sec"] for record in read_metrics(run_dir) if "images_per_sec" in record]
+    return {"steps": status["step"], "images_per_sec": speeds[-1] if speeds else None, "real_images": len(real),
+            "generated_images": len(fake), **{name: float(value) for name, value in results.items()}}
+
+
+def last_grid(run_dir: Path) -> Path:
+    return sorted((run_dir / "samples").glob("step_*.png"))[-1]
+
+
+def side_by_side(grids: list[tuple[str, Path]], out: Path) -> None:
+    """The runs' last sample grids next to each other, each under its name."""
+    from PIL import Image, ImageDraw
+
+    images = [Image.open(path).convert("RGB") for _, path in grids]
+    title_height, gap = 24, 12
+    width = sum(image.width for image in images) + gap * (len(images) - 1)
+    canvas = Image.new("RGB", (width, title_height + max(image.height for image in images)), "white")
+    draw, left = ImageDraw.Draw(canvas), 0
+    for (title, _), image in zip(grids, images):
+        draw.text((left + 4, 6), title, fill="black")
+        canvas.paste(image, (left, title_height))
+        left += image.width + gap
+    canvas.save(out)
+
+
+def table(rows: list[tuple[str, dict]]) -> str:
+    lines = [f"{'config':<40}{'steps':>8}{'img/s':>8}{'KID x1e3':>18}{'FID':>9}{'class acc (judge)':>20}"]
+    for config, result in rows:
+        kid = f"{1e3 * result['kid']:.1f} ± {1e3 * result['kid_std']:.1f}"
+        accuracy = (f"{result['class_accuracy']:.3f} ({result['judge_accuracy']:.3f})"
+                    if "class_accuracy" in result else "-")
+        speed = f"{result['images_per_sec']:.0f}" if result["images_per_sec"] else "-"
+        lines.append(f"{config:<40}{result['steps']:>8}{speed:>8}{kid:>18}{result['fid']:>9.1f}{accuracy:>20}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from infra.cli import UserError
+    from models import config as configs
+
+    if args.minutes <= 0 or args.samples < 2:
+        raise UserError("--minutes must be above 0 and --samples at least 2")
+    for config in (args.baseline, args.candidate):
+        configs.load_config(config)  # a missing or broken config is one line before anything trains
+    out, inception_weights = Path(args.out), args.inception_weights or default_inception_weights()
+    runs_dir = out / "runs"
+    names = {"baseline": args.baseline, "candidate": args.candidate}
+    if not args.skip_training:
+        for name, config in names.items():
+            if (runs_dir / name).exists():
+                raise UserError(f"{runs_dir / name}: exists; use another --out, or --skip-training to score it again")
+        for name, config in names.items():
+            train(config, name, args, runs_dir)
+    os.environ.setdefault("KERAS_BACKEND", args.backend or "tensorflow")
+    results = {name: score(runs_dir / name, args.samples, inception_weights) for name in names}
+    rows = [(names[name], results[name]) for name in names]
+    print(f"budget {args.minutes:g} min of training per config, {os.cpu_count()} CPUs; {args.samples} generated "
+          f"images vs the {results['baseline']['real_images']} training images")
+    print(table(rows))
+    kid_ratio = results["candidate"]["kid"] / results["baseline"]["kid"]
+    fid_ratio = results["candidate"]["fid"] / results["baseline"]["fid"]
+    print(f"candidate / baseline: KID x{kid_ratio:.2f} ({100 * (kid_ratio - 1):+.0f}%), "
+          f"FID x{fid_ratio:.2f} ({100 * (fid_ratio - 1):+.0f}%)")
+    side_by_side([(f"{name}: {names[name]}", last_grid(runs_dir / name)) for name in names], out / "side_by_side.png")
+    (out / "results.json").write_text(json.dumps({"minutes": args.minutes, "configs": names, "results": results},
+                                                 indent=2))
+    print(f"wrote {out / 'side_by_side.png'} and {out / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    from infra import cli
+
+    cli.run(main)
