@@ -1,0 +1,181 @@
+"""The network-specific keys of the config's ``generator`` and ``discriminator`` objects, and what they mean.
+
+Each key's description is its documentation (``python -m models.train --list-options`` prints it). Keys whose
+default depends on the role, the choice or the architecture default to ``null``; :mod:`models.networks.options`
+fills them in.
+"""
+from __future__ import annotations
+
+NETWORK_CHOICES = ("gan", "dcgan", "cgan", "wgan", "wgan_gp")
+
+ACTIVATIONS = ("relu", "leaky_relu", "selu", "elu", "gelu")
+
+NETWORK_OPTIONS_SCHEMA: dict = {
+    "architecture": {
+        "description": "Layer family: 'mlp' (dense layers on flattened images), 'conv' (strided convolutions) or "
+        "'resnet' (SNGAN/BigGAN residual blocks of 3x3 convs: the generator's blocks upsample by nearest "
+        "neighbour, the discriminator's average-pool and end in ReLU, global sum pooling and Dense(1); "
+        "kernel_size, refine_kernel_size, strides, padding and upsampling do not apply; base_size, base_width, "
+        "width, max_width and widths size it as for conv, with one width per block). resnet defaults to relu "
+        "activations and no discriminator normalization. null: mlp for gan, conv for every other choice.",
+        "enum": [None, "mlp", "conv", "resnet"],
+        "default": None,
+    },
+    "conditional": {
+        "description": "Feed the class label in through a learned embedding (needs a labelled dataset). "
+        "Generator: the embedding is concatenated to the latent vector. Discriminator: conv - projected to one "
+        "extra image plane; mlp - concatenated to the flattened image. null: true for cgan, false otherwise.",
+        "type": ["boolean", "null"],
+        "default": None,
+    },
+    "conditioning": {
+        "description": "How a conditional network uses the label. 'concat': as 'conditional' describes. "
+        "'projection' (discriminator only; Miyato & Koyama 2018): score = Dense(1)(h) + <embed(y), h> on the "
+        "features h that the last layer reads (resnet: the pooled features); no label plane. 'batch_norm' "
+        "(generator only, needs normalization 'batch'): every batch norm becomes class-conditional, "
+        "x_hat * gamma_y + beta_y with per-class gamma (starting at 1) and beta (starting at 0); the latent "
+        "vector goes in without the label. Ignored by a network that is not conditional. null: concat.",
+        "enum": [None, "concat", "projection", "batch_norm"],
+        "default": None,
+    },
+    "spectral_norm": {
+        "description": "Wrap every Conv2D and Dense of the network (and a projection's class embedding) in "
+        "keras.layers.SpectralNormalization (Miyato et al. 2018): each training-mode call runs one power "
+        "iteration and divides the kernel by its largest singular value.",
+        "type": "boolean",
+        "default": False,
+    },
+    "self_attention": {
+        "description": "conv and resnet: the feature-map height at which one SAGAN self-attention block is "
+        "inserted (1x1-conv query, key and value, keys and values max-pooled 2x2 on even maps of 8 px or more, "
+        "as in BigGAN), added to its input through a per-channel scale that starts at 0. The height must be one "
+        "the network passes through (generator: the base size and each doubling; discriminator: each "
+        "downsampled size). null: none.",
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "default": None,
+    },
+    "embedding_dim": {
+        "description": "Size of the label embedding of a conditional network.",
+        "type": "integer",
+        "minimum": 1,
+        "default": 50,
+    },
+    "width": {
+        "description": "Conv base width (ngf / ndf) used when 'widths' is null: the generator's last hidden layer "
+        "has 'width' channels, doubling towards the coarse end; the discriminator's first layer has 'width' "
+        "channels, doubling at each downsampling. Capped at 'max_width'.",
+        "type": "integer",
+        "minimum": 1,
+        "default": 64,
+    },
+    "max_width": {
+        "description": "Upper bound on the channels of any automatically sized conv layer.",
+        "type": "integer",
+        "minimum": 1,
+        "default": 512,
+    },
+    "widths": {
+        "description": "Explicit hidden layer sizes, input side first (overrides 'width'). mlp: units of each dense "
+        "layer (null: generator [128, 256, 512, 1024], discriminator [512, 256]). conv generator: channels of "
+        "each conv after the latent projection; the first ones upsample, as many as the image size needs, the "
+        "rest keep the size, and the output conv upsamples too when there are fewer widths than upsamplings. "
+        "conv discriminator: channels of each conv.",
+        "type": ["array", "null"],
+        "items": {"type": "integer", "minimum": 1},
+        "default": None,
+    },
+    "base_size": {
+        "description": "Generator, conv: the height the latent projection starts from; the image height must be "
+        "base_size * 2^k (k upsamplings). null: the image size halved while the half is a whole number >= 4, "
+        "e.g. 7 for 28/56/112 px, 4 for 32/64/128 px.",
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "default": None,
+    },
+    "base_width": {
+        "description": "Generator, conv: channels of the latent projection at the base size. "
+        "null: width * 2^(upsamplings - 1), capped at max_width.",
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "default": None,
+    },
+    "upsampling": {
+        "description": "Generator, conv: how a layer doubles the size - 'transpose' (stride-2 transposed conv) or "
+        "'upsample' (nearest-neighbour upsampling, then a conv).",
+        "enum": ["transpose", "upsample"],
+        "default": "transpose",
+    },
+    "kernel_size": {
+        "description": "Conv kernel size of the layers that change the image size (discriminator: every conv).",
+        "type": "integer",
+        "minimum": 1,
+        "default": 4,
+    },
+    "refine_kernel_size": {
+        "description": "Generator, conv: kernel size of the convs that keep the size (extra widths and a "
+        "non-upsampling output conv). null: kernel_size.",
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "default": None,
+    },
+    "strides": {
+        "description": "Discriminator, conv: stride of every conv (2 halves the size at each layer).",
+        "enum": [1, 2],
+        "default": 2,
+    },
+    "padding": {
+        "description": "Discriminator, conv: 'same' or 'valid' (each conv shrinks by kernel_size - 1).",
+        "enum": ["same", "valid"],
+        "default": "same",
+    },
+    "normalization": {
+        "description": "Normalization after each hidden layer but the discriminator's first and the mlp "
+        "generator's first (resnet: before every activation in the blocks): 'batch', 'layer' or 'none'. "
+        "wgan_gp critics cannot use 'batch' (the gradient penalty is per sample). null: batch for generators "
+        "and dcgan/cgan discriminators, layer for the wgan_gp critic, none for gan, wgan and resnet "
+        "discriminators.",
+        "enum": [None, "batch", "layer", "none"],
+        "default": None,
+    },
+    "batch_norm_momentum": {
+        "description": "Momentum of the batch-norm moving statistics (0.9 matches PyTorch's 0.1).",
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "exclusiveMaximum": 1,
+        "default": 0.9,
+    },
+    "activation": {
+        "description": f"Hidden activation: one of {', '.join(ACTIVATIONS)}. null: relu for conv generators "
+        "and resnet networks, leaky_relu otherwise.",
+        "enum": [None, *ACTIVATIONS],
+        "default": None,
+    },
+    "leaky_relu_slope": {
+        "description": "Negative slope of leaky_relu.",
+        "type": "number",
+        "minimum": 0,
+        "maximum": 1,
+        "default": 0.2,
+    },
+    "dropout": {
+        "description": "Dropout rate. Discriminator: after every hidden layer. Generator: after the latent "
+        "projection only (as the logo walkthrough did). 0 disables it.",
+        "type": "number",
+        "minimum": 0,
+        "exclusiveMaximum": 1,
+        "default": 0.0,
+    },
+    "output_activation": {
+        "description": "Generator: 'tanh' (images in [-1, 1]) or 'sigmoid' (images in [0, 1]); the trainer scales "
+        "the data to match.",
+        "enum": ["tanh", "sigmoid"],
+        "default": "tanh",
+    },
+    "init_std": {
+        "description": "Kernels start from N(0, init_std) as in DCGAN; null keeps Keras' Glorot-uniform default.",
+        "type": ["number", "null"],
+        "exclusiveMinimum": 0,
+        "default": 0.02,
+    },
+}
