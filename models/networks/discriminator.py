@@ -8,6 +8,8 @@ import keras
 from keras import layers
 
 from infra.cli import UserError
+from models.networks import resnet
+from models.networks.attention import AttentionPlacement
 from models.networks.blocks import conv, dense, doublings, drop, embed, hidden, label_input
 from models.networks.options import resolve_options
 
@@ -17,30 +19,53 @@ def build_discriminator(options: dict, image_shape: tuple, num_classes: int | No
     opts = resolve_options(options, "discriminator")
     image_shape = tuple(image_shape)
     images = keras.Input(shape=image_shape, name="images")
-    inputs, x = [images], images
+    inputs, x, labels = [images], images, None
     mlp = opts["architecture"] == "mlp"
     if mlp:
         x = layers.Flatten()(x)
     if opts["conditional"]:
         labels = label_input(num_classes, "discriminator")
         inputs.append(labels)
-        label_features = embed(labels, num_classes, opts)
-        if not mlp:
-            height, width, _ = image_shape
-            label_features = layers.Reshape((height, width, 1))(dense(height * width, opts)(label_features))
-        x = layers.Concatenate()([x, label_features])
-    x = _mlp_body(x, opts) if mlp else _conv_body(x, opts, image_shape)
-    score = dense(1, opts, dtype="float32", name="score")(layers.Flatten()(x))
+        if opts["conditioning"] == "concat":
+            x = layers.Concatenate()([x, _label_features(labels, num_classes, opts, image_shape, mlp)])
+    body = {"mlp": _mlp_body, "conv": _conv_body, "resnet": resnet.discriminator_body}[opts["architecture"]]
+    attention = AttentionPlacement(opts, "discriminator")
+    x = body(x, opts, image_shape, attention)
+    attention.check()
+    features = layers.Flatten()(x) if len(x.shape) > 2 else x
+    if opts["conditioning"] == "projection" and labels is not None:
+        score = _projection_score(features, labels, num_classes, opts)
+    else:
+        score = dense(1, opts, dtype="float32", name="score")(features)
     return keras.Model(inputs, score, name=f"discriminator_{opts['choice']}")
 
 
-def _mlp_body(x, opts: dict):
+def _label_features(labels, num_classes: int, opts: dict, image_shape: tuple, mlp: bool):
+    """The label embedding, for conv and resnet networks projected to one extra image plane."""
+    label_features = embed(labels, num_classes, opts)
+    if mlp:
+        return label_features
+    height, width, _ = image_shape
+    return layers.Reshape((height, width, 1))(dense(height * width, opts)(label_features))
+
+
+def _projection_score(features, labels, num_classes: int, opts: dict):
+    """Dense(1)(h) + <embed(y), h> (Miyato & Koyama 2018). The class vectors are a bias-free Dense on the one-hot
+    label, the same as an embedding, so that spectral normalization can wrap them like any Dense."""
+    one_hot = layers.CategoryEncoding(num_classes, output_mode="one_hot")(labels)
+    class_vectors = dense(features.shape[-1], opts, use_bias=False, name="class_projection")(one_hot)
+    match = layers.Dot(axes=1, dtype="float32")([class_vectors, features])
+    unconditional = dense(1, opts, dtype="float32", name="unconditional_score")(features)
+    return layers.Add(dtype="float32", name="score")([unconditional, match])
+
+
+def _mlp_body(x, opts: dict, image_shape: tuple, attention: AttentionPlacement):
     for units in opts["widths"]:
         x = drop(hidden(dense(units, opts)(x), opts), opts)
     return x
 
 
-def _conv_body(x, opts: dict, image_shape: tuple):
+def _conv_body(x, opts: dict, image_shape: tuple, attention: AttentionPlacement):
     """Convs (the first without normalization, as in DCGAN), each halving the size when strides is 2."""
     widths = opts["widths"]
     if widths is None:
@@ -49,7 +74,7 @@ def _conv_body(x, opts: dict, image_shape: tuple):
     _check_size(image_shape, widths, opts)
     for index, filters in enumerate(widths):
         x = conv(filters, opts["kernel_size"], opts, strides=opts["strides"], padding=opts["padding"])(x)
-        x = drop(hidden(x, opts, normalized=index > 0), opts)
+        x = attention.visit(drop(hidden(x, opts, normalized=index > 0), opts))
     return x
 
 
