@@ -113,7 +113,8 @@ def test_exported_generator_loads_in_plain_keras_without_the_project(tmp_path, d
 # every preset, generation), run again in a JAX process; sizes up to 56 px, as the layer plan for larger
 # sizes is backend-independent.
 JAX_TEST_SELECTION = [
-    "tests/models/test_networks.py", "tests/models/test_losses.py", "tests/models/test_augment.py",
+    "tests/models/test_networks.py", "tests/models/test_networks_modern.py", "tests/models/test_losses.py",
+    "tests/models/test_augment.py",
     "tests/models/test_backends.py::test_input_gradients_are_taken_per_sample",
     "tests/models/test_backends.py::test_each_loss_trains",
     "tests/models/test_train.py", "tests/models/test_checkpoints.py", "tests/models/test_resume.py",
