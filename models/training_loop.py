@@ -25,10 +25,11 @@ from models.checkpoints import Checkpoints
 from models.images import image_grid, to_model_range
 from models.outputs import RunOutputs
 from models.run_folder import GENERATOR_FILE
-from models.sampling import generate_uint8, latent_vectors
+from models.sampling import generate_uint8, latent_vectors, recompute_batch_norm_statistics
 
 # Purposes of the random streams derived from the seed; distinct so no two streams coincide.
-DATA_ORDER, STEP_NOISE, SAMPLE_NOISE, EVAL_NOISE, AUGMENT_NOISE = range(5)
+DATA_ORDER, STEP_NOISE, SAMPLE_NOISE, EVAL_NOISE, AUGMENT_NOISE, EMA_STATISTICS_NOISE = range(6)
+EMA_STATISTICS_BATCHES = 16
 
 
 class BatchSource:
@@ -132,6 +133,7 @@ class Trainer:
         # The generator people see (grids, evaluation, export): the EMA copy when there is one.
         self.generator_ema = builders.build_generator_ema(config, self.gan.generator)
         self.shown_generator = self.generator_ema or self.gan.generator
+        self._synced_step = None
         self.training_state = {name: keras.Variable(value, dtype="float32", trainable=False, name=name)
                                for name, value in self.gan.initial_state().items()}
         self.variable_groups = {
@@ -214,13 +216,13 @@ class Trainer:
                                              img_s=f"{record['images_per_sec']:.0f}")
                         interval_start, interval_steps = time.perf_counter(), 0
                     if step % self.config["sample_interval"] == 0 or last_step:
-                        train_step.sync()
+                        self._sync(train_step, step)
                         outputs.save_samples(step, self.sample_grid())
                     if evaluator is not None and (step % self.config["eval_interval"] == 0 or last_step):
-                        train_step.sync()
+                        self._sync(train_step, step)
                         self._evaluate(evaluator, step, outputs)
                     if step % self.config["checkpoint_interval"] == 0 or last_step:
-                        train_step.sync()
+                        self._sync(train_step, step)
                         self._save_checkpoint(step)
                         saved_step = step
                     if out_of_time:
@@ -229,7 +231,7 @@ class Trainer:
                         break
             if stop.signal_name is not None:
                 if saved_step != step:
-                    train_step.sync()
+                    self._sync(train_step, step)
                     self._save_checkpoint(step)
                 outputs.write_status("interrupted", step, self.total_steps,
                                      f"stopped by {stop.signal_name}; resume with --resume {self.run_dir}")
@@ -249,6 +251,19 @@ class Trainer:
         finally:
             progress.close()
             outputs.close()
+
+    def _sync(self, train_step, step: int) -> None:
+        """Bring the Keras variables up to date before they are saved or sampled."""
+        train_step.sync()
+        if self.generator_ema is not None and self._synced_step != step:
+            # The raw generator's batch-norm statistics do not fit the averaged weights (a mismatch that makes
+            # the average draw worse than the raw generator): measure the average's own, as BigGAN does.
+            rng = np.random.default_rng([self.config["seed"], EMA_STATISTICS_NOISE, step])
+            count = EMA_STATISTICS_BATCHES * self.config["batch_size"]
+            labels = rng.integers(0, self.num_classes, count) if self.gan.generator_conditional else None
+            recompute_batch_norm_statistics(self.generator_ema, latent_vectors(rng, count, self.config["latent_dim"]),
+                                            labels, batches=EMA_STATISTICS_BATCHES)
+        self._synced_step = step
 
     def make_train_step(self):
         """The compiled step of this run's networks, optimizers, EMA generator and training state."""
