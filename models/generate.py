@@ -113,6 +113,9 @@ def load_generator(run_dir: str | Path, checkpoint: str = "last") -> TrainedGene
         # Runs with an EMA generator are sampled from the average, as their grids and generator.keras are.
         group = "generator_ema" if config.get("ema_kimg") is not None else "generator"
         checkpoints.restore({group: model.variables}, checkpoint)
+        from models.networks.spectral import normalize_spectral_kernels
+
+        normalize_spectral_kernels(model)  # kernels trained on JAX are stored before normalization
     elif checkpoint == "last" and exported.is_file():
         import keras
 

@@ -23,6 +23,7 @@ from models import augment, builders, networks
 from models.backends import make_train_step
 from models.checkpoints import Checkpoints
 from models.images import image_grid, to_model_range
+from models.networks.spectral import count_spectral_layers, normalize_spectral_kernels
 from models.outputs import RunOutputs
 from models.run_folder import GENERATOR_FILE
 from models.sampling import generate_uint8, latent_vectors, recompute_batch_norm_statistics
@@ -132,7 +133,8 @@ class Trainer:
         self.gan, self.generator_optimizer, self.discriminator_optimizer = builders.build_gan(config)
         # The generator people see (grids, evaluation, export): the EMA copy when there is one.
         self.generator_ema = builders.build_generator_ema(config, self.gan.generator)
-        self.shown_generator = self.generator_ema or self.gan.generator
+        self.trained_generator = self.generator_ema or self.gan.generator
+        self.shown_generator = self._inference_copy(self.trained_generator)
         self._synced_step = None
         self.training_state = {name: keras.Variable(value, dtype="float32", trainable=False, name=name)
                                for name, value in self.gan.initial_state().items()}
@@ -263,7 +265,19 @@ class Trainer:
             labels = rng.integers(0, self.num_classes, count) if self.gan.generator_conditional else None
             recompute_batch_norm_statistics(self.generator_ema, latent_vectors(rng, count, self.config["latent_dim"]),
                                             labels, batches=EMA_STATISTICS_BATCHES)
+        if self.shown_generator is not self.trained_generator:
+            for shown, trained in zip(self.shown_generator.variables, self.trained_generator.variables):
+                shown.assign(trained)
+            normalize_spectral_kernels(self.shown_generator)
         self._synced_step = step
+
+    def _inference_copy(self, generator: keras.Model) -> keras.Model:
+        """The generator to sample and export. JAX trains spectrally normalized kernels without storing the
+        normalized ones, which inference reads; a copy gets them, so the checkpoint keeps the trained values
+        and resume stays exact. Elsewhere the generator itself."""
+        if keras.backend.backend() != "jax" or not count_spectral_layers(generator):
+            return generator
+        return builders.build_generator(self.config)
 
     def make_train_step(self):
         """The compiled step of this run's networks, optimizers, EMA generator and training state."""

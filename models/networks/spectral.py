@@ -24,3 +24,7 @@ def normalize_spectral_kernels(model: keras.Model) -> int:
                 layer.kernel.assign(kernel)
                 count += 1
     return count
+
+
+def count_spectral_layers(model: keras.Model) -> int:
+    return sum(isinstance(layer, layers.SpectralNormalization) for layer in model.layers)

@@ -152,3 +152,21 @@ def test_standing_statistics_are_the_average_of_the_generators_own_batches():
     np.testing.assert_allclose(norm.moving_mean.numpy(), np.mean([c.mean(0) for c in chunks], 0), atol=1e-5)
     np.testing.assert_allclose(norm.moving_variance.numpy(), np.mean([c.var(0) for c in chunks], 0), atol=1e-4)
     assert norm.momentum == 0.9
+
+
+def test_a_spectrally_normalized_generator_is_sampled_and_exported_with_normalized_kernels(tmp_path):
+    """JAX trains the raw kernels of spectral normalization; what is sampled and exported must be normalized."""
+    config = tiny_config(make_dataset(tmp_path / "squares.npz"), tensorboard=False)
+    config["generator"].update(spectral_norm=True, normalization="none", init_std=None)
+    assert train.main(["--config", str(write_config(tmp_path / "c.json", config)), "--steps", "3", "--name", "sn",
+                       "--runs-dir", str(tmp_path), "--no-progress"]) == 0
+    exported = keras.saving.load_model(tmp_path / "sn" / "generator.keras")
+    kernels = [layer.kernel.numpy() for layer in exported.layers if isinstance(layer, keras.layers.SpectralNormalization)]
+    assert kernels
+    for kernel in kernels:
+        top = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
+        assert top == pytest.approx(1.0, abs=0.05)
+    noise = np.random.default_rng(3).standard_normal((4, 8), dtype=np.float32)
+    from_export = ops.convert_to_numpy(exported([noise], training=False))
+    np.testing.assert_allclose(load_generator(tmp_path / "sn").sample(4, seed=3),
+                               np.round((from_export + 1) * 127.5).clip(0, 255), atol=2)
