@@ -3,8 +3,9 @@
     python bench/quality.py --baseline configs/logos_dcgan.json --candidate configs/logos_small_data.json \\
         --minutes 6.5 --out bench/out/logos
 
-Each config trains in its own process for --minutes (models.train's time_limit_minutes), one after the other,
-on the current machine. Then 2,000 images of each run's generator (the EMA one when the config has it) are
+Each config trains in its own process for --minutes (models.train's time_limit_minutes), one after the other
+on the current machine, or with --together both at once, each on an equal share of the cores: fair even when
+something else loads the machine. Then 2,000 images of each run's generator (the EMA one when the config has it) are
 scored against the run's whole training set with the canonical FID network: KID (x10^3, ± std over subsets),
 FID and, for conditional runs, class accuracy beside the class judge's own accuracy on held-out real images.
 Prints a table and the candidate's ratios to the baseline; writes results.json and side_by_side.png (the
@@ -17,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--samples", type=int, default=2000, help="generated images scored per run (default: 2000)")
     parser.add_argument("--inception-weights", metavar="PATH", help="the FID network archive (see below)")
     parser.add_argument("--out", default="bench/out/quality", help="folder for runs and results (default: %(default)s)")
+    parser.add_argument("--together", action="store_true",
+                        help="train both configs at the same time, sharing the cores (fair on a busy machine)")
     parser.add_argument("--skip-training", action="store_true",
                         help="score the runs already in --out again instead of training them")
     return parser
@@ -62,22 +64,28 @@ def default_inception_weights() -> str | None:
     return str(candidate) if candidate.is_file() else None
 
 
-def train(config: str, name: str, args, runs_dir: Path) -> float:
-    """Train one config in its own process until the time limit; returns the wall-clock seconds it took."""
+def start_training(config: str, name: str, args, runs_dir: Path) -> subprocess.Popen:
+    """Start training one config in its own process, to stop at the time limit."""
     command = [sys.executable, "-m", "models.train", "--config", config, "--name", name, "--runs-dir", str(runs_dir),
                "--steps", str(HUGE_STEPS), "--set", f"time_limit_minutes={args.minutes}", "--no-progress"]
     for flag, value in (("--data", args.data), ("--data-dir", args.data_dir), ("--backend", args.backend)):
         if value:
             command += [flag, value]
     print(f"training {config} for {args.minutes:g} min ...", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    result = subprocess.run(command, cwd=Path(__file__).resolve().parents[1], stderr=subprocess.PIPE, text=True)
-    if result.returncode != 0:
+    return subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], stderr=subprocess.PIPE, text=True)
+
+
+def finish_training(config: str, process: subprocess.Popen) -> None:
+    _, stderr = process.communicate()
+    if process.returncode != 0:
         from infra.cli import UserError
 
-        raise UserError(f"{config}: training failed with status {result.returncode}: "
-                        f"{result.stderr.strip().splitlines()[-1] if result.stderr.strip() else ''}")
-    return time.perf_counter() - start
+        last_line = stderr.strip().splitlines()[-1] if stderr.strip() else ""
+        raise UserError(f"{config}: training failed with status {process.returncode}: {last_line}")
+
+
+def train(config: str, name: str, args, runs_dir: Path) -> None:
+    finish_training(config, start_training(config, name, args, runs_dir))
 
 
 def score(run_dir: Path, samples: int, inception_weights: str | None) -> dict:
@@ -147,13 +155,19 @@ def main(argv=None) -> int:
         for name, config in names.items():
             if (runs_dir / name).exists():
                 raise UserError(f"{runs_dir / name}: exists; use another --out, or --skip-training to score it again")
-        for name, config in names.items():
-            train(config, name, args, runs_dir)
+        if args.together:
+            processes = {name: start_training(config, name, args, runs_dir) for name, config in names.items()}
+            for name, process in processes.items():
+                finish_training(names[name], process)
+        else:
+            for name, config in names.items():
+                train(config, name, args, runs_dir)
     os.environ.setdefault("KERAS_BACKEND", args.backend or "tensorflow")
     results = {name: score(runs_dir / name, args.samples, inception_weights) for name in names}
     rows = [(names[name], results[name]) for name in names]
-    print(f"budget {args.minutes:g} min of training per config, {os.cpu_count()} CPUs; {args.samples} generated "
-          f"images vs the {results['baseline']['real_images']} training images")
+    sharing = "both at once, sharing" if args.together else "one after the other, each on"
+    print(f"budget {args.minutes:g} min of training per config ({sharing} {os.cpu_count()} CPUs); "
+          f"{args.samples} generated images vs the {results['baseline']['real_images']} training images")
     print(table(rows))
     kid_ratio = results["candidate"]["kid"] / results["baseline"]["kid"]
     fid_ratio = results["candidate"]["fid"] / results["baseline"]["fid"]

@@ -60,7 +60,8 @@ def clip_weights(values, clip_value: float):
 
 
 def r1_penalty(gradients):
-    """R1 (Mescheder et al. 2018): mean over real samples of ‖∇D(x)‖², zero-centred; the caller weights it γ/2."""
+    """R1 (Mescheder et al. 2018): mean over real samples of ‖∇D(x)‖², zero-centred; the caller weights it
+    γ/2."""
     return ops.mean(ops.sum(ops.square(gradients), axis=tuple(range(1, len(gradients.shape)))))
 
 

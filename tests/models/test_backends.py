@@ -119,9 +119,11 @@ JAX_TEST_SELECTION = [
     "tests/models/test_backends.py::test_each_loss_trains",
     "tests/models/test_train.py", "tests/models/test_checkpoints.py", "tests/models/test_resume.py",
     "tests/models/test_presets.py", "tests/serve/test_generate.py",
-    "tests/models/test_small_data_training.py::test_every_option_trains_and_a_stopped_run_resumes_to_the_same_weights_and_state",
-    "tests/models/test_small_data_training.py::test_the_exported_generator_and_generate_use_the_ema_weights_and_the_raw_ones_stay_in_the_checkpoint",
-    "tests/models/test_small_data_training.py::test_a_spectrally_normalized_generator_is_sampled_and_exported_with_normalized_kernels",
+    *(f"tests/models/test_small_data_training.py::{name}" for name in (
+        "test_every_option_trains_and_a_stopped_run_resumes_to_the_same_weights_and_state",
+        "test_the_exported_generator_and_generate_use_the_ema_weights_and_the_raw_ones_stay_in_the_checkpoint",
+        "test_a_spectrally_normalized_generator_is_sampled_and_exported_with_normalized_kernels",
+    )),
 ]  # fmt: skip
 JAX_PYTEST = """
 import sys

@@ -161,7 +161,8 @@ def test_a_spectrally_normalized_generator_is_sampled_and_exported_with_normaliz
     assert train.main(["--config", str(write_config(tmp_path / "c.json", config)), "--steps", "3", "--name", "sn",
                        "--runs-dir", str(tmp_path), "--no-progress"]) == 0
     exported = keras.saving.load_model(tmp_path / "sn" / "generator.keras")
-    kernels = [layer.kernel.numpy() for layer in exported.layers if isinstance(layer, keras.layers.SpectralNormalization)]
+    kernels = [layer.kernel.numpy() for layer in exported.layers
+               if isinstance(layer, keras.layers.SpectralNormalization)]
     assert kernels
     for kernel in kernels:
         top = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
