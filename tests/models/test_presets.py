@@ -17,8 +17,8 @@ from preprocessing.dataset import save_dataset
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PRESETS = sorted(path.stem for path in CONFIGS.glob("*.json"))
 FASHION_PRESETS = {"gan_gan", "dcgan_dcgan", "dcgan_gan", "cgan_cgan", "wgan_wgan", "wgan_gp_wgan_gp",
-                   "cgan_fashion_mnist", "fashiongan", "keras_dcgan_tutorial"}
-LOGO_PRESETS = {"logos_dcgan": 56, "logos_dcgan_walkthrough": 56, "logos_wgan_gp": 56,
+                   "cgan_fashion_mnist", "fashiongan", "keras_dcgan_tutorial", "fashion_small_data"}
+LOGO_PRESETS = {"logos_dcgan": 56, "logos_dcgan_walkthrough": 56, "logos_wgan_gp": 56, "logos_small_data": 56,
                 "logos_dcgan_112": 112, "logos_wgan_gp_112": 112}
 
 
