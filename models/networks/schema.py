@@ -58,7 +58,7 @@ NETWORK_OPTIONS_SCHEMA: dict = {
     "embedding_dim": {
         "description": "Size of the label embedding of a conditional network.",
         "type": "integer",
-        "minimum": 1,
+        "minimum": 1, "maximum": 1024,
         "default": 50,
     },
     "width": {
@@ -66,13 +66,13 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "has 'width' channels, doubling towards the coarse end; the discriminator's first layer has 'width' "
         "channels, doubling at each downsampling. Capped at 'max_width'.",
         "type": "integer",
-        "minimum": 1,
+        "minimum": 1, "maximum": 4096,
         "default": 64,
     },
     "max_width": {
         "description": "Upper bound on the channels of any automatically sized conv layer.",
         "type": "integer",
-        "minimum": 1,
+        "minimum": 1, "maximum": 4096,
         "default": 512,
     },
     "widths": {
@@ -82,7 +82,7 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "rest keep the size, and the output conv upsamples too when there are fewer widths than upsamplings. "
         "conv discriminator: channels of each conv.",
         "type": ["array", "null"],
-        "items": {"type": "integer", "minimum": 1},
+        "items": {"type": "integer", "minimum": 1, "maximum": 4096}, "maxItems": 64,
         "default": None,
     },
     "base_size": {
@@ -90,14 +90,14 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "base_size * 2^k (k upsamplings). null: the image size halved while the half is a whole number >= 4, "
         "e.g. 7 for 28/56/112 px, 4 for 32/64/128 px.",
         "type": ["integer", "null"],
-        "minimum": 1,
+        "minimum": 1, "maximum": 1024,
         "default": None,
     },
     "base_width": {
         "description": "Generator, conv: channels of the latent projection at the base size. "
         "null: width * 2^(upsamplings - 1), capped at max_width.",
         "type": ["integer", "null"],
-        "minimum": 1,
+        "minimum": 1, "maximum": 4096,
         "default": None,
     },
     "upsampling": {
@@ -109,14 +109,14 @@ NETWORK_OPTIONS_SCHEMA: dict = {
     "kernel_size": {
         "description": "Conv kernel size of the layers that change the image size (discriminator: every conv).",
         "type": "integer",
-        "minimum": 1,
+        "minimum": 1, "maximum": 31,
         "default": 4,
     },
     "refine_kernel_size": {
         "description": "Generator, conv: kernel size of the convs that keep the size (extra widths and a "
         "non-upsampling output conv). null: kernel_size.",
         "type": ["integer", "null"],
-        "minimum": 1,
+        "minimum": 1, "maximum": 31,
         "default": None,
     },
     "strides": {

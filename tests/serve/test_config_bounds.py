@@ -65,3 +65,19 @@ def test_the_trainer_refuses_an_oversized_config_with_one_line(tmp_path, data_ro
                                      "the maximum of 1024")
     assert trained.stderr.count("\n") == 1
     assert not (tmp_path / "runs").exists()
+
+
+NETWORK_LIMITS = {"width": 4096, "max_width": 4096, "embedding_dim": 1024, "base_width": 4096, "kernel_size": 31}
+
+
+@pytest.mark.parametrize("key", NETWORK_LIMITS)
+def test_network_sizes_have_limits_too(key):
+    config = config_with()
+    config["generator"] = {**config["generator"], key: NETWORK_LIMITS[key] + 1}
+    with pytest.raises(UserError) as refused:
+        configs.resolve(config, "posted config")
+    assert f"generator.{key} = {NETWORK_LIMITS[key] + 1}" in str(refused.value)
+    config["discriminator"] = {**config["discriminator"], "widths": [8] * 65}
+    config["generator"][key] = NETWORK_LIMITS[key]
+    with pytest.raises(UserError, match="discriminator.widths"):
+        configs.resolve(config, "posted config")
