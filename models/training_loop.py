@@ -94,7 +94,7 @@ class BatchSource:
             batch["augment_fake"] = augment_rng.random((*critic_shape, *per_image), dtype=np.float32)
             batch["augment_generated"] = augment_rng.random((*batch_shape, *per_image), dtype=np.float32)
         if self.ema_kimg is not None:
-            batch["ema_beta"] = np.float32(self.ema_beta(step))
+            batch["ema_beta"] = np.asarray(self.ema_beta(step), np.float32)  # a 0-d array: no retrace per value
         return batch
 
 
