@@ -49,3 +49,10 @@ def subprocess_env(**extra) -> dict:
 def run_module(module: str, *args: str, timeout: int = 240, **env) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", module, *args], cwd=PROJECT_ROOT, env=subprocess_env(**env),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def run_without_the_project(script: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``script`` in a fresh Python that cannot import the project, as a user of generator.keras would."""
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    return subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env={**environment, "TF_CPP_MIN_LOG_LEVEL": "2"})

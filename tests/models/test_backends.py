@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -14,7 +13,8 @@ import tensorflow as tf
 from models import generate, losses, train
 from models.gan import GAN
 from models.outputs import read_metrics
-from tests.models.helpers import PROJECT_ROOT, make_dataset, run_module, subprocess_env, tiny_config, write_config
+from tests.models.helpers import (PROJECT_ROOT, make_dataset, run_module, run_without_the_project, subprocess_env,
+                                 tiny_config, write_config)
 
 
 @pytest.fixture(scope="module")
@@ -102,9 +102,7 @@ def test_exported_generator_loads_in_plain_keras_without_the_project(tmp_path, d
                        "--no-progress"]) == 0
     script = ("import keras, numpy as np; model = keras.saving.load_model('r/generator.keras'); "
               "print(model([np.zeros((2, 8), 'float32'), np.array([0, 2])]).shape)")
-    environment = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=120, env={**environment, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    result = run_without_the_project(script, tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("(2, 16, 16, 3)")
 

@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -18,7 +15,7 @@ from models.networks.discriminator import build_discriminator
 from models.networks.generator import build_generator
 from models.networks.options import resolve_options
 from models.networks.spectral import normalize_spectral_kernels
-from tests.models.helpers import make_dataset, tiny_config, write_config
+from tests.models.helpers import make_dataset, run_without_the_project, tiny_config, write_config
 
 LATENT = 8
 CLASSES = 3
@@ -371,8 +368,6 @@ def test_a_resnet_gan_trains_and_its_generator_loads_in_plain_keras(tmp_path):
     script = ("import keras, numpy as np; model = keras.saving.load_model('r/generator.keras'); "
               "images = keras.ops.convert_to_numpy(model([np.zeros((2, 8), 'float32'), np.array([0, 2])])); "
               "print(images.shape, bool(np.isfinite(images).all()), type(model.layers[-2]).__name__)")
-    environment = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=120, env={**environment, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    result = run_without_the_project(script, tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("(2, 16, 16, 3) True SpectralNormalization")

@@ -159,13 +159,19 @@ def test_unknown_routes_and_methods_answer_json(client):
     assert "GET" in wrong_method.get_json()["allowed"]
 
 
-def test_a_run_is_loaded_once_and_again_only_when_its_generator_changes(runs_dir, data_root, monkeypatch, tmp_path):
+@pytest.fixture
+def counted_loads(runs_dir, data_root, monkeypatch, tmp_path):
+    """A server on a copy of the run, and the list of load_generator calls it makes."""
     calls = []
     real = models.generate.load_generator
     monkeypatch.setattr(models.generate, "load_generator", lambda *args: calls.append(args) or real(*args))
     runs = tmp_path / "runs"
     shutil.copytree(runs_dir / RUN, runs / RUN)
-    client = create_app(runs, data_root).test_client()
+    return create_app(runs, data_root).test_client(), runs, calls
+
+
+def test_a_run_is_loaded_once_and_again_only_when_its_generator_changes(counted_loads):
+    client, runs, calls = counted_loads
     for seed in range(3):
         assert client.get(f"/generate?n=2&seed={seed}").status_code == 200
     assert len(calls) == 1
@@ -175,13 +181,8 @@ def test_a_run_is_loaded_once_and_again_only_when_its_generator_changes(runs_dir
     assert len(calls) == 2
 
 
-def test_a_changed_status_is_listed_without_loading_the_generator_again(runs_dir, data_root, monkeypatch, tmp_path):
-    calls = []
-    real = models.generate.load_generator
-    monkeypatch.setattr(models.generate, "load_generator", lambda *args: calls.append(args) or real(*args))
-    runs = tmp_path / "runs"
-    shutil.copytree(runs_dir / RUN, runs / RUN)
-    client = create_app(runs, data_root).test_client()
+def test_a_changed_status_is_listed_without_loading_the_generator_again(counted_loads):
+    client, runs, calls = counted_loads
     assert client.get("/generate?n=2&seed=0").status_code == 200
     status = json.loads((runs / RUN / "status.json").read_text())
     (runs / RUN / "status.json").write_text(json.dumps({**status, "state": "running", "step": RUN_STEPS + 1}))
