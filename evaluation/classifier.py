@@ -16,7 +16,7 @@ from tqdm import tqdm
 from evaluation.cache import cached_arrays, content_hash
 
 FLOAT = "float32"  # independent of any mixed-precision policy the trainer set
-EPOCHS = 5
+EPOCHS = 15  # 5 left the judge at 0.76 held-out accuracy on the shared Fashion-MNIST images
 BATCH_SIZE = 64
 HELD_OUT = 0.1
 SEED = 0
