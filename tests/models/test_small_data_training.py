@@ -145,7 +145,7 @@ def test_standing_statistics_are_the_average_of_the_generators_own_batches():
     inputs = keras.Input((4,))
     dense = keras.layers.Dense(8)
     norm = keras.layers.BatchNormalization(momentum=0.9)
-    model = keras.Model(inputs, norm(dense(inputs)))
+    model = keras.Model([inputs], norm(dense(inputs)))  # as the generators: a list of inputs
     noise = np.random.default_rng(0).standard_normal((256, 4)).astype("float32")
     assert recompute_batch_norm_statistics(model, noise, None, batches=4) == 1
     chunks = np.array_split(noise @ dense.kernel.numpy() + dense.bias.numpy(), 4)
