@@ -78,7 +78,7 @@ def start_training(config: str, name: str, args, runs_dir: Path) -> subprocess.P
 def finish_training(config: str, process: subprocess.Popen) -> None:
     _, stderr = process.communicate()
     if process.returncode != 0:
-        from infra.cli import UserError
+        from infra.errors import UserError
 
         last_line = stderr.strip().splitlines()[-1] if stderr.strip() else ""
         raise UserError(f"{config}: training failed with status {process.returncode}: {last_line}")
@@ -141,7 +141,7 @@ def table(rows: list[tuple[str, dict]]) -> str:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from infra.cli import UserError
+    from infra.errors import UserError
     from models import config as configs
 
     if args.minutes <= 0 or args.samples < 2:

@@ -19,7 +19,7 @@ from evaluation import metrics as formulas
 from evaluation.cache import cached_arrays, content_hash, default_cache_dir
 from evaluation.features import InceptionEmbedder, as_image_batch
 from evaluation.metrics import parse_metrics
-from infra.cli import UserError
+from infra.errors import UserError
 
 INCEPTION_METRICS = ("fid", "kid")
 

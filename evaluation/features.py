@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from evaluation.inception import FEATURE_DIM, FLOAT, LegacyResizeAndScale, build_inception
 from evaluation.weights import resolve_inception_weights, sha256_of
-from infra.cli import UserError
+from infra.errors import UserError
 
 DEFAULT_BATCH_SIZE = 32
 

@@ -16,7 +16,7 @@ import numpy as np
 from keras import layers, ops
 
 from evaluation.torchscript import ScriptModule, read_torchscript
-from infra.cli import UserError
+from infra.errors import UserError
 
 FEATURE_DIM = 2048
 INPUT_SIZE = 299

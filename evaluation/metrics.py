@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from infra.cli import UserError
+from infra.errors import UserError
 
 # Metric name -> which direction is better.
 METRICS: dict[str, str] = {"fid": "lower", "kid": "lower", "mmd": "lower", "class_accuracy": "higher"}

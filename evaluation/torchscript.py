@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from infra.cli import UserError
+from infra.errors import UserError
 
 # What one archive may make the reader allocate, checked before numpy is asked for any memory. The real FID
 # weights' largest tensor is 5.9 MiB (6,193,152 bytes) and all their records 83 MiB; the caps leave ten

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 from infra.atomic import atomic_write
-from infra.cli import UserError
+from infra.errors import UserError
 
 ENV_VAR = "LOGOGAN_INCEPTION_WEIGHTS"
 SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"

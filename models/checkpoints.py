@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from infra.atomic import atomic_write, write_json
-from infra.cli import UserError
+from infra.errors import UserError
 
 VARIABLES_FILE = "variables.npz"
 INFO_FILE = "info.json"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import jsonschema
 
-from infra.cli import UserError
+from infra.errors import UserError
 
 # Defaults per discriminator choice: the training regime each original model was published with.
 REGIMES = {

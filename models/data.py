@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from infra import storage
-from infra.cli import UserError
+from infra.errors import UserError
 from preprocessing.dataset import Dataset, check_images, load_dataset
 from preprocessing.remote_dataset import pull_dataset
 

@@ -15,9 +15,10 @@ from typing import Sequence
 import numpy as np
 
 from infra import cli
-from infra.cli import UserError
+from infra.errors import UserError
 from models import run_folder
 
+DESCRIPTION = "Score generated images against real ones: FID, KID, MMD, class accuracy."
 DEFAULT_METRICS = "fid,kid"
 EPILOG = """\
 examples:
@@ -43,7 +44,7 @@ into ~/.cache/logogan when online.
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m models.evaluate", description=__doc__.split("\n\n")[0],
+        prog="python -m models.evaluate", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     source = parser.add_argument_group("what to compare (either --run, or --real with --fake)")
     source.add_argument("--run", metavar="DIR", help="a training run folder (runs/NAME): samples its generator and "

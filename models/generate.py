@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from infra import cli
-from infra.cli import UserError
+from infra.errors import UserError
 from infra.output_paths import check_output_file, check_output_folder
 from models import run_folder
 from models.images import image_grid, save_png

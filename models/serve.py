@@ -23,7 +23,7 @@ from pathlib import Path
 from werkzeug.serving import make_server
 
 from infra import cli
-from infra.cli import UserError
+from infra.errors import UserError
 from models.web.access_log import RedactingRequestHandler
 from models.web.app import create_app
 from models.web.jobs import JobQueue

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from infra.cli import UserError
+from infra.errors import UserError
 from models import augment, builders, networks
 from models.backends import make_train_step
 from models.checkpoints import Checkpoints

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from keras import layers
 
-from infra.cli import UserError
+from infra.errors import UserError
 from models.networks.blocks import conv
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from infra.cli import UserError
+from infra.errors import UserError
 
 
 def kernel_initializer(std: float | None):

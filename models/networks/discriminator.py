@@ -7,7 +7,7 @@ import math
 import keras
 from keras import layers
 
-from infra.cli import UserError
+from infra.errors import UserError
 from models.networks import resnet
 from models.networks.attention import AttentionPlacement
 from models.networks.blocks import conv, dense, doublings, drop, embed, hidden, label_input

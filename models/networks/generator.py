@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from infra.cli import UserError
+from infra.errors import UserError
 from models.networks import resnet
 from models.networks.attention import AttentionPlacement
 from models.networks.blocks import auto_width, conv, dense, drop, embed, hidden, label_input, upsamplings

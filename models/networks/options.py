@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import jsonschema
 
-from infra.cli import UserError
+from infra.errors import UserError
 from models.networks.schema import NETWORK_CHOICES, NETWORK_OPTIONS_SCHEMA
 
 # Defaults that depend on the role and the choice; everything else comes from the schema.

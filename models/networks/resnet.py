@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keras import layers
 
-from infra.cli import UserError
+from infra.errors import UserError
 from models.networks.attention import AttentionPlacement
 from models.networks.blocks import activate, auto_width, conv, dense, doublings, drop, hidden, normalize, upsamplings
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infra.cli import UserError
+from infra.errors import UserError
 from infra.storage import is_s3_url
 from models.data import NAMED_DATASETS
 from models.web.errors import ApiError

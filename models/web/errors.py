@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
-from infra.cli import UserError
+from infra.errors import UserError
 
 
 class ApiError(Exception):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from infra.cli import UserError
+from infra.errors import UserError
 from models import run_folder
 from models.web.errors import ApiError
 

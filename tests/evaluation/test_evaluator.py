@@ -5,7 +5,7 @@ from evaluation import classifier
 from evaluation.classifier import ClassJudge
 from evaluation.evaluator import Evaluator
 from evaluation.features import InceptionEmbedder
-from infra.cli import UserError
+from infra.errors import UserError
 
 
 def test_real_statistics_come_from_the_cache_the_second_time(reference, fid_assets, eval_cache, evaluator_a,

@@ -5,7 +5,7 @@ import scipy.linalg
 
 from evaluation import metrics
 from evaluation.metrics import METRICS, is_better, parse_metrics
-from infra.cli import UserError
+from infra.errors import UserError
 
 rng = np.random.default_rng(7)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from evaluation.torchscript import UnsafePickleError, read_torchscript
-from infra.cli import UserError
+from infra.errors import UserError
 
 
 def write_archive(path, pickle_bytes, records=None):

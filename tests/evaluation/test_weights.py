@@ -1,7 +1,7 @@
 import pytest
 
 from evaluation import weights
-from infra.cli import UserError
+from infra.errors import UserError
 
 
 @pytest.fixture

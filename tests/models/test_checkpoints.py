@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from infra.cli import UserError
+from infra.errors import UserError
 from models.checkpoints import Checkpoints
 
 

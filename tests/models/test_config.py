@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from infra.cli import UserError
+from infra.errors import UserError
 from models import config as configs
 
 MINIMAL = {"generator": {"choice": "dcgan"}, "discriminator": {"choice": "gan"},

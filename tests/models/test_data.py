@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from infra import storage
-from infra.cli import UserError
+from infra.errors import UserError
 from models.data import FASHION_MNIST_CLASSES, load_training_data
 from preprocessing.dataset import save_dataset
 from preprocessing.remote_dataset import push_dataset

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from keras import layers, ops
 
-from infra.cli import UserError
+from infra.errors import UserError
 from models.networks import NETWORK_CHOICES, is_conditional
 from models.networks.discriminator import build_discriminator
 from models.networks.generator import build_generator

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from keras import layers, ops
 
-from infra.cli import UserError
+from infra.errors import UserError
 from models import train
 from models.gan import GAN
 from models.networks.discriminator import build_discriminator

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from infra import cli
-from infra.cli import UserError
+from infra.errors import UserError
 from models import generate, train, training_loop
 from models.outputs import read_metrics
 from tests.models.helpers import CLASS_NAMES, make_dataset, tiny_config, write_config

@@ -9,7 +9,7 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from infra.cli import UserError
+from infra.errors import UserError
 from models import serve
 from models.web.access_log import RedactingRequestHandler
 from models.web.app import create_app

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from infra.cli import UserError
+from infra.errors import UserError
 from models import config as configs
 from models.web.app import create_app
 from models.web.jobs import JobQueue
