@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from infra.atomic import atomic_write, write_text
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -57,12 +59,10 @@ def test_a_write_in_progress_and_other_targets_leftovers_are_kept(tmp_path):
 def test_a_failed_write_keeps_the_previous_file_and_leaves_nothing(tmp_path):
     target = tmp_path / "data.bin"
     write_text(target, "old")
-    try:
+    with pytest.raises(RuntimeError, match="disk trouble"):
         with atomic_write(target) as handle:
             handle.write(b"partial")
             raise RuntimeError("disk trouble")
-    except RuntimeError:
-        pass
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["data.bin"]
 
 
