@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -55,6 +56,22 @@ def wait_for(condition, timeout: float, what: str):
             return value
         time.sleep(0.2)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def start_server(runs: Path, data_root: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """``python -m models.serve`` on a free loopback port, its stderr in ``log``; returns it and its URL."""
+    with open(log, "w") as stderr:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "models.serve", "--runs", str(runs), "--data-root", str(data_root), "--port", "0"],
+            cwd=PROJECT_ROOT, env=trainer_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+        )
+    try:
+        address = wait_for(lambda: re.search(r"http://127\.0\.0\.1:\d+", log.read_text()), 60, "the server to listen")
+    except BaseException:
+        server.kill()
+        server.wait(timeout=30)
+        raise
+    return server, address.group(0)
 
 
 @pytest.fixture(scope="session")

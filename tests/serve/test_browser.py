@@ -2,16 +2,13 @@
 generates, and shows the grid at its natural size. The screenshot is kept in tests/artifacts/gallery.png."""
 from __future__ import annotations
 
-import re
 import shutil
 import signal
-import subprocess
-import sys
 
 import pytest
 
 from infra.cli import EXIT_INTERRUPTED
-from tests.serve.conftest import IMAGE_SIZE, PROJECT_ROOT, trainer_env, wait_for
+from tests.serve.conftest import IMAGE_SIZE, PROJECT_ROOT, start_server, wait_for
 
 SCREENSHOT = PROJECT_ROOT / "tests" / "artifacts" / "gallery.png"
 CHROMIUM_FLAGS = (
@@ -31,14 +28,9 @@ pytestmark = pytest.mark.skipif(
 def server_url(runs_dir, data_root, tmp_path):
     """``python -m models.serve`` on a free loopback port, stopped by its PID at the end."""
     log = tmp_path / "serve.log"
-    with open(log, "w") as stderr:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "models.serve", "--runs", str(runs_dir), "--data-root", str(data_root), "--port", "0"],
-            cwd=PROJECT_ROOT, env=trainer_env(), stdout=subprocess.DEVNULL, stderr=stderr,
-        )
+    server, url = start_server(runs_dir, data_root, log)
     try:
-        address = wait_for(lambda: re.search(r"at (http://127\.0\.0\.1:\d+)/", log.read_text()), 60, "the server to listen")
-        yield address.group(1)
+        yield url
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == EXIT_INTERRUPTED, log.read_text()[-2000:]

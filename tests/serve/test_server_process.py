@@ -3,7 +3,6 @@ job never outlives it (not even when the server is killed outright), and bad fla
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pytest
 import requests
 
 from models.run_folder import CHECKPOINTS_DIR, read_status
-from tests.serve.conftest import PROJECT_ROOT, tiny_config, trainer_env, wait_for
+from tests.serve.conftest import PROJECT_ROOT, start_server, tiny_config, trainer_env, wait_for
 
 STARTUP_TIMEOUT_S = 60
 TRAINING_TIMEOUT_S = 240
@@ -46,14 +45,8 @@ def server_with_a_job(tmp_path, data_root):
     runs = tmp_path / "runs"
     runs.mkdir()
     log = tmp_path / "server.log"
-    with open(log, "w") as stderr:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "models.serve", "--runs", str(runs), "--data-root", str(data_root), "--port", "0"],
-            cwd=PROJECT_ROOT, env=trainer_env(), stdin=subprocess.DEVNULL, stderr=stderr,
-        )
+    server, url = start_server(runs, data_root, log)
     try:
-        url = wait_for(lambda: re.search(r"http://127\.0\.0\.1:\d+", log.read_text()), STARTUP_TIMEOUT_S,
-                       "the server to listen").group(0)
         session = requests.Session()
         session.trust_env = False
         posted = session.post(f"{url}/api/jobs?name={JOB}", json=tiny_config("tiny.npz", steps=100_000), timeout=30)
