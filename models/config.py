@@ -39,6 +39,8 @@ MAX_LATENT_DIM = 2048
 MAX_STEPS = 10_000_000
 MAX_EVAL_SAMPLES = 50_000  # the usual count for a paper's FID
 MAX_SEED = 2**32 - 1  # what every backend's random generators take
+PRECISIONS = ("float32", "bfloat16", "float16")
+MAX_DEVICES = 4096
 
 OPTIMIZER_SCHEMA = {
     "type": "object",
@@ -154,6 +156,25 @@ def schema() -> dict:
                                    "description": "Stop after this many minutes of training even if steps remain, "
                                                   "finishing as at the last step (checkpoint, samples, "
                                                   "generator.keras); --resume continues. null: no limit."},
+            "precision": {"enum": list(PRECISIONS), "default": "float32",
+                          "description": "Arithmetic of the networks: float32, or mixed bfloat16 / float16 (weights, "
+                                         "optimizer state, discriminator scores, losses and penalties stay "
+                                         "float32; float16 adds dynamic loss scaling). bfloat16 is for GPUs and "
+                                         "TPUs; a CPU runs it slower than float32."},
+            "steps_per_call": _integer(None, "Training steps fused into one compiled call (lax.scan on JAX, a "
+                                             "compiled loop on TensorFlow); logging, samples, checkpoints and "
+                                             "evaluation happen between calls. null: chosen for the device (8 on "
+                                             "a GPU or TPU, 1 on a CPU).", nullable=True, maximum=1000),
+            "data_placement": {"enum": ["auto", "device", "host"], "default": "auto",
+                               "description": "Where the uint8 training images live: device (copied to the "
+                                              "accelerator once; batches are gathered there), host (each call's "
+                                              "batches gathered in memory and copied over), or auto: device when "
+                                              "the images take at most a quarter of the device's memory."},
+            "devices": {"type": ["string", "integer"], "pattern": "^all$", "minimum": 1, "maximum": MAX_DEVICES,
+                        "default": "all",
+                        "description": "JAX: how many local devices to train on, data-parallel (weights "
+                                       "replicated, each batch split along its first axis; batch_size stays the "
+                                       "global batch): all, or a number. TensorFlow trains on one device."},
             "seed": _integer(0, "Seed of weights, data order, noise and dropout: the same seed gives the same "
                                 "run.", minimum=0, maximum=MAX_SEED),
             "deterministic": {"type": "boolean", "default": True,
