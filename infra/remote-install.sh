@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on a fresh cloud VM (setup-aws.sh / setup-gcp.sh call it over SSH): the system packages a
 # Deep Learning image may lack (tmux, Python 3.11+ with venv), .venv from requirements.txt, and on a GPU
-# machine TensorFlow's CUDA libraries. Idempotent: a second run installs nothing new.
+# machine the CUDA builds of TensorFlow and JAX (requirements-gpu.txt). Idempotent: a second run installs
+# nothing new.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=infra/setup.sh
@@ -22,18 +23,9 @@ install_system_packages() {
     sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-# Installs the CUDA wheels that match the pinned TensorFlow (tensorflow[and-cuda]).
-install_tensorflow_cuda() {
-  local pin
-  pin=$(grep -E '^tensorflow==' requirements.txt) || {
-    echo "requirements.txt pins no tensorflow version" >&2
-    return 1
-  }
-  .venv/bin/python -m pip install --quiet "tensorflow[and-cuda]==${pin#tensorflow==}"
-}
-
+# lspci too: a Deep Learning VM may still be installing its driver at boot when this runs.
 has_nvidia_gpu() {
-  nvidia-smi -L >/dev/null 2>&1 || lspci 2>/dev/null | grep -qi nvidia
+  has_working_gpu || lspci 2>/dev/null | grep -qi nvidia
 }
 
 read -ra packages <<<"$(missing_system_packages | tr '\n' ' ')"
@@ -42,6 +34,6 @@ if [ ${#packages[@]} -gt 0 ]; then
 fi
 step "Install Python packages into .venv" ensure_venv
 if has_nvidia_gpu; then
-  step "Install TensorFlow's CUDA libraries" install_tensorflow_cuda
+  step "Install the CUDA builds of TensorFlow and JAX (requirements-gpu.txt)" ensure_gpu_packages
 fi
 echo "Installed. Train with: ./run-model.sh --tmux (see ./run-model.sh --help)"

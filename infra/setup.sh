@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Sourced by run-model.sh and run-tests.sh: the one install both need, idempotent.
-# Creates .venv with Python 3.11+ on first use and installs requirements.txt whenever it changed.
+# Creates .venv with Python 3.11+ on first use and installs requirements.txt whenever it changed (and, on
+# a GPU machine, requirements-gpu.txt: ensure_gpu_packages).
 
 # step DESCRIPTION COMMAND...: run a step, and on failure name it and stop the script with the
 # command's own exit status (2 for bad input, 130 for Ctrl-C, ...).
@@ -43,6 +44,23 @@ ensure_venv() {
   if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip &&
       .venv/bin/python -m pip install --quiet -r requirements.txt &&
+      echo "$wanted" >"$stamp"
+  fi
+}
+
+# Whether this machine has an NVIDIA GPU that its driver answers for.
+has_working_gpu() {
+  nvidia-smi -L >/dev/null 2>&1
+}
+
+# On top of ensure_venv: the CUDA builds of TensorFlow and JAX (requirements-gpu.txt), installed again only
+# when it or requirements.txt changed.
+ensure_gpu_packages() {
+  local stamp wanted
+  stamp=.venv/.requirements-gpu.sha256
+  wanted=$(cat requirements.txt requirements-gpu.txt | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    .venv/bin/python -m pip install --quiet -r requirements-gpu.txt &&
       echo "$wanted" >"$stamp"
   fi
 }
