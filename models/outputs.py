@@ -11,6 +11,7 @@ import numpy as np
 from infra.atomic import atomic_write, write_json, write_text
 from models.images import save_png
 from models.run_folder import METRICS_FILE, SAMPLE_GLOB, SAMPLES_DIR, STATUS_FILE, read_metrics
+from models.tensorboard_events import EventWriter
 
 __all__ = ["RunOutputs", "read_metrics"]
 
@@ -20,16 +21,7 @@ class RunOutputs:
         self.run_dir = Path(run_dir)
         self.samples_dir = self.run_dir / SAMPLES_DIR
         self.samples_dir.mkdir(parents=True, exist_ok=True)
-        self._summary_writer = self._open_tensorboard() if tensorboard else None
-
-    def _open_tensorboard(self):
-        import keras
-        import tensorflow as tf
-
-        if keras.backend.backend() != "tensorflow":
-            # TensorFlow only writes event files here; leave any GPU to the training backend.
-            tf.config.set_visible_devices([], "GPU")
-        return tf.summary.create_file_writer(str(self.run_dir / "tensorboard"))
+        self._events = EventWriter(self.run_dir / "tensorboard") if tensorboard else None
 
     def write_status(self, state: str, step: int, total_steps: int, message: str = "") -> None:
         write_json(self.run_dir / STATUS_FILE, {
@@ -41,14 +33,9 @@ class RunOutputs:
         """Append one line to metrics.jsonl and its numbers to TensorBoard's scalars."""
         with open(self.run_dir / METRICS_FILE, "a") as handle:
             handle.write(json.dumps(record) + "\n")
-        if self._summary_writer is not None:
-            import tensorflow as tf
-
-            with self._summary_writer.as_default():
-                for name, value in record.items():
-                    if name != "step":
-                        tf.summary.scalar(name, value, step=record["step"])
-            self._summary_writer.flush()
+        if self._events is not None:
+            self._events.scalars(record["step"], {name: value for name, value in record.items() if name != "step"})
+            self._events.flush()
 
     def drop_metrics_after(self, step: int) -> None:
         """On resume, forget the lines of steps the run will redo (they came after its last checkpoint)."""
@@ -57,12 +44,9 @@ class RunOutputs:
 
     def save_samples(self, step: int, grid: np.ndarray) -> Path:
         path = save_png(self.samples_dir / f"step_{step:06d}.png", grid)
-        if self._summary_writer is not None:
-            import tensorflow as tf
-
-            with self._summary_writer.as_default():
-                tf.summary.image("samples", grid[None], step=step)
-            self._summary_writer.flush()
+        if self._events is not None:
+            self._events.image("samples", step, grid)
+            self._events.flush()
         return path
 
     def plot_losses(self) -> Path | None:
@@ -103,5 +87,5 @@ class RunOutputs:
         return path
 
     def close(self) -> None:
-        if self._summary_writer is not None:
-            self._summary_writer.close()
+        if self._events is not None:
+            self._events.close()
