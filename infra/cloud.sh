@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Sourced by setup-aws.sh and setup-gcp.sh: what both cloud scripts do the same way.
-# The caller sets DRY_RUN (0/1) before using cloud_run.
+# The caller sets DRY_RUN (0/1) before using cloud_run, and NODES (the number of VMs) before placeholder.
 
 # shellcheck disable=SC2034  # STACK_TAG and REMOTE_DIR are read by the scripts that source this file
 # Tag (AWS) / label (GCP) key that marks everything the scripts create, so --teardown finds exactly that.
@@ -10,6 +10,10 @@ REMOTE_DIR=logogan
 # Seconds between SSH attempts while a new VM boots, and how many attempts before giving up (~10 min).
 SSH_RETRY_SECONDS=${SSH_RETRY_SECONDS:-10}
 SSH_ATTEMPTS=60
+# --nodes: the port process 0's VM serves JAX's distributed coordinator on (the port of the example in
+# jax.distributed.initialize's documentation), and the most VMs one run may rent.
+COORDINATOR_PORT=1234
+MAX_NODES=64
 
 # Commands are shown on the original stdout even inside $(...) captures.
 exec 3>&1
@@ -116,6 +120,12 @@ send_project() {
   git archive --format=tar.gz HEAD | "$@" "$unpack"
 }
 
+# placeholder WHAT NODE: how a --dry-run shows a value of VM number NODE not known yet, e.g. <public-ip-1>;
+# a one-VM run (the caller's NODES=1) shows <public-ip> as before.
+placeholder() {
+  if [ "$NODES" = 1 ]; then echo "<$1>"; else echo "<$1-$2>"; fi
+}
+
 # The remote commands, shared so both clouds run exactly the same thing on the VM.
 remote_install_command() {
   echo "cd $REMOTE_DIR && ./infra/remote-install.sh"
@@ -123,6 +133,35 @@ remote_install_command() {
 
 remote_train_command() {
   echo "cd $REMOTE_DIR && ./run-model.sh --tmux $(quote_words "$@")"
+}
+
+# check_nodes COUNT TRAIN-ARGS...: COUNT is a whole number of VMs from 1 to MAX_NODES; with more than one VM
+# the script sets the run's coordinator flags itself, so the training flags may not.
+check_nodes() {
+  local count=$1 word
+  shift
+  if ! [[ $count =~ ^[1-9][0-9]{0,2}$ ]] || [ "$count" -gt "$MAX_NODES" ]; then
+    die "--nodes '${count:0:40}': expected a whole number of VMs from 1 to $MAX_NODES"
+  fi
+  [ "$count" -gt 1 ] || return 0
+  for word in "$@"; do
+    case $word in
+      --coordinator | --coordinator=* | --num-processes | --num-processes=* | --process-id | --process-id=*)
+        die "${word%%=*} after -- is set by --nodes (the first VM's private address, $count processes, one id per VM); leave it out" ;;
+    esac
+  done
+}
+
+# node_train_command VMS NODE COORDINATOR-IP TRAIN-ARGS...: the training command for VM number NODE of a
+# run on VMS VMs (0 is the coordinator); one VM trains alone, with TRAIN-ARGS unchanged.
+node_train_command() {
+  local vms=$1 node=$2 coordinator=$3
+  shift 3
+  if [ "$vms" = 1 ]; then
+    remote_train_command "$@"
+  else
+    remote_train_command "$@" --coordinator "$coordinator:$COORDINATOR_PORT" --num-processes "$vms" --process-id "$node"
+  fi
 }
 
 remote_has_runs_command() {

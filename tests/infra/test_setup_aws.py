@@ -17,6 +17,7 @@ GROUP = "sg-0a1b2c3d"
 INSTANCE = "i-0123456789abcdef0"
 AMI = "ami-0fedcba987654321"
 VM_ADDRESS = "198.51.100.20"
+PRIVATE_ADDRESS = "172.31.5.10"
 
 REMOTE_INSTALL = "ssh: cd logogan && ./infra/remote-install.sh"
 UNPACK = "ssh: mkdir -p logogan && tar -xzf - -C logogan"
@@ -51,7 +52,7 @@ def answer_nothing_exists(cloud):
         (["get-parameter"], AMI + "\n", 0),
         (["describe-images"], "/dev/sda1\n", 0),
         (["run-instances"], INSTANCE + "\n", 0),
-        (["describe-instances", "--instance-ids"], VM_ADDRESS + "\n", 0),
+        (["describe-instances", "--instance-ids"], f"{INSTANCE}\t{VM_ADDRESS}\t{PRIVATE_ADDRESS}\n", 0),
     )
 
 
@@ -62,7 +63,7 @@ def answer_all_exists(cloud, ssh_cidrs: str):
         (["describe-security-groups", "--filters"], GROUP + "\n", 0),
         (["describe-security-groups", "--group-ids"], ssh_cidrs + "\n", 0),
         (["describe-instances", "--filters"], f"{INSTANCE}\trunning\n", 0),
-        (["describe-instances", "--instance-ids"], VM_ADDRESS + "\n", 0),
+        (["describe-instances", "--instance-ids"], f"{INSTANCE}\t{VM_ADDRESS}\t{PRIVATE_ADDRESS}\n", 0),
     )
 
 
@@ -230,12 +231,14 @@ def test_teardown_copies_runs_back_then_deletes_exactly_what_is_tagged(cloud):
         f"scp ubuntu@{VM_ADDRESS}:logogan/runs",
         "aws ec2 terminate-instances",
         "aws ec2 wait instance-terminated",
+        "aws ec2 describe-placement-groups",
         "aws ec2 describe-security-groups",
         "aws ec2 delete-security-group",
         "aws ec2 describe-key-pairs",
         "aws ec2 delete-key-pair",
     ]
-    for step in ("aws ec2 describe-instances", "aws ec2 describe-security-groups", "aws ec2 describe-key-pairs"):
+    for step in ("aws ec2 describe-instances", "aws ec2 describe-placement-groups", "aws ec2 describe-security-groups",
+                 "aws ec2 describe-key-pairs"):
         assert option(args_of(calls, step), "--filters").startswith("Name=tag:logogan-stack,Values=logogan")
     assert option(args_of(calls, "aws ec2 terminate-instances"), "--instance-ids") == INSTANCE
     assert option(args_of(calls, "aws ec2 delete-security-group"), "--group-id") == GROUP
@@ -247,6 +250,7 @@ def test_teardown_copies_runs_back_then_deletes_exactly_what_is_tagged(cloud):
     assert again.returncode == 0, again.stderr
     assert trace(cloud.calls()) == [
         "aws ec2 describe-instances",
+        "aws ec2 describe-placement-groups",
         "aws ec2 describe-security-groups",
         "aws ec2 describe-key-pairs",
     ]
@@ -266,5 +270,208 @@ def test_bad_flag_value_is_one_line(cloud):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "setup-aws.sh: error: --volume-gb 'lots': expected a whole number of GiB, e.g. 100"
+    ]
+    assert cloud.calls() == []
+
+
+# --nodes: three VMs of one run. The stub answers in launch order (the real query sorts by AmiLaunchIndex).
+NODE_IDS = ["i-0aaaaaaaaaaaaaaa0", "i-0bbbbbbbbbbbbbbb1", "i-0ccccccccccccccc2"]
+NODE_ADDRESSES = ["198.51.100.30", "198.51.100.31", "198.51.100.32"]
+NODE_PRIVATE = ["172.31.7.40", "172.31.7.41", "172.31.7.42"]
+PEER_QUERY = "SecurityGroups[0].IpPermissions[?IpProtocol==`tcp` && FromPort==`0` && ToPort==`65535`].UserIdGroupPairs[].GroupId"
+NODES_CREATE_STEPS = [
+    "aws ec2 describe-key-pairs",
+    "aws ec2 create-key-pair",
+    "aws ec2 describe-security-groups",
+    "aws ec2 create-security-group",
+    "aws ec2 authorize-security-group-ingress",
+    "aws ec2 describe-security-groups",
+    "aws ec2 authorize-security-group-ingress",
+    "aws ec2 describe-placement-groups",
+    "aws ec2 create-placement-group",
+    "aws ec2 describe-instances",
+    "aws ssm get-parameter",
+    "aws ec2 describe-images",
+    "aws ec2 run-instances",
+    "aws ec2 wait instance-running",
+    "aws ec2 describe-instances",
+    *["ssh: true", UNPACK, REMOTE_INSTALL] * 3,
+]
+
+
+def answer_three_new_nodes(cloud):
+    cloud.respond(
+        "aws",
+        (["create-key-pair"], KEY_MATERIAL, 0),
+        (["create-security-group"], GROUP + "\n", 0),
+        (["get-parameter"], AMI + "\n", 0),
+        (["describe-images"], "/dev/sda1\n", 0),
+        (["run-instances"], "\t".join(NODE_IDS) + "\n", 0),
+        (["describe-instances", "--instance-ids"],
+         "".join(f"{i}\t{a}\t{p}\n" for i, a, p in zip(NODE_IDS, NODE_ADDRESSES, NODE_PRIVATE)), 0),
+    )
+
+
+def training_calls(calls):
+    return [call for call in calls if call["program"] == "ssh" and "./run-model.sh --tmux" in call["args"][-1]]
+
+
+def test_nodes_start_n_vms_in_one_cluster_placement_group_open_to_each_other_only(cloud):
+    answer_three_new_nodes(cloud)
+    result = cloud.run("setup-aws.sh", "--nodes", "3", "--instance-type", "g5.12xlarge", "--", "--date", "wide")
+    assert result.returncode == 0, result.stderr
+    calls = cloud.calls()
+    assert trace(calls) == ["curl", *NODES_CREATE_STEPS, *[
+        f"ssh: cd logogan && ./run-model.sh --tmux --date wide --coordinator {NODE_PRIVATE[0]}:1234 --num-processes 3 --process-id {node}"
+        for node in range(3)
+    ]]
+
+    placement = args_of(calls, "aws ec2 create-placement-group")
+    assert (option(placement, "--group-name"), option(placement, "--strategy")) == ("logogan", "cluster")
+    assert "ResourceType=placement-group,Tags=[{Key=logogan-stack,Value=logogan}" in option(placement, "--tag-specifications")
+    launch = args_of(calls, "aws ec2 run-instances")
+    assert (option(launch, "--count"), option(launch, "--placement")) == ("3", "GroupName=logogan")
+    assert option(launch, "--instance-type") == "g5.12xlarge"
+
+    ingress = [call["args"] for call in calls if "authorize-security-group-ingress" in call["args"]]
+    assert [option(args, "--cidr") for args in ingress if "--cidr" in args] == [f"{CALLER_IP}/32"]
+    (peers,) = [args for args in ingress if "--source-group" in args]
+    assert (option(peers, "--group-id"), option(peers, "--source-group")) == (GROUP, GROUP)
+    assert (option(peers, "--protocol"), option(peers, "--port")) == ("tcp", "0-65535")
+    assert "--cidr" not in peers
+
+    waited = args_of(calls, "aws ec2 wait instance-running")
+    assert waited[waited.index("--instance-ids") + 1 : waited.index("--instance-ids") + 4] == NODE_IDS
+
+    installs = [call["args"] for call in calls if call["program"] == "ssh" and call["args"][-1] == "cd logogan && ./infra/remote-install.sh"]
+    assert [args[-2] for args in installs] == [f"ubuntu@{address}" for address in NODE_ADDRESSES]
+    # One tmux session per VM, each on its own VM.
+    assert [call["args"][-2] for call in training_calls(calls)] == [f"ubuntu@{address}" for address in NODE_ADDRESSES]
+    assert f"Coordinator:     {NODE_PRIVATE[0]}:1234" in result.stdout
+
+
+@pytest.mark.parametrize("shell", ["bash", "sh"])
+def test_every_node_gets_the_training_flags_exactly_and_its_own_process_id(cloud, tmp_path, shell):
+    answer_three_new_nodes(cloud)
+    result = cloud.run("setup-aws.sh", "--nodes", "3", "--", *HOSTILE_ARGS)
+    assert result.returncode == 0, result.stderr
+    for node, call in enumerate(training_calls(cloud.calls())):
+        home = tmp_path / f"vm-home-{node}"
+        home.mkdir()
+        assert argv_on_the_vm(call["args"][-1], shell, home) == [
+            "--tmux", *HOSTILE_ARGS, "--coordinator", f"{NODE_PRIVATE[0]}:1234", "--num-processes", "3", "--process-id", str(node),
+        ]
+
+
+def test_nodes_dry_run_prints_the_whole_plan_and_runs_none(cloud):
+    result = cloud.run("setup-aws.sh", "--dry-run", "--nodes", "3", "--", "--date", "wide")
+    assert result.returncode == 0, result.stderr
+    assert trace(cloud.calls()) == ["curl"]
+    assert dry_run_trace(result.stdout) == [*NODES_CREATE_STEPS, *[
+        f"ssh: cd logogan && ./run-model.sh --tmux --date wide --coordinator '<private-ip-0>:1234' --num-processes 3 --process-id {node}"
+        for node in range(3)
+    ]]
+    assert "--placement GroupName=logogan" in result.stdout
+    assert "--protocol tcp --port 0-65535 --source-group <security-group-id>" in result.stdout
+    assert "--instance-ids <instance-id-0> <instance-id-1> <instance-id-2>" in result.stdout
+
+
+def test_nodes_second_run_creates_nothing(cloud):
+    (cloud.home / ".ssh").mkdir()
+    (cloud.home / ".ssh" / "logogan.pem").write_text(KEY_MATERIAL)
+    cloud.respond(
+        "aws",
+        (["describe-key-pairs"], "logogan\n", 0),
+        (["describe-security-groups", "--filters"], GROUP + "\n", 0),
+        (["describe-security-groups", PEER_QUERY], GROUP + "\n", 0),
+        (["describe-security-groups", "--group-ids"], f"{CALLER_IP}/32\n", 0),
+        (["describe-placement-groups"], "logogan\n", 0),
+        (["describe-instances", "--filters"], "".join(f"{i}\trunning\n" for i in NODE_IDS), 0),
+        (["describe-instances", "--instance-ids"],
+         "".join(f"{i}\t{a}\t{p}\n" for i, a, p in zip(NODE_IDS, NODE_ADDRESSES, NODE_PRIVATE)), 0),
+    )
+    result = cloud.run("setup-aws.sh", "--nodes", "3")
+    assert result.returncode == 0, result.stderr
+    steps = trace(cloud.calls())
+    assert not any(step.split()[-1].startswith(("create-", "authorize-", "run-")) for step in steps), steps
+    assert steps.count(REMOTE_INSTALL) == 3
+
+
+def test_nodes_that_differ_from_the_running_stack_stop_before_launching(cloud):
+    answer_all_exists(cloud, f"{CALLER_IP}/32")
+    (cloud.home / ".ssh").mkdir()
+    (cloud.home / ".ssh" / "logogan.pem").write_text(KEY_MATERIAL)
+    result = cloud.run("setup-aws.sh", "--nodes", "2")
+    assert result.returncode == 2
+    assert [line for line in result.stderr.splitlines() if not line.startswith(("$ ", "Key pair", "Placement"))] == [
+        "setup-aws.sh: error: found 1 VM(s) tagged logogan-stack=logogan in us-east-1, not the 2 of --nodes 2; "
+        "pass --nodes 1, or --teardown first"
+    ]
+    assert not any("run-instances" in call["args"] or "ssh" == call["program"] for call in cloud.calls())
+
+
+def test_teardown_of_a_nodes_run_copies_runs_from_vm_0_only_and_deletes_every_vm_and_the_placement_group(cloud):
+    # describe-instances answers in no particular order; the launch index says which VM is process 0.
+    listed = [(NODE_IDS[1], NODE_ADDRESSES[1], 1), (NODE_IDS[0], NODE_ADDRESSES[0], 0), (NODE_IDS[2], NODE_ADDRESSES[2], 2)]
+    cloud.respond(
+        "aws",
+        (["describe-instances"], "".join(f"{i}\trunning\t{a}\t{n}\n" for i, a, n in listed), 0),
+        (["describe-placement-groups"], "logogan\n", 0),
+        (["describe-security-groups"], GROUP + "\n", 0),
+        (["describe-key-pairs"], "logogan\n", 0),
+    )
+    result = cloud.run("setup-aws.sh", "--teardown")
+    assert result.returncode == 0, result.stderr
+    calls = cloud.calls()
+    assert trace(calls) == [
+        "aws ec2 describe-instances",
+        "ssh: test -d logogan/runs",
+        f"scp ubuntu@{NODE_ADDRESSES[0]}:logogan/runs",
+        "aws ec2 terminate-instances",
+        "aws ec2 wait instance-terminated",
+        "aws ec2 describe-placement-groups",
+        "aws ec2 delete-placement-group",
+        "aws ec2 describe-security-groups",
+        "aws ec2 delete-security-group",
+        "aws ec2 describe-key-pairs",
+        "aws ec2 delete-key-pair",
+    ]
+    assert f"ubuntu@{NODE_ADDRESSES[0]}" in args_of(calls, "ssh: test -d logogan/runs")
+    terminated = args_of(calls, "aws ec2 terminate-instances")
+    assert sorted(terminated[terminated.index("--instance-ids") + 1 :][:3]) == sorted(NODE_IDS)
+    assert option(args_of(calls, "aws ec2 delete-placement-group"), "--group-name") == "logogan"
+    assert "Deleted: 3 instance(s), 1 placement group(s), 1 security group(s), 1 key pair(s)" in result.stdout
+
+
+def test_nodes_one_runs_exactly_what_no_nodes_flag_runs(cloud):
+    answer_nothing_exists(cloud)
+    default = cloud.run("setup-aws.sh", "--", "--date", "first")
+    default_calls = cloud.calls()
+    (cloud.home / ".ssh" / "logogan.pem").unlink()
+    cloud.clear()
+    answer_nothing_exists(cloud)
+    one = cloud.run("setup-aws.sh", "--nodes", "1", "--", "--date", "first")
+    assert (default.returncode, one.returncode) == (0, 0), default.stderr + one.stderr
+    assert [call["args"] for call in cloud.calls()] == [call["args"] for call in default_calls]
+    assert not any("placement" in " ".join(call["args"]) or "--source-group" in call["args"] for call in default_calls)
+    assert default_calls[-1]["args"][-1] == "cd logogan && ./run-model.sh --tmux --date first"
+
+
+@pytest.mark.parametrize("nodes", ["0", "abc", "65", "", "-1", "2.5", "007"])
+def test_a_bad_node_count_is_one_line(cloud, nodes):
+    result = cloud.run("setup-aws.sh", "--nodes", nodes)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"setup-aws.sh: error: --nodes '{nodes}': expected a whole number of VMs from 1 to 64"
+    ]
+    assert cloud.calls() == []
+
+
+def test_coordinator_flags_after_double_dash_are_refused_with_nodes(cloud):
+    result = cloud.run("setup-aws.sh", "--nodes", "2", "--", "--date", "x", "--process-id=1")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "setup-aws.sh: error: --process-id after -- is set by --nodes (the first VM's private address, 2 processes, "
+        "one id per VM); leave it out"
     ]
     assert cloud.calls() == []
