@@ -23,10 +23,14 @@ s3:// one into data/), trains with python -m models.train and prints where the r
 is named CONFIG_DATE and lives in runs/CONFIG_DATE/. Running the same command again resumes that run
 from its last checkpoint. With --results, the run folder is pushed to S3 every --sync-minutes and at
 exit (also after a failure or Ctrl-C), and a run already under --results is pulled and resumed, so a
-reclaimed spot VM loses at most one sync interval. On a machine without a working nvidia-smi it trains
-$CPU_STEPS steps (CPU_STEPS at the top of this script) unless --steps is given; with a GPU it runs the
-config's full schedule. Credentials for S3 come from your AWS profile, the environment or the
-instance role.
+reclaimed spot VM loses at most one sync interval. Credentials for S3 come from your AWS profile, the
+environment or the instance role.
+
+On a machine without a working nvidia-smi it trains $CPU_STEPS steps (CPU_STEPS at the top of this script)
+unless --steps is given. With a GPU (nvidia-smi -L works) it also installs requirements-gpu.txt (the CUDA
+builds of TensorFlow and JAX; first time only), checks that the chosen backend sees the GPU (python -m
+infra.device_check; if it does not, one line says so and the script stops with status 2 instead of training
+on the CPU), prints the device that backend sees, and runs the config's full schedule.
 
 Options (each has an environment variable, as in the logo walkthrough; a flag wins):
   --data PATH|s3://..  dataset: a .npz file, an s3:// URL (pulled into data/), fashion_mnist, mnist or
@@ -41,9 +45,20 @@ Options (each has an environment variable, as in the logo walkthrough; a flag wi
                        default: none, results stay in runs/)
   --sync-minutes N     minutes between syncs to --results, fractions allowed (env SYNC_MINUTES;
                        default: $DEFAULT_SYNC_MINUTES)
+  --backend NAME       Keras backend, tensorflow or jax (env KERAS_BACKEND; default: jax with a GPU or
+                       in a multi-VM run, tensorflow otherwise; a resumed run keeps its own). JAX is the
+                       GPU default as the project's multi-device engine; which backend is faster on a
+                       GPU has not been measured here yet (no GPU was at hand).
   --tmux               start the training in a detached tmux session named CONFIG_TAG, print how to
                        attach, and return; the pane stays open after training ends
   -h, --help           show this help
+
+Several VMs training one run (JAX only; give all three on every VM, the same coordinator and count):
+  --coordinator HOST:PORT  address of process 0, which the others connect to (env LOGOGAN_COORDINATOR)
+  --num-processes N    how many processes (one per VM) join the run (env LOGOGAN_NUM_PROCESSES)
+  --process-id I       this VM's process, 0 to N-1 (env LOGOGAN_PROCESS_ID); only process 0 writes
+                       the run's files and syncs them to --results; the others only pull from it
+  They are passed on to python -m models.train only when given.
 
 Examples:
   ./run-model.sh
@@ -51,6 +66,9 @@ Examples:
   XTRAIN=s3://my-bucket/datasets/simple_icons_56.npz RESULTS=s3://my-bucket/runs DATE=first \\
       ./run-model.sh --tmux
   ./run-model.sh --config configs/cgan_fashion_mnist.json --data fashion_mnist --date f1
+  ./run-model.sh --backend tensorflow --date tf1
+  ./run-model.sh --date two --coordinator 10.0.0.5:1234 --num-processes 2 --process-id 0   # on VM 1
+  ./run-model.sh --date two --coordinator 10.0.0.5:1234 --num-processes 2 --process-id 1   # on VM 2
 EOF
 }
 
@@ -65,12 +83,17 @@ tag=${DATE:-}
 steps=${STEPS:-}
 results=${RESULTS:-}
 sync_minutes=${SYNC_MINUTES:-$DEFAULT_SYNC_MINUTES}
+backend=${KERAS_BACKEND:-}
+coordinator=${LOGOGAN_COORDINATOR:-}
+num_processes=${LOGOGAN_NUM_PROCESSES:-}
+process_id=${LOGOGAN_PROCESS_ID:-}
 use_tmux=0
 
 while [ $# -gt 0 ]; do
   case $1 in
     --*=*) set -- "${1%%=*}" "${1#*=}" "${@:2}" ;;
-    --data | --config | --date | --steps | --results | --sync-minutes)
+    --data | --config | --date | --steps | --results | --sync-minutes | --backend | --coordinator | \
+      --num-processes | --process-id)
       [ $# -ge 2 ] || fail "$1 needs a value; see --help"
       case $1 in
         --data) data=$2 ;;
@@ -79,6 +102,10 @@ while [ $# -gt 0 ]; do
         --steps) steps=$2 ;;
         --results) results=$2 ;;
         --sync-minutes) sync_minutes=$2 ;;
+        --backend) backend=$2 ;;
+        --coordinator) coordinator=$2 ;;
+        --num-processes) num_processes=$2 ;;
+        --process-id) process_id=$2 ;;
       esac
       shift 2
       ;;
@@ -92,6 +119,8 @@ done
 if [ -n "$data" ] && [ -e "$data" ]; then data=$(realpath "$data"); fi
 if [ -f "$config" ]; then config=$(realpath "$config"); fi
 cd "$(dirname "$0")"
+# shellcheck source=infra/setup.sh
+source infra/setup.sh
 
 if [ -f "$config" ]; then
   config_file=$config
@@ -110,9 +139,34 @@ tag=${tag:-$(date +%Y%m%d-%H%M%S)}
 [[ -z $results || $results =~ ^s3://[^/]+ ]] || fail "results '$results': expected an S3 prefix such as s3://my-bucket/runs"
 [[ $sync_minutes =~ ^([0-9]+([.][0-9]*)?|[.][0-9]+)$ && ! $sync_minutes =~ ^[0.]+$ ]] ||
   fail "sync minutes '$sync_minutes': expected a positive number of minutes, e.g. 10 or 0.5"
+[[ -z $backend || $backend =~ ^(tensorflow|jax)$ ]] || fail "backend '$backend': expected tensorflow or jax"
+multi_vm=0
+if [ -n "$coordinator$num_processes$process_id" ]; then
+  multi_vm=1
+  missing=
+  if [ -z "$coordinator" ]; then missing+=" --coordinator"; fi
+  if [ -z "$num_processes" ]; then missing+=" --num-processes"; fi
+  if [ -z "$process_id" ]; then missing+=" --process-id"; fi
+  [ -z "$missing" ] || fail "a multi-VM run needs --coordinator, --num-processes and --process-id together (missing:$missing)"
+  if ! [[ $coordinator =~ ^([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):([1-9][0-9]{0,4})$ ]] || ((BASH_REMATCH[2] > 65535)); then
+    fail "coordinator '$coordinator': expected HOST:PORT, e.g. 10.0.0.5:1234 (port 1 to 65535)"
+  fi
+  [[ $num_processes =~ ^[1-9][0-9]*$ ]] || fail "num-processes '$num_processes': expected a positive whole number"
+  if ! [[ $process_id =~ ^(0|[1-9][0-9]*)$ ]] || ((process_id >= num_processes)); then
+    fail "process-id '$process_id': expected a whole number from 0 to $((num_processes - 1)) (--num-processes $num_processes)"
+  fi
+  [ "$backend" != tensorflow ] || fail "a multi-VM run (--coordinator) needs --backend jax; TensorFlow trains on one machine"
+fi
 run_name=${config_name}_$tag
 run_dir=runs/$run_name
 run_url=${results:+${results%/}/$run_name}
+# Only process 0 of a multi-VM run writes the run's files, so only it pushes them to --results.
+sync_url=$run_url
+if [ "$multi_vm" = 1 ] && [ "$process_id" != 0 ]; then sync_url=; fi
+multi_vm_flags=()
+if [ "$multi_vm" = 1 ]; then
+  multi_vm_flags=(--coordinator "$coordinator" --num-processes "$num_processes" --process-id "$process_id")
+fi
 
 # --tmux: the same command, without --tmux and with every setting explicit, in a detached session.
 if [ "$use_tmux" = 1 ]; then
@@ -125,6 +179,8 @@ if [ "$use_tmux" = 1 ]; then
   if [ -n "$data" ]; then inner+=(--data "$data"); fi
   if [ -n "$steps" ]; then inner+=(--steps "$steps"); fi
   if [ -n "$results" ]; then inner+=(--results "$results"); fi
+  if [ -n "$backend" ]; then inner+=(--backend "$backend"); fi
+  inner+=("${multi_vm_flags[@]}")
   # update-environment copies these variables from this shell (not from the tmux server's start).
   tmux start-server \; set-option -ga update-environment " $TMUX_ENVIRONMENT" \; \
     new-session -d -s "$run_name" -c "$PWD" "${inner[@]}" \; \
@@ -134,9 +190,12 @@ if [ "$use_tmux" = 1 ]; then
   exit 0
 fi
 
-# shellcheck source=infra/setup.sh
-source infra/setup.sh
+gpu=0
+if has_working_gpu; then gpu=1; fi
 step "Install Python packages into .venv" ensure_venv
+if [ "$gpu" = 1 ]; then
+  step "Install the CUDA builds of TensorFlow and JAX (requirements-gpu.txt)" ensure_gpu_packages
+fi
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 python=.venv/bin/python
 
@@ -165,26 +224,42 @@ remote_run_exists() {
 if [ -n "$run_url" ] && [ ! -d "$run_dir" ] && remote_run_exists; then
   step "Fetch run $run_name from $run_url" s3 pull "$run_url" "$run_dir"
 fi
-run_state=$(
-  "$python" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("state", ""))' "$run_dir/status.json" 2>/dev/null
-) || run_state=
+json_field() { # FILE KEY: the value of KEY in a JSON file, empty when either is missing
+  "$python" -c 'import json, sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$1" "$2" 2>/dev/null
+}
+run_state=$(json_field "$run_dir/status.json" state) || run_state=
 if [ "$run_state" = finished ]; then
   echo "Run $run_name is already finished."
   train=()
 elif [ -f "$run_dir/config.json" ]; then
   echo "Resuming $run_name from its last checkpoint in $run_dir"
+  # A resumed run keeps the backend it started with unless one is asked for.
+  backend=${backend:-$(json_field "$run_dir/config.json" backend)} || true
   train=("$python" -m models.train --resume "$run_dir")
 else
   train=("$python" -m models.train --config "$config_file" --data "$data" --name "$run_name" --runs-dir runs)
 fi
+# JAX is the GPU default as the project's multi-device engine (not yet measured against TensorFlow on a GPU).
+if [ -z "$backend" ]; then
+  if [ "$gpu" = 1 ] || [ "$multi_vm" = 1 ]; then backend=jax; else backend=tensorflow; fi
+fi
+export KERAS_BACKEND=$backend
 
-if gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null) && [ -n "$gpu" ]; then
-  echo "Device: GPU (${gpu%%$'\n'*}); schedule: ${steps:-all} steps of $config_file"
+if [ "$gpu" = 1 ]; then
+  # Its one line already says what is wrong when the backend does not see the GPU.
+  device=$("$python" -m infra.device_check --backend "$backend") || exit $?
+  echo "$device; schedule: ${steps:-all} steps of $config_file"
 else
   steps=${steps:-$CPU_STEPS}
   echo "Device: CPU (no working nvidia-smi); schedule: $steps steps"
 fi
-if [ ${#train[@]} -gt 0 ] && [ -n "$steps" ]; then train+=(--steps "$steps"); fi
+if [ ${#train[@]} -gt 0 ]; then
+  train+=(--backend "$backend" "${multi_vm_flags[@]}")
+  if [ -n "$steps" ]; then train+=(--steps "$steps"); fi
+fi
+if [ -n "$run_url" ] && [ -z "$sync_url" ]; then
+  echo "Process $process_id of $num_processes: only process 0 syncs the run to $run_url"
+fi
 
 # Sync to S3: every sync_minutes in the background, and once more at exit whatever the outcome.
 sync_pid=
@@ -194,9 +269,9 @@ SYNC_ATTEMPTS=3
 push_results() {
   local attempt
   for ((attempt = 1; attempt < SYNC_ATTEMPTS; attempt++)); do
-    s3 push "$run_dir" "$run_url" >/dev/null 2>&1 && return 0
+    s3 push "$run_dir" "$sync_url" >/dev/null 2>&1 && return 0
   done
-  s3 push "$run_dir" "$run_url" >/dev/null
+  s3 push "$run_dir" "$sync_url" >/dev/null
 }
 
 sync_periodically() {
@@ -207,7 +282,7 @@ sync_periodically() {
     sleeper=$!
     wait "$sleeper"
     [ -d "$run_dir" ] || continue # the trainer has not made it yet
-    push_results || echo "${0##*/}: warning: sync to $run_url failed; retrying in $sync_minutes min" >&2
+    push_results || echo "${0##*/}: warning: sync to $sync_url failed; retrying in $sync_minutes min" >&2
   done
 }
 
@@ -217,9 +292,9 @@ final_sync() {
     kill "$sync_pid" 2>/dev/null || true
     wait "$sync_pid" 2>/dev/null || true
   fi
-  if [ -n "$run_url" ] && [ -d "$run_dir" ]; then
-    echo "==> Sync $run_dir to $run_url"
-    push_results || { echo "${0##*/}: step failed: Sync $run_dir to $run_url" >&2; return 1; }
+  if [ -n "$sync_url" ] && [ -d "$run_dir" ]; then
+    echo "==> Sync $run_dir to $sync_url"
+    push_results || { echo "${0##*/}: step failed: Sync $run_dir to $sync_url" >&2; return 1; }
   fi
 }
 
@@ -240,7 +315,7 @@ status=0
 sync_status=0
 if [ ${#train[@]} -gt 0 ]; then
   trap on_exit EXIT
-  if [ -n "$run_url" ]; then
+  if [ -n "$sync_url" ]; then
     sync_periodically &
     sync_pid=$!
   fi
@@ -272,4 +347,4 @@ samples=("$run_dir"/samples/step_*.png)
 echo
 echo "Run folder:       $PWD/$run_dir"
 if [ -e "${samples[-1]}" ]; then echo "Last sample grid: $PWD/${samples[-1]}"; fi
-if [ -n "$run_url" ]; then echo "Synced to:        $run_url/"; fi
+if [ -n "$sync_url" ]; then echo "Synced to:        $sync_url/"; fi

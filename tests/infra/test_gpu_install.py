@@ -47,24 +47,27 @@ def stub_bin(tmp_path: Path, nvidia_smi: str) -> Path:
     return bin_dir
 
 
-def pip_recording_venv(venv: Path, log: Path) -> None:
-    """A .venv whose python records each `python -m pip ...` as a JSON line and answers everything else as
-    python does (so ensure_venv finds it working and keeps it)."""
+def recording_venv(venv: Path, log: Path, modules: tuple[str, ...] = ("pip",)) -> None:
+    """A .venv whose python records each `python -m MODULE ARGS...` of ``modules`` as a JSON line [MODULE, *ARGS]
+    instead of running it, and runs everything else with the project's Python (so ensure_venv finds it working
+    and keeps it)."""
     write_executable(
         venv / "bin" / "python",
         f"#!{sys.executable}\n"
         "import json, os, sys\n"
         "args = sys.argv[1:]\n"
-        "if args[:2] == ['-m', 'pip']:\n"
+        f"if args[:1] == ['-m'] and len(args) > 1 and args[1] in {list(modules)!r}:\n"
         f"    with open({str(log)!r}, 'a') as out:\n"
-        "        out.write(json.dumps(args[2:]) + '\\n')\n"
+        "        out.write(json.dumps(args[1:]) + '\\n')\n"
         "    sys.exit(0)\n"
         f"os.execv({sys.executable!r}, [{sys.executable!r}, *args])\n",
     )
 
 
-def pip_calls(log: Path) -> list[list[str]]:
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+def recorded(log: Path, module: str = "pip") -> list[list[str]]:
+    """The arguments of each recorded `python -m MODULE` call, in order."""
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return [call[1:] for call in calls if call[0] == module]
 
 
 @pytest.fixture
@@ -75,7 +78,7 @@ def install_copy(tmp_path) -> dict:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(PROJECT_ROOT / name, root / name)
     log = tmp_path / "pip.jsonl"
-    pip_recording_venv(root / ".venv", log)
+    recording_venv(root / ".venv", log)
     return {"root": root, "log": log}
 
 
@@ -114,26 +117,26 @@ def test_remote_install_on_a_gpu_machine_installs_the_cuda_builds_once(install_c
     first = remote_install(root, bin_dir)
     assert first.returncode == 0, first.stderr
     assert "==> Install the CUDA builds of TensorFlow and JAX (requirements-gpu.txt)" in first.stdout
-    installs = [call for call in pip_calls(log) if call[0] == "install"]
+    installs = [call for call in recorded(log) if call[0] == "install"]
     assert [call[-2:] for call in installs] == [["--upgrade", "pip"], ["-r", "requirements.txt"],
                                                 ["-r", "requirements-gpu.txt"]]  # fmt: skip
 
     again = remote_install(root, bin_dir)
     assert again.returncode == 0, again.stderr
-    assert len(pip_calls(log)) == len(installs)  # the stamps hold: nothing installed twice
+    assert len(recorded(log)) == len(installs)  # the stamps hold: nothing installed twice
 
     # A changed GPU file is installed again, once; requirements.txt, unchanged, is not.
     gpu_file = root / "requirements-gpu.txt"
     gpu_file.write_text(gpu_file.read_text() + "# changed\n")
     assert remote_install(root, bin_dir).returncode == 0
-    assert pip_calls(log)[len(installs):] == [["install", "--quiet", "-r", "requirements-gpu.txt"]]
+    assert recorded(log)[len(installs):] == [["install", "--quiet", "-r", "requirements-gpu.txt"]]
 
 
 def test_remote_install_without_a_working_gpu_installs_no_cuda_build(install_copy, tmp_path):
     result = remote_install(install_copy["root"], stub_bin(tmp_path, BROKEN_NVIDIA_SMI))
     assert result.returncode == 0, result.stderr
     assert "CUDA" not in result.stdout
-    assert [call[-2:] for call in pip_calls(install_copy["log"]) if call[0] == "install"] == [
+    assert [call[-2:] for call in recorded(install_copy["log"]) if call[0] == "install"] == [
         ["--upgrade", "pip"], ["-r", "requirements.txt"]]  # fmt: skip
 
 

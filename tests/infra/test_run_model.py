@@ -15,6 +15,7 @@ import pytest
 
 from preprocessing.dataset import save_dataset
 from tests.infra.cli_stub import PROJECT_ROOT
+from tests.infra.test_gpu_install import BROKEN_NVIDIA_SMI, GPU_NVIDIA_SMI, recorded, recording_venv, stub_bin
 from tests.s3_server import s3_server  # noqa: F401
 
 TINY_CONFIG = {
@@ -169,6 +170,17 @@ def test_pull_train_in_tmux_sync_stop_and_resume_from_the_bucket(project, tiny, 
         (["--sync-minutes", "0"], "expected a positive number of minutes"),
         (["--date", "a b"], "date tag 'a b': use letters, digits"),
         (["--bogus"], "unknown argument '--bogus'"),
+        (["--backend", "torch"], "backend 'torch': expected tensorflow or jax"),
+        (["--coordinator", "10.0.0.5:1234"], "needs --coordinator, --num-processes and --process-id together "
+                                             "(missing: --num-processes --process-id)"),
+        (["--coordinator", "10.0.0.5", "--num-processes", "2", "--process-id", "0"], "coordinator '10.0.0.5': "
+                                                                                    "expected HOST:PORT"),
+        (["--coordinator", "h:70000", "--num-processes", "2", "--process-id", "0"], "(port 1 to 65535)"),
+        (["--coordinator", "h:1", "--num-processes", "0", "--process-id", "0"], "num-processes '0': expected a pos"),
+        (["--coordinator", "h:1", "--num-processes", "2", "--process-id", "2"], "process-id '2': expected a whole "
+                                                                               "number from 0 to 1"),
+        (["--coordinator", "[::1]:1", "--num-processes", "2", "--process-id", "1", "--backend", "tensorflow"],
+         "a multi-VM run (--coordinator) needs --backend jax"),
     ],
 )
 def test_bad_input_is_one_line_and_starts_nothing(project, tmp_path, flags, message):
@@ -183,6 +195,91 @@ def test_help_explains_every_flag_and_its_variable(project, tmp_path):
     result = run_model(project, base_env(tmp_path), "--help")
     assert result.returncode == 0
     for flag, variable in [("--data", "XTRAIN"), ("--config", "CODE"), ("--date", "DATE"), ("--steps", "STEPS"),
-                           ("--results", "RESULTS"), ("--sync-minutes", "SYNC_MINUTES"), ("--tmux", None)]:
+                           ("--results", "RESULTS"), ("--sync-minutes", "SYNC_MINUTES"), ("--tmux", None),
+                           ("--backend", "KERAS_BACKEND"), ("--coordinator", "LOGOGAN_COORDINATOR"),
+                           ("--num-processes", "LOGOGAN_NUM_PROCESSES"), ("--process-id", "LOGOGAN_PROCESS_ID")]:
         assert flag in result.stdout and (variable is None or f"env {variable}" in result.stdout)
     assert "Examples:" in result.stdout
+
+
+# What run-model.sh installs and which models.train command it starts, on a machine with or without a GPU: the
+# project copy gets a .venv whose python records pip, models.train and S3 calls instead of running them.
+@pytest.fixture
+def recording(project, tmp_path) -> dict:
+    (project / ".venv").unlink()
+    log = tmp_path / "calls.jsonl"
+    recording_venv(project / ".venv", log, modules=("pip", "models.train", "preprocessing.s3"))
+    return {"project": project, "log": log}
+
+
+def machine_env(tmp_path: Path, nvidia_smi: str, **variables: str) -> dict:
+    env = base_env(tmp_path)
+    return {**env, "PATH": f"{stub_bin(tmp_path, nvidia_smi)}:{env['PATH']}", **variables}
+
+
+def test_on_a_gpu_machine_the_cuda_builds_are_installed_once_and_a_backend_without_the_gpu_stops_the_run(
+    recording, tiny, tmp_path
+):
+    project, log = recording["project"], recording["log"]
+    flags = ["--config", str(tiny["config"]), "--data", str(tiny["dataset"]), "--date", "gpu"]
+    first = run_model(project, machine_env(tmp_path, GPU_NVIDIA_SMI), *flags)
+    # JAX is the GPU default; this machine's jaxlib (a CPU build) does not see the GPU nvidia-smi lists.
+    assert first.returncode == 2
+    assert first.stderr.splitlines() == [first.stderr.strip()]
+    assert first.stderr.startswith("infra.device_check: error: nvidia-smi lists 1 GPU (NVIDIA H200) but jax sees no GPU")
+    assert "==> Install the CUDA builds of TensorFlow and JAX (requirements-gpu.txt)" in first.stdout
+    assert [call[-2:] for call in recorded(log) if call[0] == "install"] == [
+        ["--upgrade", "pip"], ["-r", "requirements.txt"], ["-r", "requirements-gpu.txt"]]  # fmt: skip
+
+    again = run_model(project, machine_env(tmp_path, GPU_NVIDIA_SMI, KERAS_BACKEND="tensorflow"), *flags)
+    assert again.returncode == 2
+    assert again.stderr.startswith("infra.device_check: error: nvidia-smi lists 1 GPU (NVIDIA H200) but tensorflow")
+    assert len(recorded(log)) == 3  # installed once: the stamps hold
+    assert recorded(log, "models.train") == [] and not (project / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "variables", "expected"),
+    [
+        ([], {}, ["--backend", "tensorflow"]),
+        (["--backend", "jax"], {"KERAS_BACKEND": "tensorflow"}, ["--backend", "jax"]),
+        (["--coordinator", "10.0.0.5:1234", "--num-processes", "2", "--process-id", "1"], {},
+         ["--backend", "jax", "--coordinator", "10.0.0.5:1234", "--num-processes", "2", "--process-id", "1"]),
+        ([], {"LOGOGAN_COORDINATOR": "[fd00::5]:80", "LOGOGAN_NUM_PROCESSES": "3", "LOGOGAN_PROCESS_ID": "2"},
+         ["--backend", "jax", "--coordinator", "[fd00::5]:80", "--num-processes", "3", "--process-id", "2"]),
+    ],
+)
+def test_backend_and_multi_vm_flags_reach_models_train(recording, tiny, tmp_path, flags, variables, expected):
+    result = run_model(recording["project"], machine_env(tmp_path, BROKEN_NVIDIA_SMI, **variables),
+                       "--config", str(tiny["config"]), "--data", str(tiny["dataset"]), "--date", "cpu", *flags)
+    assert result.returncode == 0, result.stderr
+    assert "Device: CPU (no working nvidia-smi); schedule: 1500 steps" in result.stdout
+    [train] = recorded(recording["log"], "models.train")
+    assert train == ["--config", str(tiny["config"]), "--data", str(tiny["dataset"]), "--name", "tiny_cpu",
+                     "--runs-dir", "runs", *expected, "--steps", "1500"]  # fmt: skip
+
+
+def test_a_resumed_run_keeps_its_backend(recording, tmp_path):
+    run_dir = recording["project"] / "runs" / "logos_dcgan_old"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({"backend": "jax"}))
+    result = run_model(recording["project"], machine_env(tmp_path, BROKEN_NVIDIA_SMI), "--date", "old", "--steps", "9")
+    assert result.returncode == 0, result.stderr
+    assert recorded(recording["log"], "models.train") == [
+        ["--resume", "runs/logos_dcgan_old", "--backend", "jax", "--steps", "9"]]  # fmt: skip
+
+
+@pytest.mark.parametrize(("process_id", "pushes"), [("0", True), ("1", False)])
+def test_only_process_0_of_a_multi_vm_run_syncs_to_results(recording, tiny, tmp_path, process_id, pushes):
+    (recording["project"] / "runs" / "tiny_vm").mkdir(parents=True)  # as if the trainer had written it
+    result = run_model(
+        recording["project"], machine_env(tmp_path, BROKEN_NVIDIA_SMI, RESULTS="s3://bucket/runs"),
+        "--config", str(tiny["config"]), "--data", str(tiny["dataset"]), "--date", "vm",
+        "--coordinator", "10.0.0.5:1234", "--num-processes", "2", "--process-id", process_id,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # The run folder is here, so nothing is pulled; process 0 pushes it at exit, the others never.
+    expected = [["push", "runs/tiny_vm", "s3://bucket/runs/tiny_vm"]] if pushes else []
+    assert recorded(recording["log"], "preprocessing.s3") == expected
+    assert ("Synced to:        s3://bucket/runs/tiny_vm/" in result.stdout) == pushes
+    assert ("Process 1 of 2: only process 0 syncs the run to s3://bucket/runs/tiny_vm" in result.stdout) != pushes
