@@ -19,7 +19,7 @@ PRESETS = sorted(path.stem for path in CONFIGS.glob("*.json"))
 FASHION_PRESETS = {"gan_gan", "dcgan_dcgan", "dcgan_gan", "cgan_cgan", "wgan_wgan", "wgan_gp_wgan_gp",
                    "cgan_fashion_mnist", "fashiongan", "keras_dcgan_tutorial", "fashion_small_data"}
 LOGO_PRESETS = {"logos_dcgan": 56, "logos_dcgan_walkthrough": 56, "logos_wgan_gp": 56, "logos_small_data": 56,
-                "logos_dcgan_112": 112, "logos_wgan_gp_112": 112}
+                "logos_dcgan_112": 112, "logos_wgan_gp_112": 112, "dcgan64_reference": 56}  # 56 px resized to 64
 
 
 def test_every_listed_preset_exists():
@@ -37,6 +37,16 @@ def test_fashiongan_networks_have_the_notebooks_parameter_counts():
     assert config["latent_dim"] == 128
     assert builders.build_generator(config).count_params() == 2_155_137
     assert builders.build_discriminator(config).count_params() == 1_113_345
+
+
+def test_dcgan64_reference_has_pytorch_examples_dcgan_weights_plus_conv_biases():
+    """pytorch/examples' DCGAN (nz 100, ngf = ndf = 64) has 3,576,704 / 2,765,568 parameters, all bias-free."""
+    config = resolved_preset("dcgan64_reference", (64, 64, 3))
+    for network, pytorch_count in ((builders.build_generator(config), 3_576_704),
+                                   (builders.build_discriminator(config), 2_765_568)):
+        sizes = {weight.path: int(np.prod(weight.shape)) for weight in network.trainable_weights}
+        biases = sum(size for path, size in sizes.items() if path.endswith("/bias"))
+        assert sum(sizes.values()) - biases == pytorch_count
 
 
 @pytest.mark.parametrize("name", PRESETS)

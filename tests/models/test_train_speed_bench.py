@@ -1,0 +1,86 @@
+"""bench/train_speed.py: the trainer and the bare step measured for a tiny config, its table, its data fallback."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.models.helpers import PROJECT_ROOT, make_dataset, subprocess_env, tiny_config, write_config
+
+BENCH = PROJECT_ROOT / "bench" / "train_speed.py"
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("train_speed_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_bench(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCH), *args], cwd=PROJECT_ROOT, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_the_table_has_a_row_with_both_speeds_for_a_tiny_config(tmp_path):
+    config = write_config(tmp_path / "tiny.json", tiny_config(make_dataset(tmp_path / "tiny.npz")))
+    rows_path = tmp_path / "rows.json"
+    result = run_bench("--config", str(config), "--backend", "jax", "--batch", "8", "--precision", "float32",
+                       "--steps", "3", "--warmup", "1", "--json", str(rows_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert "48 images of 16x16x3" in lines[0]  # the real dataset, not synthetic images
+    assert lines[1].split()[:4] == ["backend", "device", "batch", "precision"]
+    row_line = next(line for line in lines if line.startswith("jax "))
+    fields = row_line.split()
+    assert fields[-5:-3] == ["8", "float32"]
+    trainer, bare, ratio = float(fields[-3]), float(fields[-2]), float(fields[-1])
+    assert trainer > 0 and bare > 0
+    assert ratio == pytest.approx(trainer / bare, abs=0.01)
+    assert "scaling not measured: no accelerator" in result.stdout
+    (row,) = json.loads(rows_path.read_text())
+    assert (row["backend"], row["batch"], row["precision"], row["n_critic"]) == ("jax", 8, "float32", 1)
+    assert row["trainer_records"] == "3 records"  # one per timed step: the compiling first step is dropped
+    assert row["ratio"] == pytest.approx(row["trainer"] / row["bare"])
+
+
+def test_speed_comes_from_the_records_after_the_warm_up():
+    bench = load_bench()
+    records = [{"step": 4, "images_per_sec": 10.0, "d_loss": 1.0}, {"step": 4, "fid": 3.0},
+               {"step": 8, "images_per_sec": 100.0}, {"step": 12, "images_per_sec": 50.0}]
+    # 2 x 4 steps x 8 images in 4 x 8 / 100 + 4 x 8 / 50 seconds; the first record (compilation) is left out.
+    speed, note = bench.images_per_second_after(records, warmup_steps=4, batch_size=8)
+    assert speed == pytest.approx(64 / (32 / 100 + 32 / 50))
+    assert note == "2 records"
+    assert bench.images_per_second_after(records[:2], warmup_steps=4, batch_size=8) == (
+        None, "no trainer record after the warm-up")
+
+
+def test_absent_data_becomes_synthetic_images_of_the_configs_size(tmp_path):
+    bench = load_bench()
+    config = {"data_path": str(tmp_path / "simple_icons_56.npz"), "image_size": None, "data_dir": None,
+              "generator": {"choice": "dcgan"}, "discriminator": {"choice": "dcgan"}}
+    dataset, note = bench.bench_dataset(config)
+    assert dataset.x.shape == (bench.SYNTHETIC_IMAGES, 56, 56, 3) and dataset.x.dtype == np.uint8
+    assert dataset.y is None
+    assert note.startswith(f"synthetic data ({config['data_path']} is absent)")
+    dataset, _ = bench.bench_dataset({**config, "image_size": 64, "generator": {"choice": "cgan"}})
+    assert dataset.x.shape[1:] == (64, 64, 3) and set(np.unique(dataset.y)) == set(range(10))
+    with pytest.raises(bench.UserError, match="no image size"):
+        bench.bench_dataset({**config, "data_path": str(tmp_path / "logos.npz")})
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch", "0"], "--batch 0: must be 1 to 4096"),
+    (["--precision", "fp8"], "--precision fp8: not a precision; allowed: float32, bfloat16, float16"),
+    (["--warmup", "0"], "--warmup 0: must be at least 1"),
+    (["--set", "no_such_key=1"], "unknown key no_such_key"),
+])
+def test_bad_input_is_one_line_and_status_2(args, message):
+    result = run_bench(*args, timeout=60)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
