@@ -1,6 +1,8 @@
 """Networks, optimizers and the GAN, built from a resolved config (shared by training and generation)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import keras
 
 from models import networks
@@ -17,25 +19,46 @@ def output_activation(config: dict) -> str:
     return config["generator"].get("output_activation") or "tanh"
 
 
+@contextmanager
+def precision_policy(config: dict):
+    """Layers built inside compute in the config's precision; their weights stay float32 (Keras' mixed
+    policies), so the optimizer state and the EMA average are float32 too."""
+    precision = config.get("precision", "float32")
+    if precision == "float32":
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(f"mixed_{precision}")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def build_generator(config: dict) -> keras.Model:
     conditional = networks.is_conditional(config["generator"])
-    return build_generator_network(config["generator"], tuple(config["image_shape"]), config["latent_dim"],
-                                   num_classes(config) if conditional else None)
+    with precision_policy(config):
+        return build_generator_network(config["generator"], tuple(config["image_shape"]), config["latent_dim"],
+                                       num_classes(config) if conditional else None)
 
 
 def build_discriminator(config: dict) -> keras.Model:
     conditional = networks.is_conditional(config["discriminator"])
-    return build_discriminator_network(config["discriminator"], tuple(config["image_shape"]),
-                                       num_classes(config) if conditional else None)
+    with precision_policy(config):
+        return build_discriminator_network(config["discriminator"], tuple(config["image_shape"]),
+                                           num_classes(config) if conditional else None)
 
 
-def build_optimizer(options: dict, model: keras.Model) -> keras.optimizers.Optimizer:
-    """The optimizer for ``model``, built now so a checkpoint can be restored into its variables."""
+def build_optimizer(options: dict, model: keras.Model, precision: str = "float32") -> keras.optimizers.Optimizer:
+    """The optimizer for ``model``, built now so a checkpoint can be restored into its variables; float16
+    training wraps it in dynamic loss scaling (bfloat16 has float32's range and needs none)."""
     if options["choice"] == "adam":
         optimizer = keras.optimizers.Adam(options["learning_rate"], beta_1=options["beta_1"],
                                           beta_2=options["beta_2"])
     else:
         optimizer = keras.optimizers.RMSprop(options["learning_rate"])
+    if precision == "float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     optimizer.build(model.trainable_variables)
     return optimizer
 
@@ -72,6 +95,7 @@ def build_gan(config: dict) -> tuple[GAN, keras.optimizers.Optimizer, keras.opti
         lecam_decay=config["lecam_decay"],
         ema=config["ema_kimg"] is not None,
     )
-    generator_optimizer = build_optimizer(config["generator"]["optimizer"], generator)
-    discriminator_optimizer = build_optimizer(config["discriminator"]["optimizer"], discriminator)
+    precision = config.get("precision", "float32")
+    generator_optimizer = build_optimizer(config["generator"]["optimizer"], generator, precision)
+    discriminator_optimizer = build_optimizer(config["discriminator"]["optimizer"], discriminator, precision)
     return gan, generator_optimizer, discriminator_optimizer

@@ -7,9 +7,9 @@ object with ``update_discriminator(loss_fn)``, ``update_generator(loss_fn)`` and
 and gets ``nets`` with ``generate(inputs)``, ``discriminate(inputs)`` and ``input_gradients(images, labels)``
 (the gradient of the discriminator's scores with respect to its input images, for the gradient penalty and R1).
 
-All randomness of a step arrives in its batch (drawn on the host from the run's seed and the step
-number), so a step is a pure function of the weights, the training state and the batch: that is what
-makes resume exact. A batch is a dict of arrays (``n`` = n_critic, ``B`` = batch size, ``K`` = uniforms
+All randomness of a step arrives in its batch (made on the device from the run's seed and the step
+number by :mod:`models.step_inputs`), so a step is a pure function of the weights, the training state and
+the batch: that is what makes resume exact. A batch is a dict of arrays (``n`` = n_critic, ``B`` = batch size, ``K`` = uniforms
 per image of the augmentation policy):
 
 - ``real_images`` (n, B, H, W, C) in the generator's output range, ``real_labels`` (n, B) int32;
@@ -22,6 +22,9 @@ per image of the augmentation policy):
 The training state (:meth:`GAN.initial_state`) holds what the step itself adapts: the adaptive
 augmentation probability and LeCam's moving averages of the discriminator's scores. Labels are zeros and
 ignored by a network that is not conditional.
+
+Under mixed precision the networks compute in bfloat16 or float16; their images and scores are cast to
+float32 here, so augmentation, losses and penalties are float32 arithmetic.
 """
 from __future__ import annotations
 
@@ -73,6 +76,13 @@ class GAN:
             state.update(lecam_real=0.0, lecam_fake=0.0)
         return state
 
+    def metric_names(self) -> list[str]:
+        """The names of the metrics :meth:`train_step` returns, in order."""
+        names = ["d_loss", "g_loss"]
+        if self.adaptive_augment:
+            names += ["augment_probability", "real_sign"]
+        return names
+
     def generator_inputs(self, random_latent_vectors, labels):
         return [random_latent_vectors, labels] if self.generator_conditional else [random_latent_vectors]
 
@@ -90,15 +100,23 @@ class GAN:
 
     # --- losses ---
 
+    @staticmethod
+    def _generate(nets, inputs):
+        return ops.cast(nets.generate(inputs), "float32")
+
+    @staticmethod
+    def _discriminate(nets, inputs):
+        return ops.cast(nets.discriminate(inputs), "float32")
+
     def discriminator_loss(self, nets, state, regularize, real_images, real_labels, random_latent_vectors,
                            fake_labels, mixing_weights, augment_real=None, augment_fake=None):
         probability = self._probability(state)
-        generated_images = nets.generate(self.generator_inputs(random_latent_vectors, fake_labels))
+        generated_images = self._generate(nets, self.generator_inputs(random_latent_vectors, fake_labels))
         # Everything the discriminator sees is augmented, real and generated alike, so nothing leaks.
         real_images = self._augment(real_images, augment_real, probability)
         generated_images = self._augment(generated_images, augment_fake, probability)
-        real_scores = nets.discriminate(self.discriminator_inputs(real_images, real_labels))
-        fake_scores = nets.discriminate(self.discriminator_inputs(generated_images, fake_labels))
+        real_scores = self._discriminate(nets, self.discriminator_inputs(real_images, real_labels))
+        fake_scores = self._discriminate(nets, self.discriminator_inputs(generated_images, fake_labels))
         d_loss = losses.discriminator_loss(self.loss, real_scores, fake_scores, self.label_smoothing)
         if self.lambda_gp:
             # Conditional critics see each mix with the real image's label: the mix is mostly that image.
@@ -117,9 +135,9 @@ class GAN:
         return d_loss, aux
 
     def generator_loss(self, nets, state, random_latent_vectors, fake_labels, augment_generated=None):
-        generated_images = nets.generate(self.generator_inputs(random_latent_vectors, fake_labels))
+        generated_images = self._generate(nets, self.generator_inputs(random_latent_vectors, fake_labels))
         generated_images = self._augment(generated_images, augment_generated, self._probability(state))
-        fake_scores = nets.discriminate(self.discriminator_inputs(generated_images, fake_labels))
+        fake_scores = self._discriminate(nets, self.discriminator_inputs(generated_images, fake_labels))
         return losses.generator_loss(self.loss, fake_scores), {}
 
     # --- one step ---

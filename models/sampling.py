@@ -19,7 +19,8 @@ def generate_uint8(generator, random_latent_vectors: np.ndarray, labels: np.ndar
     for start in range(0, len(random_latent_vectors), batch_size):
         noise = random_latent_vectors[start:start + batch_size]
         inputs = [noise] if labels is None else [noise, labels[start:start + batch_size].astype(np.int32)]
-        chunks.append(to_uint8(ops.convert_to_numpy(generator(inputs, training=False)), output_activation))
+        images = ops.cast(generator(inputs, training=False), "float32")  # mixed precision: bfloat16 out
+        chunks.append(to_uint8(ops.convert_to_numpy(images), output_activation))
     return np.concatenate(chunks)
 
 

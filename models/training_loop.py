@@ -1,9 +1,12 @@
-"""The training loop: batches, steps, logging, samples, evaluation, checkpoints, clean stops.
+"""The training loop: compiled calls of several steps, then logging, samples, evaluation and checkpoints.
 
-Step ``s`` (counting from 0) draws everything random from the run's seed and ``s`` alone: its real
-batches come from the permutation of epoch ``e`` seeded by (seed, e), its noise from (seed, s). With
-the networks' own random state (dropout seeds, BatchNorm statistics) inside the checkpoint, a resumed
-run repeats exactly the steps an uninterrupted one would have taken.
+Each call of the compiled step (:mod:`models.backends`) trains ``steps_per_call`` steps on the device
+without waiting for the host: the losses stay there until the loop reads them at ``log_interval`` (and
+before samples, evaluations and checkpoints), which is also when it checks them for NaN. Calls end where
+periodic work needs the weights (sample grids, evaluations, checkpoints, the lazy R1 step), so that work
+sees exactly the step it names. What every step draws is a pure function of (seed, step)
+(:mod:`models.step_inputs`); with the networks' own random state in the checkpoint, a resumed run repeats
+exactly the steps an uninterrupted one would have taken, however its steps were grouped into calls.
 """
 from __future__ import annotations
 
@@ -16,86 +19,24 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from keras import ops
 from tqdm import tqdm
 
 from infra.errors import UserError
-from models import augment, builders, networks
-from models.backends import make_train_step
+from models import builders, networks
+from models.backends import accelerator_present, device_memory_bytes, make_train_step, seed_everything
 from models.checkpoints import Checkpoints
-from models.images import image_grid, to_model_range
+from models.images import image_grid
 from models.networks.spectral import count_spectral_layers, normalize_spectral_kernels
 from models.outputs import RunOutputs
 from models.run_folder import GENERATOR_FILE
 from models.sampling import generate_uint8, latent_vectors, recompute_batch_norm_statistics
+from models.step_inputs import EMA_STATISTICS_NOISE, EVAL_NOISE, SAMPLE_NOISE, DataOrder, StepInputs
 
-# Purposes of the random streams derived from the seed; distinct so no two streams coincide.
-DATA_ORDER, STEP_NOISE, SAMPLE_NOISE, EVAL_NOISE, AUGMENT_NOISE, EMA_STATISTICS_NOISE = range(6)
 EMA_STATISTICS_BATCHES = 16
-
-
-class BatchSource:
-    """The batches of every step, a pure function of (seed, step)."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray | None, num_classes: int | None, config: dict):
-        self.images = images
-        self.labels = labels
-        self.num_classes = num_classes or 1
-        self.batch_size = config["batch_size"]
-        self.n_critic = config["n_critic"]
-        self.latent_dim = config["latent_dim"]
-        self.seed = config["seed"]
-        self.augment_uniforms = augment.uniforms_per_image(config["augment"]["policy"])
-        self.ema_kimg, self.ema_rampup = config["ema_kimg"], config["ema_rampup"]
-        self.output_activation = builders.output_activation(config)
-        self.batches_per_epoch = max(len(images) // self.batch_size, 1)
-        self._order_epoch, self._order = None, None
-
-    def steps_for_epochs(self, epochs: int) -> int:
-        return math.ceil(epochs * self.batches_per_epoch / self.n_critic)
-
-    def _indices(self, batch_number: int) -> np.ndarray:
-        epoch, position = divmod(batch_number, self.batches_per_epoch)
-        if epoch != self._order_epoch:
-            order = np.random.default_rng([self.seed, DATA_ORDER, epoch]).permutation(len(self.images))
-            # Fewer images than a batch: repeat the shuffled images to fill it.
-            self._order = np.resize(order, max(len(order), self.batch_size))
-            self._order_epoch = epoch
-        return self._order[position * self.batch_size:(position + 1) * self.batch_size]
-
-    def ema_beta(self, step: int) -> float:
-        """How much of the EMA generator step ``step`` keeps: half of it every ema_kimg thousand images,
-        the half-life ramped up with the images seen (StyleGAN2-ADA)."""
-        half_life_images = self.ema_kimg * 1000
-        if self.ema_rampup is not None:
-            half_life_images = min(half_life_images, (step + 1) * self.batch_size * self.ema_rampup)
-        return 0.5 ** (self.batch_size / max(half_life_images, 1e-8))
-
-    def batch(self, step: int) -> dict[str, np.ndarray]:
-        indices = [self._indices(step * self.n_critic + critic_step) for critic_step in range(self.n_critic)]
-        rng = np.random.default_rng([self.seed, STEP_NOISE, step])
-        critic_shape, batch_shape = (self.n_critic, self.batch_size), (self.batch_size,)
-        real_labels = (np.zeros(critic_shape, np.int32) if self.labels is None
-                       else np.stack([self.labels[index] for index in indices]).astype(np.int32))
-        batch = {
-            "real_images": np.stack([to_model_range(self.images[index], self.output_activation) for index in indices]),
-            "real_labels": real_labels,
-            "critic_latent_vectors": latent_vectors(rng, self.n_critic * self.batch_size, self.latent_dim)
-            .reshape(*critic_shape, self.latent_dim),
-            "critic_fake_labels": rng.integers(0, self.num_classes, critic_shape, dtype=np.int32),
-            "mixing_weights": rng.uniform(size=(*critic_shape, 1, 1, 1)).astype(np.float32),
-            "random_latent_vectors": latent_vectors(rng, self.batch_size, self.latent_dim),
-            "fake_labels": rng.integers(0, self.num_classes, batch_shape, dtype=np.int32),
-        }
-        if self.augment_uniforms:
-            # A stream of its own, so turning augmentation on leaves every other draw of the step unchanged.
-            augment_rng = np.random.default_rng([self.seed, AUGMENT_NOISE, step])
-            per_image = (self.augment_uniforms,)
-            batch["augment_real"] = augment_rng.random((*critic_shape, *per_image), dtype=np.float32)
-            batch["augment_fake"] = augment_rng.random((*critic_shape, *per_image), dtype=np.float32)
-            batch["augment_generated"] = augment_rng.random((*batch_shape, *per_image), dtype=np.float32)
-        if self.ema_kimg is not None:
-            batch["ema_beta"] = np.asarray(self.ema_beta(step), np.float32)  # a 0-d array: no retrace per value
-        return batch
+STEPS_PER_CALL_ON_ACCELERATORS = 8  # enough to hide the per-call launch cost of a small step
+DEVICE_DATA_SHARE = 0.25  # data_placement auto: the images may take this share of the device's memory
+DEVICE_DATA_BYTES_UNKNOWN_MEMORY = 2 << 30  # ... or this much where the backend does not report its memory
 
 
 class StopRequest:
@@ -120,6 +61,41 @@ class StopRequest:
 
 class TrainingDiverged(Exception):
     pass
+
+
+class PendingMetrics:
+    """The losses of the calls since the last read, still on the device; read and checked in one go."""
+
+    def __init__(self, next_step: int, batch_size: int):
+        self.batch_size = batch_size
+        self._calls = []  # (first step, {name: (count,) device array})
+        self._next_step = next_step
+        self._since = (time.perf_counter(), next_step)
+
+    def add(self, metrics: dict) -> None:
+        count = len(next(iter(metrics.values())))
+        self._calls.append((self._next_step, metrics))
+        self._next_step += count
+
+    def read(self, log_steps: list[int]) -> list[dict]:
+        """The records of ``log_steps`` (steps counted from 1). Raises TrainingDiverged, naming the step,
+        if any pending step's loss is not finite."""
+        values = {}
+        for first_step, metrics in self._calls:
+            arrays = {name: ops.convert_to_numpy(value) for name, value in metrics.items()}
+            for name, array in arrays.items():
+                bad = np.flatnonzero(~np.isfinite(array))
+                if bad.size:
+                    checked = f"steps {self._calls[0][0] + 1}-{self._next_step} were checked together"
+                    raise TrainingDiverged(f"{name} is {array[bad[0]]} at step {first_step + bad[0] + 1} ({checked})")
+            for index in range(len(next(iter(arrays.values())))):
+                values[first_step + index + 1] = {name: float(array[index]) for name, array in arrays.items()}
+        self._calls = []
+        now, (since, since_step) = time.perf_counter(), self._since
+        rate = round((self._next_step - since_step) * self.batch_size / max(now - since, 1e-9), 2)
+        if log_steps:
+            self._since = (now, self._next_step)
+        return [{"step": step, **values[step], "images_per_sec": rate} for step in log_steps]
 
 
 class Trainer:
@@ -150,9 +126,15 @@ class Trainer:
         if self.training_state:
             self.variable_groups["training_state"] = [self.training_state[name] for name in sorted(self.training_state)]
         self.checkpoints = Checkpoints(run_dir, config["keep_checkpoints"], config["keep_every"])
-        self.batches = BatchSource(dataset.x, dataset.y if self.conditional else None, self.num_classes, config)
+        self.data_order = DataOrder(len(dataset.x), config["batch_size"], config["n_critic"], config["seed"])
+        self.step_inputs = StepInputs(config, self.num_classes, builders.output_activation(config))
+        self.labels = (dataset.y.astype(np.int32) if self.conditional
+                       else np.zeros(len(dataset.x), np.int32))  # zeros: ignored by unconditional networks
+        self.data_on_device = self._data_on_device()
+        self.steps_per_call = config["steps_per_call"] or (
+            STEPS_PER_CALL_ON_ACCELERATORS if accelerator_present() else 1)
         self.total_steps = (config["steps"] if config["steps"] is not None
-                            else self.batches.steps_for_epochs(config["epochs"]))
+                            else self.data_order.steps_for_epochs(config["epochs"]))
         self.sample_inputs = self._sample_inputs()
         self.metric = None if config["metric_evaluate"] == "none" else config["metric_evaluate"]
         self.best_value = None
@@ -195,35 +177,34 @@ class Trainer:
         progress = tqdm(total=self.total_steps, initial=start_step, unit="step", desc="training",
                         disable=not self.show_progress, file=sys.stderr, dynamic_ncols=True)
         step, saved_step = start_step, start_step
-        interval_start, interval_steps = time.perf_counter(), 0
+        metrics = PendingMetrics(start_step, self.config["batch_size"])
         try:
             with StopRequest() as stop:
                 while step < self.total_steps and stop.signal_name is None:
-                    step_losses = train_step(self.batches.batch(step), regularize=self.regularizes(step))
-                    bad = [name for name, value in step_losses.items() if not math.isfinite(value)]
-                    if bad:
-                        raise TrainingDiverged(f"{bad[0]} is {step_losses[bad[0]]} at step {step + 1}")
-                    step += 1
-                    interval_steps += 1
-                    progress.update(1)
+                    count = self.call_length(step)
+                    metrics.add(train_step(step, count, self.regularizes(step), self.per_step_inputs(step, count)))
+                    step += count
+                    progress.update(count)
                     out_of_time = deadline is not None and time.monotonic() >= deadline
                     last_step = step == self.total_steps or out_of_time
-                    if step % self.config["log_interval"] == 0 or last_step:
-                        elapsed = time.perf_counter() - interval_start
-                        record = {"step": step, **step_losses,
-                                  "images_per_sec": round(interval_steps * self.config["batch_size"] / elapsed, 2)}
-                        outputs.log(record)
-                        outputs.write_status("running", step, self.total_steps)
-                        progress.set_postfix(d_loss=f"{record['d_loss']:.3f}", g_loss=f"{record['g_loss']:.3f}",
-                                             img_s=f"{record['images_per_sec']:.0f}")
-                        interval_start, interval_steps = time.perf_counter(), 0
-                    if step % self.config["sample_interval"] == 0 or last_step:
+                    hooks = self._hooks_due(step, last_step)
+                    logs = [done for done in range(step - count + 1, step + 1)
+                            if done % self.config["log_interval"] == 0 or (done == step and last_step)]
+                    if logs or hooks:
+                        # The one point where the host waits for the device: read the losses, check them.
+                        for record in metrics.read(logs):
+                            outputs.log(record)
+                            progress.set_postfix(d_loss=f"{record['d_loss']:.3f}", g_loss=f"{record['g_loss']:.3f}",
+                                                 img_s=f"{record['images_per_sec']:.0f}")
+                        if logs:
+                            outputs.write_status("running", step, self.total_steps)
+                    if "samples" in hooks:
                         self._sync(train_step, step)
                         outputs.save_samples(step, self.sample_grid())
-                    if evaluator is not None and (step % self.config["eval_interval"] == 0 or last_step):
+                    if "evaluation" in hooks and evaluator is not None:
                         self._sync(train_step, step)
                         self._evaluate(evaluator, step, outputs)
-                    if step % self.config["checkpoint_interval"] == 0 or last_step:
+                    if "checkpoint" in hooks:
                         self._sync(train_step, step)
                         self._save_checkpoint(step)
                         saved_step = step
@@ -233,6 +214,7 @@ class Trainer:
                         break
             if stop.signal_name is not None:
                 if saved_step != step:
+                    metrics.read([])  # never save weights a NaN has reached
                     self._sync(train_step, step)
                     self._save_checkpoint(step)
                 outputs.write_status("interrupted", step, self.total_steps,
@@ -280,9 +262,43 @@ class Trainer:
         return builders.build_generator(self.config)
 
     def make_train_step(self):
-        """The compiled step of this run's networks, optimizers, EMA generator and training state."""
+        """The compiled call of this run's networks, optimizers, EMA generator, training state and data."""
+        dataset = {"images": self.dataset.x, "labels": self.labels} if self.data_on_device else None
         return make_train_step(self.gan, self.generator_optimizer, self.discriminator_optimizer,
-                               self.generator_ema, self.training_state)
+                               self.generator_ema, self.training_state, self.step_inputs, dataset)
+
+    def _data_on_device(self) -> bool:
+        choice = self.config["data_placement"]
+        if choice != "auto":
+            return choice == "device"
+        memory = device_memory_bytes()
+        if memory is None and not accelerator_present():
+            return True  # the "device" is the CPU: the images are in its memory already
+        limit = DEVICE_DATA_SHARE * memory if memory else DEVICE_DATA_BYTES_UNKNOWN_MEMORY
+        return self.dataset.x.nbytes <= limit
+
+    def per_step_inputs(self, first_step: int, count: int) -> dict[str, np.ndarray]:
+        """What the host sends for a call: the images' indices, or the images themselves (data on the host)."""
+        indices = self.data_order.indices(first_step, count)
+        if self.data_on_device:
+            return {"indices": indices}
+        return {"images": self.dataset.x[indices], "labels": self.labels[indices]}
+
+    def call_length(self, step: int) -> int:
+        """Steps in the call that starts at ``step``: steps_per_call, cut where the weights are needed."""
+        intervals = [self.config["sample_interval"], self.config["checkpoint_interval"]]
+        if self.metric:
+            intervals.append(self.config["eval_interval"])
+        if self.gan.r1_gamma:
+            intervals.append(self.config["r1_interval"])  # a regularized step starts its call
+        next_boundary = min([self.total_steps] + [(step // interval + 1) * interval for interval in intervals])
+        return min(self.steps_per_call, next_boundary - step)
+
+    def _hooks_due(self, step: int, last_step: bool) -> set[str]:
+        due = {name for name, key in (("samples", "sample_interval"), ("checkpoint", "checkpoint_interval"),
+                                      ("evaluation", "eval_interval"))
+               if step % self.config[key] == 0}
+        return {"samples", "checkpoint", "evaluation"} if last_step else due
 
     def regularizes(self, step: int) -> bool:
         """Whether step ``step`` adds the lazy R1 penalty."""
@@ -331,8 +347,4 @@ def export_generator(generator: keras.Model, path: Path) -> None:
 
 
 def configure_determinism(config: dict) -> None:
-    keras.utils.set_random_seed(config["seed"])
-    if config["deterministic"] and keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
+    seed_everything(config["seed"], config["deterministic"])

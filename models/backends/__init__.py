@@ -1,23 +1,54 @@
-"""The only backend-specific code: one gradient step for each Keras backend.
+"""The only backend-specific code: the compiled training call for each Keras backend.
 
-``make_train_step(gan, generator_optimizer, discriminator_optimizer, generator_ema, training_state)``
-returns a callable that runs :meth:`models.gan.GAN.train_step` on one batch (``regularize=True`` adds the
-lazy R1 term), compiled for the active backend, and returns its metrics as floats. ``generator_ema`` is
-the EMA copy of the generator (or None), ``training_state`` a dict of name -> Keras scalar variable that the
-step adapts. Its ``sync()`` writes the weights back into the Keras variables (a no-op where training
-updates them in place) and must be called before saving or sampling.
+``make_train_step(gan, generator_optimizer, discriminator_optimizer, generator_ema, training_state,
+step_inputs, dataset)`` returns a callable ``step(first_step, count, regularize_first, per_step)`` that runs
+``count`` consecutive steps of :meth:`models.gan.GAN.train_step` in one compiled call and returns each
+metric as a (count,) array left on the device (reading it is the caller's choice, so nothing waits for
+the device between calls). ``regularize_first`` adds the lazy R1 term to the call's first step.
+
+- ``generator_ema``: the EMA copy of the generator, or None; ``training_state``: name -> Keras scalar
+  variable that the step adapts.
+- ``step_inputs``: a :class:`models.step_inputs.StepInputs`, which builds each step's batch on the device
+  with the backend's stateless generator (``step.random``).
+- ``dataset``: {"images": uint8 (N, H, W, C), "labels": int32 (N,)} to keep on the device, with
+  ``per_step = {"indices": (count, n_critic, B)}``; or None, with ``per_step`` holding the gathered
+  ``images`` (count, n_critic, B, H, W, C) and ``labels`` (count, n_critic, B).
+
+``step.sync()`` writes the weights back into the Keras variables (a no-op where training updates them in
+place) and must be called before saving or sampling.
 """
 from __future__ import annotations
 
 import keras
 
 
-def make_train_step(gan, generator_optimizer, discriminator_optimizer, generator_ema=None, training_state=None):
+def _module():
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        from models.backends.tensorflow_step import TensorFlowTrainStep as TrainStep
+        from models.backends import tensorflow_step as module
     elif backend == "jax":
-        from models.backends.jax_step import JaxTrainStep as TrainStep
+        from models.backends import jax_step as module
     else:
         raise ValueError(f"Keras backend {backend!r} is not supported; use tensorflow or jax")
-    return TrainStep(gan, generator_optimizer, discriminator_optimizer, generator_ema, training_state)
+    return module
+
+
+def make_train_step(gan, generator_optimizer, discriminator_optimizer, generator_ema, training_state,
+                    step_inputs, dataset):
+    return _module().TrainStep(gan, generator_optimizer, discriminator_optimizer, generator_ema, training_state,
+                      step_inputs, dataset)
+
+
+def device_memory_bytes() -> int | None:
+    """Memory of the device training runs on, where the backend reports it (None: unknown, or a CPU)."""
+    return _module().device_memory_bytes()
+
+
+def accelerator_present() -> bool:
+    """Whether the backend trains on a GPU or TPU rather than the CPU."""
+    return _module().accelerator_present()
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Seed Python, NumPy and Keras; on TensorFlow also ask for deterministic kernels."""
+    _module().seed_everything(seed, deterministic)

@@ -1,33 +1,107 @@
-"""TensorFlow: GradientTape, optimizers applied in place, the whole step compiled with tf.function."""
+"""TensorFlow: GradientTape, optimizers applied in place; a call's steps run in one compiled tf.while_loop."""
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
 from models import losses
 
+INT32_SPAN = 2**31
+
+
+class TensorFlowRandom:
+    """Stateless randomness: a seed pair per (seed, purpose), folded with the step and with each draw's number."""
+
+    @staticmethod
+    def key(seed, purpose):
+        # tf.random.stateless_* take two int32 words: the seed's low 31 bits, then its high bit and the purpose.
+        return tf.constant([seed % INT32_SPAN, (seed // INT32_SPAN) * 1024 + purpose], tf.int32)
+
+    @staticmethod
+    def fold(key, value):
+        return tf.random.experimental.stateless_fold_in(key, tf.cast(value, tf.int32))
+
+    @staticmethod
+    def normal(key, shape):
+        return tf.random.stateless_normal(shape, key, dtype=tf.float32)
+
+    @staticmethod
+    def uniform(key, shape):
+        return tf.random.stateless_uniform(shape, key, dtype=tf.float32)
+
+    @staticmethod
+    def integers(key, shape, high):
+        return tf.random.stateless_uniform(shape, key, minval=0, maxval=high, dtype=tf.int32)
+
+
+def device_memory_bytes() -> int | None:
+    """TensorFlow does not report a GPU's total memory; None (the caller assumes a conservative size)."""
+    return None
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def accelerator_present() -> bool:
+    return bool(tf.config.list_logical_devices("GPU"))
+
 
 class TensorFlowTrainStep:
-    def __init__(self, gan, generator_optimizer, discriminator_optimizer, generator_ema=None, training_state=None):
+    random = TensorFlowRandom
+
+    def __init__(self, gan, generator_optimizer, discriminator_optimizer, generator_ema, training_state,
+                 step_inputs, dataset, jit_compile: bool | None = None):
         self.gan = gan
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
         self.generator_ema = generator_ema
         self.training_state = training_state or {}
-        # One trace per value of the Python flag: the R1 step and the plain step compile separately.
-        self._compiled_step = tf.function(self._train_step)
+        self.step_inputs = step_inputs
+        self.dataset = None if dataset is None else {name: tf.constant(array) for name, array in dataset.items()}
+        self.jit_compile = accelerator_present() if jit_compile is None else jit_compile
+        self._compiled_calls = {}
 
-    def __call__(self, batch, regularize: bool = False) -> dict[str, float]:
-        return {name: float(value) for name, value in self._compiled_step(batch, regularize).items()}
+    def __call__(self, first_step: int, count: int, regularize_first: bool, per_step: dict) -> dict:
+        """Train steps first_step .. first_step + count - 1; returns each metric's (count,) tensor."""
+        # One compiled function per (count, regularize_first): the R1 call and the plain call compile separately.
+        key = (count, regularize_first)
+        if key not in self._compiled_calls:
+            self._compiled_calls[key] = tf.function(
+                lambda first, inputs: self._call(first, inputs, count, regularize_first), jit_compile=self.jit_compile)
+        return self._compiled_calls[key](tf.constant(first_step, tf.int32), per_step)
 
     def sync(self) -> None:
         """Training updates the Keras variables in place; nothing to copy."""
 
-    def _train_step(self, batch, regularize):
+    def _call(self, first_step, per_step, count, regularize_first):
+        names = self.gan.metric_names()
+        arrays = {name: tf.TensorArray(tf.float32, size=count) for name in names}
+        start = 0
+        if regularize_first:
+            # Lazy R1 falls on the first step of a call only (the loop starts a call there).
+            metrics = self._one_step(first_step, {name: value[0] for name, value in per_step.items()}, True)
+            arrays = {name: arrays[name].write(0, metrics[name]) for name in names}
+            start = 1
+
+        def body(index, arrays):
+            metrics = self._one_step(first_step + index, {name: value[index] for name, value in per_step.items()},
+                                     False)
+            return index + 1, {name: arrays[name].write(index, metrics[name]) for name in names}
+
+        _, arrays = tf.while_loop(lambda index, arrays: index < count, body, (tf.constant(start), arrays))
+        return {name: array.stack() for name, array in arrays.items()}
+
+    def _one_step(self, step, step_inputs, regularize):
+        images, labels = self.step_inputs.gather(self.dataset, step_inputs)
+        batch = self.step_inputs.batch(self.random, step, images, labels)
         state = {name: variable.value for name, variable in self.training_state.items()}
         metrics, state = self.gan.train_step(batch, self, state, regularize)
         for name, variable in self.training_state.items():
             variable.assign(state[name])
-        return metrics
+        return {name: tf.cast(value, tf.float32) for name, value in metrics.items()}
 
     # The ``nets`` the GAN's losses call: the models themselves, in training mode.
     def generate(self, inputs):
@@ -39,13 +113,15 @@ class TensorFlowTrainStep:
     def input_gradients(self, images, labels):
         with tf.GradientTape() as tape:
             tape.watch(images)
-            scores = self.discriminate(self.gan.discriminator_inputs(images, labels))
+            scores = tf.cast(self.discriminate(self.gan.discriminator_inputs(images, labels)), tf.float32)
         return tape.gradient(scores, images)
 
     def _update(self, model, optimizer, loss_fn):
         with tf.GradientTape() as tape:
             loss, aux = loss_fn(self)
-        gradients = tape.gradient(loss, model.trainable_variables)
+            # float16 training: differentiate the loss times the loss-scale optimizer's scale.
+            scaled = optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
+        gradients = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
         return loss, aux
 
@@ -67,3 +143,6 @@ class TensorFlowTrainStep:
             kept.assign(beta * kept + (1.0 - beta) * tf.cast(new, kept.dtype))
         for kept, new in zip(self.generator_ema.non_trainable_variables, self.gan.generator.non_trainable_variables):
             kept.assign(new)
+
+
+TrainStep = TensorFlowTrainStep

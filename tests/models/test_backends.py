@@ -125,6 +125,7 @@ JAX_TEST_SELECTION = [
     "tests/models/test_backends.py::test_input_gradients_are_taken_per_sample",
     "tests/models/test_backends.py::test_each_loss_trains",
     "tests/models/test_train.py", "tests/models/test_checkpoints.py", "tests/models/test_resume.py",
+    "tests/models/test_fused_steps.py",
     "tests/models/test_presets.py", "tests/serve/test_generate.py",
     *(f"tests/models/test_small_data_training.py::{name}" for name in (
         "test_every_option_trains_and_a_stopped_run_resumes_to_the_same_weights_and_state",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 
 from models import train
 from tests.models.helpers import PROJECT_ROOT, make_dataset, subprocess_env, tiny_config, write_config
@@ -57,10 +58,13 @@ def generator_weights(run: Path) -> dict[str, np.ndarray]:
         return {name: archive[name] for name in archive.files if not name.startswith("discriminator_optimizer")}
 
 
-def test_ctrl_c_then_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("steps_per_call", [1, 3])
+def test_ctrl_c_then_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, steps_per_call):
     data = make_dataset(tmp_path / "squares.npz")
     # Dropout (seeded per layer) and batch norm (moving statistics) are state a resume has to bring back.
-    config = tiny_config(data, checkpoint_interval=5, log_interval=5, sample_interval=20, tensorboard=False)
+    # Three steps per call: the stops fall inside calls, and the resumed run groups its steps differently.
+    config = tiny_config(data, checkpoint_interval=5, log_interval=5, sample_interval=20, tensorboard=False,
+                         steps_per_call=steps_per_call)
     config["discriminator"]["dropout"] = 0.3
     config_path = write_config(tmp_path / "c.json", config)
     common = ["--runs-dir", str(tmp_path), "--steps", str(STEPS)]

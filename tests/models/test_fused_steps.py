@@ -1,0 +1,93 @@
+"""Training at the device's pace: several steps per compiled call, data on the device, losses read only at
+log steps, mixed precision."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from models import builders, train, training_loop
+from tests.models.helpers import make_dataset, tiny_config, write_config
+from tests.models.test_small_data_training import MODERN, checkpoint_arrays
+
+
+def train_run(tmp_path: Path, name: str, steps: int, **options) -> Path:
+    data = make_dataset(tmp_path / "squares.npz")
+    config = tiny_config(data, "cgan", "cgan", tensorboard=False, **options)
+    config_path = write_config(tmp_path / f"{name}.json", config)
+    assert train.main(["--config", str(config_path), "--name", name, "--runs-dir", str(tmp_path),
+                       "--steps", str(steps), "--no-progress"]) == 0
+    return tmp_path / name
+
+
+def assert_same_weights(first: Path, second: Path) -> None:
+    expected, actual = checkpoint_arrays(first), checkpoint_arrays(second)
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        np.testing.assert_allclose(actual[name], expected[name], atol=2e-5, rtol=0, err_msg=name)
+
+
+def test_fused_calls_train_the_same_weights_as_single_steps(tmp_path):
+    # Every option that keeps state in the step (R1 every 3rd step, EMA, adaptive augmentation, LeCam), with
+    # calls of 4 cut at the R1 steps, the samples (every 5) and the checkpoints (every 6).
+    options = dict(MODERN, log_interval=4, sample_interval=5, checkpoint_interval=6)
+    single = train_run(tmp_path, "single", 13, steps_per_call=1, **options)
+    fused = train_run(tmp_path, "fused", 13, steps_per_call=4, **options)
+    assert_same_weights(single, fused)
+    assert (fused / "metrics.jsonl").read_text().count("\n") == 4  # steps 4, 8, 12 and the last, 13
+
+
+def test_data_on_the_host_trains_the_same_weights_as_data_on_the_device(tmp_path):
+    on_device = train_run(tmp_path, "device", 7, steps_per_call=3, data_placement="device")
+    on_host = train_run(tmp_path, "host", 7, steps_per_call=3, data_placement="host")
+    assert_same_weights(on_device, on_host)
+
+
+def test_the_loop_reads_the_losses_only_at_log_steps_and_hooks(tmp_path, monkeypatch):
+    reads, calls = [], []
+    real_read, real_make_train_step = training_loop.PendingMetrics.read, training_loop.make_train_step
+
+    def counting_read(self, log_steps):
+        reads.append(list(log_steps))
+        return real_read(self, log_steps)
+
+    def counting_step(*args):
+        step = real_make_train_step(*args)
+
+        class CountingStep:
+            sync = step.sync
+
+            def __call__(self, *call_args):
+                calls.append(call_args[:2])
+                return step(*call_args)
+
+        return CountingStep()
+
+    monkeypatch.setattr(training_loop.PendingMetrics, "read", counting_read)
+    monkeypatch.setattr(training_loop, "make_train_step", counting_step)
+    run = train_run(tmp_path, "reads", 24, steps_per_call=4, log_interval=8, sample_interval=12,
+                    checkpoint_interval=24)
+    assert calls == [(0, 4), (4, 4), (8, 4), (12, 4), (16, 4), (20, 4)]
+    # Six calls, four reads: the log steps 8, 16 and 24, and the sample grid at 12 (which checks the losses
+    # before showing the weights).
+    assert reads == [[8], [], [16], [24]]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in records] == [8, 16, 24]
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_mixed_precision_trains_with_finite_losses_and_float32_weights(tmp_path, precision):
+    run = train_run(tmp_path, precision, 6, precision=precision, log_interval=2, **MODERN)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 3 and all(np.isfinite(record["d_loss"]) and np.isfinite(record["g_loss"])
+                                      for record in records)
+    assert all(array.dtype != np.float16 for array in checkpoint_arrays(run).values())
+    config = json.loads((run / "config.json").read_text())
+    generator = builders.build_generator(config)
+    assert generator.dtype_policy.compute_dtype == precision and generator.dtype_policy.variable_dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"  # building left the global policy as it was
+    if precision == "float16":
+        assert isinstance(builders.build_gan(config)[1], keras.optimizers.LossScaleOptimizer)
