@@ -622,7 +622,7 @@ def run_both(args) -> tuple[list[dict], int]:
             result = subprocess.run(command)
             if result.returncode != 0:
                 print(f"{backend}: the bench failed (exit status {result.returncode})", file=sys.stderr)
-                status = max(status, result.returncode)
+                status = status or (result.returncode if result.returncode > 0 else 1)  # < 0: killed by a signal
             if out.exists():
                 rows += json.loads(out.read_text())
     return rows, status
