@@ -206,6 +206,8 @@ def schema() -> dict:
             "image_shape": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 1},
                             "minItems": 3, "maxItems": 3, "default": None,
                             "description": "Set by the trainer from the data: [height, width, channels]."},
+            "trained_on": {"type": ["string", "null"], "default": None,
+                           "description": "Set by the trainer: the devices the run trains on, e.g. 4 devices (gpu)."},
             "class_names": {"type": ["array", "null"], "items": {"type": "string"}, "default": None,
                             "description": "Set by the trainer from the data: one name per class, or null."},
         },

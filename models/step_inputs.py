@@ -69,6 +69,14 @@ class StepInputs:
         self.ema_kimg, self.ema_rampup = config["ema_kimg"], config["ema_rampup"]
         self.output_activation = output_activation
 
+    @staticmethod
+    def batch_axis(name: str) -> int | None:
+        """The batch axis of a batch entry (what data-parallel training splits): 1 behind the n_critic axis,
+        0 for the generator step's draws, None for the scalar EMA weight."""
+        if name == "ema_beta":
+            return None
+        return 0 if name in ("random_latent_vectors", "fake_labels", "augment_generated") else 1
+
     def gather(self, dataset, step_inputs):
         """One step's real images (n, B, H, W, C) uint8 and labels (n, B): gathered on the device from the
         dataset by their indices, or as they came when the host gathered them."""

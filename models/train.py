@@ -11,8 +11,10 @@ from typing import Sequence
 from infra import cli
 from infra.errors import UserError
 from infra.output_paths import check_output_folder
+from models import process_supervisor
 
 BACKENDS = ("tensorflow", "jax")
+HEARTBEAT_SECONDS = 60
 
 DESCRIPTION = "Train a GAN from a JSON config, or resume a run."
 
@@ -58,7 +60,48 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=BACKENDS,
                         help="Keras backend (default: $KERAS_BACKEND, then the config's backend, then tensorflow)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    several = parser.add_argument_group(
+        "several processes (VMs) training one run, JAX only",
+        "Start the same command on every VM with its own --process-id; all need the data and the same --name "
+        "(or --resume RUN_DIR). Process 0 alone writes the run folder; the others start from its checkpoint.")
+    several.add_argument("--coordinator", metavar="HOST:PORT", default=os.environ.get("LOGOGAN_COORDINATOR"),
+                         help="address of process 0, which the others connect to (env LOGOGAN_COORDINATOR)")
+    several.add_argument("--num-processes", type=int, metavar="N", default=_int_env("LOGOGAN_NUM_PROCESSES"),
+                         help="how many processes train together (env LOGOGAN_NUM_PROCESSES)")
+    several.add_argument("--process-id", type=int, metavar="I", default=_int_env("LOGOGAN_PROCESS_ID"),
+                         help="this process's number, 0 to N-1 (env LOGOGAN_PROCESS_ID)")
+    several.add_argument("--heartbeat-seconds", type=int, metavar="S", default=HEARTBEAT_SECONDS,
+                         help="a process that has not been heard from for this long is taken as dead and the others "
+                              "stop with an error (default: %(default)s)")
     return parser
+
+
+def _int_env(name: str) -> int | None:
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise UserError(f"{name}={value!r}: not a whole number")
+    return int(value)
+
+
+def check_processes(args) -> bool:
+    """Whether this process is one of several; a one-line UserError for an incomplete or bad set of flags."""
+    given = [args.coordinator is not None, args.num_processes is not None, args.process_id is not None]
+    if not any(given):
+        return False
+    if not all(given):
+        raise UserError("--coordinator, --num-processes and --process-id go together; give all three (or none)")
+    host, _, port = args.coordinator.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"--coordinator {args.coordinator!r}: allowed: HOST:PORT, e.g. 10.0.0.5:1234")
+    if args.num_processes < 1:
+        raise UserError(f"--num-processes {args.num_processes}: must be at least 1")
+    if not 0 <= args.process_id < args.num_processes:
+        raise UserError(f"--process-id {args.process_id}: allowed: 0 to {args.num_processes - 1}")
+    if args.heartbeat_seconds < 1:
+        raise UserError(f"--heartbeat-seconds {args.heartbeat_seconds}: must be at least 1")
+    return True
 
 
 def select_backend(requested: str | None, config: dict) -> str:
@@ -87,6 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError("give --config FILE for a new run, --resume RUN_DIR to continue one, or --list-options")
     if args.name is not None:
         check_run_name(args.name, "--name")
+    several_processes = check_processes(args)
+    if several_processes and not args.resume and args.name is None:
+        raise UserError("--coordinator: give every process the same --name (a default name holds the start time, "
+                        "which differs between processes)")
+    if several_processes and not process_supervisor.is_child():
+        return process_supervisor.run_supervised(list(sys.argv[1:] if argv is None else argv))
 
     from models import config as configs  # Keras-free: bad input is reported before Keras loads
 
@@ -109,6 +158,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.resume:
         raw.update({key: value for key, value in (("name", args.name), ("runs_dir", args.runs_dir)) if value})
     config = configs.resolve(raw, source)
+    if several_processes:
+        if config["backend"] != "jax":
+            raise UserError("--coordinator: several processes train together on the JAX backend only; add --backend jax")
+        from models.backends import start_distributed
+
+        start_distributed(args.coordinator, args.num_processes, args.process_id, args.heartbeat_seconds)
+    first_process = not several_processes or args.process_id == 0
     if config["name"] is not None:
         check_run_name(config["name"], f"{source}: name")
     if args.resume:
@@ -122,16 +178,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_same_images(config, dataset, run_dir)
     else:
         config["image_shape"], config["class_names"] = image_shape_and_classes(config, dataset)
-        run_dir = new_run_dir(config)
+        run_dir = new_run_dir(config) if first_process else Path(config["runs_dir"]) / config["name"]
 
     from infra.atomic import write_json
+    from models.backends import describe_devices
     from models.training_loop import Trainer, configure_determinism
 
-    write_json(run_dir / "config.json", config)
     configure_determinism(config)
-    trainer = Trainer(config, run_dir, dataset, show_progress=not args.no_progress)
-    print(f"run folder: {run_dir}", file=sys.stderr)
-    return trainer.run(resume=bool(args.resume))
+    trainer = Trainer(config, run_dir, dataset, show_progress=not args.no_progress and first_process)
+    config["trained_on"] = describe_devices(trainer.devices)
+    if first_process:
+        write_json(run_dir / "config.json", config)
+    print(f"run folder: {run_dir}\ntraining on {config['trained_on']}, {config['backend']}", file=sys.stderr)
+    status = trainer.run(resume=bool(args.resume))
+    if trainer.lost_process:
+        # The runtime's clean exit waits on every process at a barrier; with one gone it would abort after the
+        # heartbeat timeout with a stack dump. The run folder is written; leave at once.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 def check_run_name(name: str, source: str) -> None:

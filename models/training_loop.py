@@ -24,7 +24,9 @@ from tqdm import tqdm
 
 from infra.errors import UserError
 from models import builders, networks
-from models.backends import accelerator_present, device_memory_bytes, make_train_step, seed_everything
+from models.backends import (accelerator_present, device_memory_bytes, is_lost_process_error, make_train_step,
+                             process_count, process_index, seed_everything, share_from_first_process,
+                             training_devices)
 from models.checkpoints import Checkpoints
 from models.images import image_grid
 from models.networks.spectral import count_spectral_layers, normalize_spectral_kernels
@@ -61,6 +63,13 @@ class StopRequest:
 
 class TrainingDiverged(Exception):
     pass
+
+
+class NoOutputs:
+    """The outputs of a process other than the first of a run: it writes nothing."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
 
 
 class PendingMetrics:
@@ -126,6 +135,14 @@ class Trainer:
         if self.training_state:
             self.variable_groups["training_state"] = [self.training_state[name] for name in sorted(self.training_state)]
         self.checkpoints = Checkpoints(run_dir, config["keep_checkpoints"], config["keep_every"])
+        self.devices = training_devices(config["devices"])
+        device_count = len(self.devices) if self.devices else 1
+        if config["batch_size"] % device_count:
+            raise UserError(f"batch_size = {config['batch_size']}: must split evenly over the {device_count} devices "
+                            f"this run trains on; allowed: a multiple of {device_count}, or fewer devices")
+        self.process_count = process_count()
+        self.writes = process_index() == 0  # process 0 alone writes checkpoints, samples and metrics
+        self.lost_process = False
         self.data_order = DataOrder(len(dataset.x), config["batch_size"], config["n_critic"], config["seed"])
         self.step_inputs = StepInputs(config, self.num_classes, builders.output_activation(config))
         self.labels = (dataset.y.astype(np.int32) if self.conditional
@@ -160,19 +177,20 @@ class Trainer:
     def run(self, resume: bool) -> int:
         """Train to ``total_steps``; returns the exit status (0 finished, 130 stopped by a signal)."""
         start_step = 0
-        if resume and self.checkpoints.path("last") is not None:
+        if resume and self.writes and self.checkpoints.path("last") is not None:
             info = self.checkpoints.restore(self.variable_groups)
             start_step, self.best_value = info["step"], info.get("best")
-            if start_step > self.total_steps:
-                raise UserError(f"{self.run_dir}: its checkpoint is at step {start_step}, past the {self.total_steps} "
-                                f"steps asked for; give --steps {start_step} or more")
-        outputs = RunOutputs(self.run_dir, tensorboard=self.config["tensorboard"])
+        start_step = self._agree_with_first_process(start_step)
+        if start_step > self.total_steps:
+            raise UserError(f"{self.run_dir}: its checkpoint is at step {start_step}, past the {self.total_steps} "
+                            f"steps asked for; give --steps {start_step} or more")
+        outputs = RunOutputs(self.run_dir, tensorboard=self.config["tensorboard"]) if self.writes else NoOutputs()
         if resume:
             outputs.drop_metrics_after(start_step)
         train_step = self.make_train_step()
         deadline = (None if self.config["time_limit_minutes"] is None
                     else time.monotonic() + 60 * self.config["time_limit_minutes"])
-        evaluator = self._make_evaluator() if self.metric else None
+        evaluator = self._make_evaluator() if self.metric and self.writes else None
         outputs.write_status("running", start_step, self.total_steps, "resumed" if start_step else "started")
         progress = tqdm(total=self.total_steps, initial=start_step, unit="step", desc="training",
                         disable=not self.show_progress, file=sys.stderr, dynamic_ncols=True)
@@ -198,6 +216,8 @@ class Trainer:
                                                  img_s=f"{record['images_per_sec']:.0f}")
                         if logs:
                             outputs.write_status("running", step, self.total_steps)
+                    if not self.writes:
+                        hooks = set()  # process 0 alone samples, evaluates and saves
                     if "samples" in hooks:
                         self._sync(train_step, step)
                         outputs.save_samples(step, self.sample_grid())
@@ -213,7 +233,7 @@ class Trainer:
                               file=sys.stderr)
                         break
             if stop.signal_name is not None:
-                if saved_step != step:
+                if saved_step != step and self.writes:
                     metrics.read([])  # never save weights a NaN has reached
                     self._sync(train_step, step)
                     self._save_checkpoint(step)
@@ -222,7 +242,8 @@ class Trainer:
                 print(f"\nstopped by {stop.signal_name} at step {step}; checkpoint saved; resume with "
                       f"python -m models.train --resume {self.run_dir}", file=sys.stderr)
                 return 130
-            self._finish(outputs)
+            if self.writes:
+                self._finish(outputs)
             outputs.write_status("finished", step, self.total_steps, f"exported {self.run_dir / GENERATOR_FILE}")
             return 0
         except TrainingDiverged as error:
@@ -232,9 +253,31 @@ class Trainer:
             message = f"training diverged: {error}; stopped, {kept}"
             outputs.write_status("failed", step, self.total_steps, message)
             raise UserError(message) from None
+        except Exception as error:
+            if self.process_count == 1 or not is_lost_process_error(error):
+                raise
+            # Another process of the run died: say so in one line rather than with the runtime's dump.
+            message = (f"training stopped at step {step}: another process of this run stopped "
+                       f"({str(error).splitlines()[0][:200]}); resume all processes from the last checkpoint")
+            outputs.write_status("failed", step, self.total_steps, message)
+            print(f"models.train: error: {message}", file=sys.stderr)
+            self.lost_process = True
+            return 1
         finally:
             progress.close()
             outputs.close()
+
+    def _agree_with_first_process(self, start_step: int) -> int:
+        """With several processes, every one continues from process 0's weights, state and step (the others need
+        no copy of the checkpoint)."""
+        if self.process_count == 1:
+            return start_step
+        variables = [variable for group in self.variable_groups.values() for variable in group]
+        shared = share_from_first_process([np.asarray(variable) for variable in variables]
+                                          + [np.asarray(start_step, np.int64)])
+        for variable, value in zip(variables, shared):
+            variable.assign(value)
+        return int(shared[-1])
 
     def _sync(self, train_step, step: int) -> None:
         """Bring the Keras variables up to date before they are saved or sampled."""
@@ -265,7 +308,7 @@ class Trainer:
         """The compiled call of this run's networks, optimizers, EMA generator, training state and data."""
         dataset = {"images": self.dataset.x, "labels": self.labels} if self.data_on_device else None
         return make_train_step(self.gan, self.generator_optimizer, self.discriminator_optimizer,
-                               self.generator_ema, self.training_state, self.step_inputs, dataset)
+                               self.generator_ema, self.training_state, self.step_inputs, dataset, self.devices)
 
     def _data_on_device(self) -> bool:
         choice = self.config["data_placement"]

@@ -14,6 +14,10 @@ the device between calls). ``regularize_first`` adds the lazy R1 term to the cal
   ``per_step = {"indices": (count, n_critic, B)}``; or None, with ``per_step`` holding the gathered
   ``images`` (count, n_critic, B, H, W, C) and ``labels`` (count, n_critic, B).
 
+``devices``: the devices to train on data-parallel (:func:`training_devices`), None for the default one.
+
+``devices``: the devices to train on data-parallel (:func:`training_devices`), None for the default one.
+
 ``step.sync()`` writes the weights back into the Keras variables (a no-op where training updates them in
 place) and must be called before saving or sampling.
 """
@@ -34,9 +38,43 @@ def _module():
 
 
 def make_train_step(gan, generator_optimizer, discriminator_optimizer, generator_ema, training_state,
-                    step_inputs, dataset):
+                    step_inputs, dataset, devices=None):
     return _module().TrainStep(gan, generator_optimizer, discriminator_optimizer, generator_ema, training_state,
-                      step_inputs, dataset)
+                               step_inputs, dataset, devices)
+
+
+def training_devices(requested):
+    """The devices a run trains on for the config's ``devices`` ("all" or a count); a one-line UserError when
+    they are not there (or, on TensorFlow, when more than one is asked for)."""
+    return _module().training_devices(requested)
+
+
+def describe_devices(devices) -> str:
+    """E.g. "4 devices (cpu)", or "8 devices (gpu) in 2 processes"."""
+    return _module().describe_devices(devices)
+
+
+def start_distributed(coordinator: str, num_processes: int, process_id: int, heartbeat_seconds: int) -> None:
+    """Join a run of several processes (several VMs); before any computation."""
+    _module().start_distributed(coordinator, num_processes, process_id, heartbeat_seconds)
+
+
+def process_index() -> int:
+    return _module().process_index()
+
+
+def process_count() -> int:
+    return _module().process_count()
+
+
+def is_lost_process_error(error: Exception) -> bool:
+    """Whether ``error`` is the runtime's report that another process of the run has gone."""
+    return _module().is_lost_process_error(error)
+
+
+def share_from_first_process(values: list):
+    """Every process gets process 0's ``values`` (a list of NumPy arrays), so all start from one checkpoint."""
+    return _module().share_from_first_process(values)
 
 
 def device_memory_bytes() -> int | None:

@@ -15,12 +15,58 @@ import keras
 import numpy as np
 from keras import StatelessScope
 
+from infra.errors import UserError
 from models import losses
 
 
-def _values(variables):
-    # Copies: the state is donated to every call, and the Keras variables must outlive that.
-    return [jnp.array(variable.value, copy=True) for variable in variables]
+class DataParallel:
+    """keras.distribution.DataParallel over ``devices``: the weights and the dataset replicated on every device,
+    each batch split along its batch axis. The step stays one jitted program (XLA's SPMD partitioner adds the
+    gradient all-reduce), and batch norm's mean and variance, taken over the batch axis, are those of the
+    global batch. With several processes (jax.distributed), every process holds the same host values (same
+    seed, same checkpoint, same step indices) and supplies the parts for its own devices."""
+
+    def __init__(self, devices):
+        self.distribution = keras.distribution.DataParallel(devices=devices)
+        self.device_count = len(devices)
+
+    def sharding(self, ndim: int, batch_axis: int | None = None):
+        axes = [None] * ndim
+        if batch_axis is not None:
+            axes[batch_axis] = self.distribution.batch_dim_name
+        return keras.distribution.TensorLayout(axes, self.distribution.device_mesh).backend_layout
+
+    def replicate(self, value):
+        return _global_array(np.asarray(value), self.sharding(np.ndim(value)))
+
+    def split(self, value, batch_axis: int):
+        return _global_array(np.asarray(value), self.sharding(np.ndim(value), batch_axis))
+
+    def constrain(self, value, batch_axis: int | None):
+        return jax.lax.with_sharding_constraint(value, self.sharding(value.ndim, batch_axis))
+
+
+class OneDevice:
+    """The default device; copies, because the state is donated to every call and the Keras variables must
+    outlive that."""
+
+    device_count = 1
+
+    @staticmethod
+    def replicate(value):
+        return jnp.array(value, copy=True)
+
+    @staticmethod
+    def split(value, batch_axis):
+        return value
+
+    @staticmethod
+    def constrain(value, batch_axis):
+        return value
+
+
+def _global_array(host_value: np.ndarray, sharding):
+    return jax.make_array_from_callback(host_value.shape, sharding, lambda index: host_value[index])
 
 
 class JaxRandom:
@@ -68,6 +114,54 @@ def accelerator_present() -> bool:
     return jax.default_backend() != "cpu"
 
 
+def training_devices(requested):
+    # Every process's devices: in a run of several processes the mesh spans them all.
+    available = jax.devices()
+    if requested == "all":
+        return available
+    if requested > len(available) or jax.process_count() > 1:
+        where = f"{len(available)} device(s) ({jax.default_backend()})"
+        raise UserError(f"devices = {requested}: this run sees {where}; allowed: all"
+                        + ("" if jax.process_count() > 1 else f", or 1 to {len(available)}"))
+    return available[:requested]
+
+
+def describe_devices(devices) -> str:
+    text = f"{len(devices)} device{'s' if len(devices) != 1 else ''} ({devices[0].platform})"
+    return text + (f" in {jax.process_count()} processes" if jax.process_count() > 1 else "")
+
+
+def start_distributed(coordinator: str, num_processes: int, process_id: int, heartbeat_seconds: int) -> None:
+    # jax.distributed directly, not keras.distribution.initialize (which calls it), for its heartbeat timeout:
+    # a process that dies is noticed by the others within that time instead of never. Nothing may ask JAX for
+    # its devices before this, so the CPU collectives (over TCP, for CPU-only runs) are chosen blind; GPUs use
+    # NCCL whatever this says.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator, num_processes, process_id,
+                               heartbeat_timeout_seconds=heartbeat_seconds,
+                               initialization_timeout=max(heartbeat_seconds, 60))
+
+
+def process_index() -> int:
+    return jax.process_index()
+
+
+def process_count() -> int:
+    return jax.process_count()
+
+
+def is_lost_process_error(error: Exception) -> bool:
+    return isinstance(error, jax.errors.JaxRuntimeError)
+
+
+def share_from_first_process(values: list):
+    if jax.process_count() == 1:
+        return values
+    from jax.experimental import multihost_utils
+
+    return [np.asarray(value) for value in multihost_utils.broadcast_one_to_all(values)]
+
+
 class StatelessNets:
     """The ``nets`` a loss function calls: the models run statelessly on the weights in ``state``."""
 
@@ -99,29 +193,32 @@ class JaxTrainStep:
     random = JaxRandom
 
     def __init__(self, gan, generator_optimizer, discriminator_optimizer, generator_ema, training_state,
-                 step_inputs, dataset):
+                 step_inputs, dataset, devices=None):
         self.gan = gan
+        self.placement = DataParallel(devices) if devices is not None and len(devices) > 1 else OneDevice()
         self.step_inputs = step_inputs
         self.optimizers = {"g": generator_optimizer, "d": discriminator_optimizer}
         self.models = {"g": gan.generator, "d": gan.discriminator}
         if generator_ema is not None:
             self.models["g_ema"] = generator_ema
         self.training_state = training_state or {}
+        replicate = self.placement.replicate
         self.state = {}
         for key, model in self.models.items():
-            self.state[f"{key}_trainable"] = _values(model.trainable_variables)
-            self.state[f"{key}_non_trainable"] = _values(model.non_trainable_variables)
+            self.state[f"{key}_trainable"] = [replicate(v.value) for v in model.trainable_variables]
+            self.state[f"{key}_non_trainable"] = [replicate(v.value) for v in model.non_trainable_variables]
             if key in self.optimizers:
-                self.state[f"{key}_optimizer"] = _values(self.optimizers[key].variables)
-        self.state["training"] = {name: jnp.array(variable.value, copy=True)
-                                  for name, variable in self.training_state.items()}
-        self.dataset = None if dataset is None else {name: jax.device_put(array) for name, array in dataset.items()}
+                self.state[f"{key}_optimizer"] = [replicate(v.value) for v in self.optimizers[key].variables]
+        self.state["training"] = {name: replicate(variable.value) for name, variable in self.training_state.items()}
+        self.dataset = None if dataset is None else {name: replicate(array) for name, array in dataset.items()}
         self._state = None
         self._compiled_call = jax.jit(self._call, static_argnames=("count", "regularize_first"), donate_argnums=0)
 
     def __call__(self, first_step: int, count: int, regularize_first: bool, per_step: dict) -> dict:
         """Train steps first_step .. first_step + count - 1; returns each metric's (count,) device array."""
-        self.state, metrics = self._compiled_call(self.state, self.dataset, np.int32(first_step), per_step,
+        per_step = {name: self.placement.split(value, batch_axis=2) for name, value in per_step.items()}
+        first_step = self.placement.replicate(np.int32(first_step))
+        self.state, metrics = self._compiled_call(self.state, self.dataset, first_step, per_step,
                                                   count=count, regularize_first=regularize_first)
         return metrics
 
@@ -133,9 +230,9 @@ class JaxTrainStep:
                 pairs.append((self.optimizers[key].variables, self.state[f"{key}_optimizer"]))
             for variables, values in pairs:
                 for variable, value in zip(variables, values):
-                    variable.assign(jnp.array(value, copy=True))  # the next call donates ``value``
+                    variable.assign(_local_copy(value))
         for name, variable in self.training_state.items():
-            variable.assign(jnp.array(self.state["training"][name], copy=True))
+            variable.assign(_local_copy(self.state["training"][name]))
 
     def _call(self, state, dataset, first_step, per_step, count, regularize_first):
         steps = first_step + jnp.arange(count, dtype=jnp.int32)
@@ -156,6 +253,7 @@ class JaxTrainStep:
     def _one_step(self, state, dataset, step, step_inputs, regularize):
         images, labels = self.step_inputs.gather(dataset, step_inputs)
         batch = self.step_inputs.batch(self.random, step, images, labels)
+        batch = {name: self.placement.constrain(value, self.step_inputs.batch_axis(name)) for name, value in batch.items()}
         self._state = dict(state)
         metrics, self._state["training"] = self.gan.train_step(batch, self, state["training"], regularize)
         state, self._state = self._state, None
@@ -198,6 +296,12 @@ def _scaled(optimizer, optimizer_state, loss):
         return loss
     with StatelessScope(state_mapping=list(zip(optimizer.variables, optimizer_state))):
         return optimizer.scale_loss(loss)
+
+
+def _local_copy(value):
+    """A copy on one local device (the next call donates ``value``; with several devices, the Keras variables
+    that sampling and saving read stay on one)."""
+    return jnp.array(value.addressable_data(0), copy=True)
 
 
 def _take(tree, index):

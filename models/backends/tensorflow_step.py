@@ -4,6 +4,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from infra.errors import UserError
 from models import losses
 
 INT32_SPAN = 2**31
@@ -49,11 +50,48 @@ def accelerator_present() -> bool:
     return bool(tf.config.list_logical_devices("GPU"))
 
 
+def training_devices(requested):
+    """TensorFlow trains on one device: asking for more is an error, never a silent fallback."""
+    gpus = len(tf.config.list_logical_devices("GPU"))
+    wanted = gpus if requested == "all" else requested
+    if wanted > 1:
+        raise UserError(f"devices = {requested!r}: the TensorFlow backend trains on one device"
+                        + (f" and this machine has {gpus} GPUs" if gpus > 1 else "")
+                        + "; use --backend jax to train on several, or set devices: 1")
+    if requested != "all" and requested > max(gpus, 1):
+        raise UserError(f"devices = {requested}: no such device here; allowed: all, or 1")
+    return None
+
+
+def describe_devices(devices) -> str:
+    return "1 device (gpu)" if accelerator_present() else "1 device (cpu)"
+
+
+def start_distributed(coordinator: str, num_processes: int, process_id: int, heartbeat_seconds: int) -> None:
+    raise UserError("--coordinator: several processes train together on the JAX backend only; add --backend jax")
+
+
+def process_index() -> int:
+    return 0
+
+
+def process_count() -> int:
+    return 1
+
+
+def is_lost_process_error(error: Exception) -> bool:
+    return False
+
+
+def share_from_first_process(values: list):
+    return values
+
+
 class TensorFlowTrainStep:
     random = TensorFlowRandom
 
     def __init__(self, gan, generator_optimizer, discriminator_optimizer, generator_ema, training_state,
-                 step_inputs, dataset, jit_compile: bool | None = None):
+                 step_inputs, dataset, devices=None, jit_compile: bool | None = None):
         self.gan = gan
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer

@@ -39,10 +39,10 @@ def interrupt_this_process_after(run: Path, after_step: int) -> threading.Thread
     return watcher
 
 
-def start_and_signal(argv: list[str], run: Path, after_step: int, signal_number: int) -> subprocess.Popen:
+def start_and_signal(argv: list[str], run: Path, after_step: int, signal_number: int, **env) -> subprocess.Popen:
     """Start models.train, wait until it has checkpointed ``after_step``, then send ``signal_number``."""
     process = subprocess.Popen([sys.executable, "-m", "models.train", *argv, "--no-progress"], cwd=PROJECT_ROOT,
-                               env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               env=subprocess_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
     while checkpoint_step(run) < after_step:
         assert process.poll() is None, process.communicate()[1][-2000:]
