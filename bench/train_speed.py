@@ -583,8 +583,8 @@ def print_scaling(backend: str, accelerators: int, knows_devices: bool, scaling:
         print(f"\nscaling, same global batch ({accelerators} devices):")
         print(f"{'backend':<11} {'batch':>6} {'precision':<9} {'1 device':>10} {'all':>10} {'efficiency':>10}")
         for entry in scaling:
-            print(f"{entry['backend']:<11} {entry['batch']:>6} {entry['precision']:<9} {entry['trainer']:>10.0f} "
-                  f"{fmt(entry['trainer_all'], '.0f'):>10} {fmt(entry['efficiency'], '.2f'):>10}")
+            print(f"{entry['backend']:<11} {entry['batch']:>6} {entry['precision']:<9} {speed(entry['trainer']):>10} "
+                  f"{speed(entry['trainer_all']):>10} {fmt(entry['efficiency'], '.2f'):>10}")
 
 
 # --- output ---
@@ -593,9 +593,14 @@ def fmt(value, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def speed(value) -> str:
+    """Images/s: whole numbers, with two decimals below 100 (a slow CPU row would otherwise read 1 or 2)."""
+    return fmt(value, ".0f" if value is not None and value >= 100 else ".2f")
+
+
 def format_row(row: dict) -> str:
     return (f"{row['backend']:<11} {row['device']:<24} {row['batch']:>6} {row['precision']:<9} "
-            f"{fmt(row['trainer'], '.0f'):>13} {fmt(row['bare'], '.0f'):>10} {fmt(row['ratio'], '.2f'):>12}")
+            f"{speed(row['trainer']):>13} {speed(row['bare']):>10} {fmt(row['ratio'], '.2f'):>12}")
 
 
 def print_table(rows: list[dict]) -> None:
