@@ -32,7 +32,7 @@ def critic_input_gradients(gan: GAN, images: np.ndarray) -> np.ndarray:
         return np.asarray(StatelessNets(gan, state).input_gradients(images, None))
     from models.backends.tensorflow_step import TensorFlowTrainStep
 
-    return TensorFlowTrainStep(gan, None, None).input_gradients(tf.constant(images), None).numpy()
+    return TensorFlowTrainStep(gan, None, None, None, None, None, None).input_gradients(tf.constant(images), None).numpy()
 
 
 def test_input_gradients_are_taken_per_sample():

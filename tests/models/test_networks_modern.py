@@ -282,7 +282,7 @@ def input_gradient_function(discriminator):
 
     from models.backends.tensorflow_step import TensorFlowTrainStep
 
-    step = TensorFlowTrainStep(gan, None, None)
+    step = TensorFlowTrainStep(gan, None, None, None, None, None, None)
     return lambda images, labels: step.input_gradients(tf.constant(images), tf.constant(labels)).numpy()
 
 
