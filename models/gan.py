@@ -9,8 +9,8 @@ and gets ``nets`` with ``generate(inputs)``, ``discriminate(inputs)`` and ``inpu
 
 All randomness of a step arrives in its batch (made on the device from the run's seed and the step
 number by :mod:`models.step_inputs`), so a step is a pure function of the weights, the training state and
-the batch: that is what makes resume exact. A batch is a dict of arrays (``n`` = n_critic, ``B`` = batch size, ``K`` = uniforms
-per image of the augmentation policy):
+the batch: that is what makes resume exact. A batch is a dict of arrays (``n`` = n_critic, ``B`` = batch
+size, ``K`` = uniforms per image of the augmentation policy):
 
 - ``real_images`` (n, B, H, W, C) in the generator's output range, ``real_labels`` (n, B) int32;
 - ``critic_latent_vectors`` (n, B, latent_dim), ``critic_fake_labels`` (n, B), ``mixing_weights``

@@ -10,13 +10,7 @@ from PIL import Image
 
 from infra.atomic import atomic_write
 
-OUTPUT_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}
-
-
-def to_model_range(images: np.ndarray, output_activation: str) -> np.ndarray:
-    """uint8 images as float32 in the range the generator's last activation produces."""
-    low, high = OUTPUT_RANGES[output_activation]
-    return images.astype(np.float32) * np.float32((high - low) / 255.0) + np.float32(low)
+OUTPUT_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}  # uint8 0..255 maps onto these
 
 
 def to_uint8(images: np.ndarray, output_activation: str) -> np.ndarray:

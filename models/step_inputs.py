@@ -17,6 +17,7 @@ import numpy as np
 from keras import ops
 
 from models import augment
+from models.images import OUTPUT_RANGES
 
 # Purposes of the random streams derived from the seed; distinct so no two streams coincide.
 DATA_ORDER, STEP_NOISE, SAMPLE_NOISE, EVAL_NOISE, AUGMENT_NOISE, EMA_STATISTICS_NOISE = range(6)
@@ -86,9 +87,9 @@ class StepInputs:
         return step_inputs["images"], step_inputs["labels"]
 
     def real_images(self, images_uint8):
-        """uint8 images -> float32 in the generator's output range ([-1, 1] for tanh, [0, 1] for sigmoid)."""
-        images = ops.cast(images_uint8, "float32")
-        return images / 127.5 - 1.0 if self.output_activation == "tanh" else images / 255.0
+        """uint8 images -> float32 in the range the generator's last activation produces."""
+        low, high = OUTPUT_RANGES[self.output_activation]
+        return ops.cast(images_uint8, "float32") * ((high - low) / 255.0) + low
 
     def ema_beta(self, step):
         """How much of the EMA generator step ``step`` keeps: half of it every ema_kimg thousand images,

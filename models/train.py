@@ -160,7 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = configs.resolve(raw, source)
     if several_processes:
         if config["backend"] != "jax":
-            raise UserError("--coordinator: several processes train together on the JAX backend only; add --backend jax")
+            raise UserError("--coordinator: several processes train together on the JAX backend only; "
+                            "add --backend jax")
         from models.backends import start_distributed
 
         start_distributed(args.coordinator, args.num_processes, args.process_id, args.heartbeat_seconds)

@@ -260,7 +260,8 @@ class JaxTrainStep:
     def _one_step(self, state, dataset, step, step_inputs, regularize):
         images, labels = self.step_inputs.gather(dataset, step_inputs)
         batch = self.step_inputs.batch(self.random, step, images, labels)
-        batch = {name: self.placement.constrain(value, self.step_inputs.batch_axis(name)) for name, value in batch.items()}
+        batch = {name: self.placement.constrain(value, self.step_inputs.batch_axis(name))
+                 for name, value in batch.items()}
         self._state = dict(state)
         metrics, self._state["training"] = self.gan.train_step(batch, self, state["training"], regularize)
         state, self._state = self._state, None

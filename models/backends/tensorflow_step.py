@@ -129,7 +129,10 @@ class TensorFlowTrainStep:
                                      False)
             return index + 1, {name: arrays[name].write(index, metrics[name]) for name in names}
 
-        _, arrays = tf.while_loop(lambda index, arrays: index < count, body, (tf.constant(start), arrays))
+        if count - start == 1:  # no loop for one step (cgan_fashion_mnist, batch 64: 461 -> 554 img/s on a CPU)
+            _, arrays = body(tf.constant(start), arrays)
+        elif count > start:
+            _, arrays = tf.while_loop(lambda index, arrays: index < count, body, (tf.constant(start), arrays))
         return {name: array.stack() for name, array in arrays.items()}
 
     def _one_step(self, step, step_inputs, regularize):
