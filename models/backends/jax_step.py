@@ -28,7 +28,6 @@ class DataParallel:
 
     def __init__(self, devices):
         self.distribution = keras.distribution.DataParallel(devices=devices)
-        self.device_count = len(devices)
 
     def sharding(self, ndim: int, batch_axis: int | None = None):
         axes = [None] * ndim
@@ -49,8 +48,6 @@ class DataParallel:
 class OneDevice:
     """The default device; copies, because the state is donated to every call and the Keras variables must
     outlive that."""
-
-    device_count = 1
 
     @staticmethod
     def replicate(value):
