@@ -27,10 +27,39 @@ def build_generator(options: dict, image_shape: tuple, latent_dim: int, num_clas
             x = layers.Concatenate()([z, embed(labels, num_classes, opts)])
     body = {"mlp": _mlp_body, "conv": _conv_body, "resnet": resnet.generator_body}[opts["architecture"]]
     attention = AttentionPlacement(opts, "generator")
-    x = body(x, opts, tuple(image_shape), attention)
+    if opts["palette"]:
+        height, width, channels = image_shape
+        logits = body(x, opts, (height, width, opts["palette"]), attention)
+        x = _palette_mix(logits, _palette_colours(x, channels, opts), opts)
+        activation = "linear"  # the colours already went through the output activation
+    else:
+        x = body(x, opts, tuple(image_shape), attention)
+        activation = opts["output_activation"]
     attention.check()
-    images = layers.Activation(opts["output_activation"], dtype="float32", name="images")(x)
+    images = layers.Activation(activation, dtype="float32", name="images")(x)
     return keras.Model(inputs, images, name=f"generator_{opts['choice']}")
+
+
+def _palette_colours(x, channels: int, opts: dict):
+    """(B, palette, C) colours in the output range, from the generator's input (latent vector and label)."""
+    entries = opts["palette"]
+    hidden_units = max(4 * entries * channels, 64)
+    # The entries start as distinct greys, dark to light: equal entries would leave the mix's weights without a
+    # gradient, and the softmax without a reason to choose.
+    spread = [-1.5 + 3.0 * index / (entries - 1) for index in range(entries) for _ in range(channels)]
+    colours = dense(entries * channels, opts, bias_initializer=keras.initializers.Constant(spread))(
+        layers.Activation("relu")(dense(hidden_units, opts)(x)))
+    colours = layers.Activation(opts["output_activation"])(colours)
+    return layers.Reshape((entries, channels))(colours)
+
+
+def _palette_mix(logits, colours, opts: dict):
+    """Each pixel as the softmax-weighted mix of the image's palette: (B, H, W, K) x (B, K, C) -> (B, H, W, C).
+    The mix stays inside the output range, and sharp logits give flat areas with crisp edges."""
+    height, width, entries = logits.shape[1:]
+    weights = layers.Reshape((height * width, entries))(layers.Softmax(axis=-1)(logits))
+    mixed = layers.Dot(axes=(2, 1))([weights, colours])
+    return layers.Reshape((height, width, colours.shape[-1]))(mixed)
 
 
 def _mlp_body(x, opts: dict, image_shape: tuple, attention: AttentionPlacement):

@@ -95,6 +95,9 @@ def _check_combinations(resolved: dict, role: str) -> None:
             f"{role}.conditioning: 'batch_norm' makes the batch norms class-conditional and normalization is "
             f"{resolved['normalization']!r}; set normalization to 'batch' or use conditioning 'concat'"
         )
+    if role == "discriminator" and resolved["palette"] is not None:
+        raise UserError("discriminator.palette: only a generator draws from a palette; set it on the generator or "
+                        "leave it null")
     if resolved["self_attention"] is not None and resolved["architecture"] == "mlp":
         raise UserError(f"{role}.self_attention: an mlp network has no feature maps to attend over; set "
                         "self_attention to null or architecture to conv or resnet")

@@ -172,6 +172,17 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "enum": ["tanh", "sigmoid"],
         "default": "tanh",
     },
+    "palette": {
+        "description": "Generator: draw flat-colour images (logos, icons, clip art) from a palette of this many "
+        "colours chosen per image. The last layer gives each pixel logits over the palette entries instead of "
+        "pixel values, a small dense network on the generator's input gives the palette's colours (through "
+        "output_activation), and each pixel is the softmax-weighted mix of them. 2: a mark of one colour on a "
+        "background. null: the last layer gives the pixel values directly.",
+        "type": ["integer", "null"],
+        "minimum": 2,
+        "maximum": 64,
+        "default": None,
+    },
     "init_std": {
         "description": "Kernels start from N(0, init_std) as in DCGAN; null keeps Keras' Glorot-uniform default.",
         "type": ["number", "null"],

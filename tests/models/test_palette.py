@@ -1,0 +1,90 @@
+"""The palette generator: flat-colour images drawn as per-pixel mixes of a few colours chosen per image."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from keras import ops
+
+from infra.errors import UserError
+from models import train
+from models.networks.discriminator import build_discriminator
+from models.networks.generator import build_generator
+from tests.models.helpers import make_dataset, run_without_the_project, tiny_config, write_config
+
+LATENT = 8
+TINY = {"width": 4, "max_width": 4}
+
+
+def generate(generator, count: int = 3, labels=None) -> np.ndarray:
+    z = np.random.default_rng(0).normal(size=(count, LATENT)).astype("float32")
+    inputs = [z] if labels is None else [z, np.asarray(labels, dtype="int32")]
+    return ops.convert_to_numpy(generator(inputs, training=False))
+
+
+def singular_values_per_image(images: np.ndarray) -> np.ndarray:
+    """(B, H, W, C) -> (B, C) singular values of each image's centred pixel colours, largest first."""
+    pixels = images.reshape(images.shape[0], -1, images.shape[-1])
+    return np.stack([np.linalg.svd(p - p.mean(axis=0), compute_uv=False) for p in pixels])
+
+
+@pytest.mark.parametrize("architecture, conditioning", [("conv", "concat"), ("resnet", "batch_norm"),
+                                                        ("mlp", "concat")])
+def test_a_two_colour_palette_puts_every_pixel_between_the_images_two_colours(architecture, conditioning):
+    options = {"choice": "cgan", "architecture": architecture, "conditioning": conditioning, "palette": 2,
+               "init_std": 0.5, **TINY}  # wide kernels, so that the logits vary over the image
+    images = generate(build_generator(options, (16, 16, 3), LATENT, 3), labels=[0, 1, 2])
+    assert images.shape == (3, 16, 16, 3) and np.all(np.abs(images) <= 1)
+    singular = singular_values_per_image(images)
+    # The pixels of each image lie on one line in RGB (the segment between its colours): one direction of spread.
+    assert np.all(singular[:, 0] > 1e-4)
+    assert np.all(singular[:, 1] < 1e-4 * singular[:, 0] + 1e-6)
+
+
+def test_more_entries_allow_more_colours_and_sigmoid_keeps_the_zero_one_range():
+    options = {"choice": "dcgan", "palette": 4, "output_activation": "sigmoid", "init_std": 0.5, **TINY}
+    images = generate(build_generator(options, (16, 16, 3), LATENT, None))
+    assert np.all((images > 0) & (images < 1))
+    singular = singular_values_per_image(images)
+    assert np.all(singular[:, 2] > 1e-3 * singular[:, 0])  # four colours span all three RGB directions
+
+
+def test_the_palette_starts_with_distinct_entries_dark_to_light():
+    """Equal entries would make every pixel the same colour whatever the logits say, leaving them no gradient."""
+    generator = build_generator({"choice": "dcgan", "palette": 2, **TINY}, (16, 16, 1), LATENT, None)
+    logits_conv = [layer for layer in generator.layers if "Conv2D" in type(layer).__name__][-1]
+    means = []
+    for bias in ([8.0, -8.0], [-8.0, 8.0]):  # every pixel on entry 0, then every pixel on entry 1
+        logits_conv.bias.assign(np.asarray(bias, dtype="float32"))
+        means.append(generate(generator).mean())
+    assert means[0] < -0.8 and means[1] > 0.8
+
+
+@pytest.mark.parametrize("role, options, message", [
+    ("discriminator", {"choice": "dcgan", "palette": 2}, "discriminator.palette: only a generator draws"),
+    ("generator", {"choice": "dcgan", "palette": 1}, "generator.palette"),
+    ("generator", {"choice": "dcgan", "palette": "two"}, "generator.palette"),
+])
+def test_bad_palettes_are_one_line_errors(role, options, message):
+    with pytest.raises(UserError) as raised:
+        if role == "generator":
+            build_generator(options, (16, 16, 3), LATENT, None)
+        else:
+            build_discriminator(options, (16, 16, 3), None)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_palette_gan_trains_and_its_generator_loads_in_plain_keras(tmp_path):
+    config = tiny_config(make_dataset(tmp_path / "squares.npz"), tensorboard=False)
+    config["generator"]["palette"] = 3
+    path = write_config(tmp_path / "c.json", config)
+    assert train.main(["--config", str(path), "--steps", "2", "--name", "p", "--runs-dir", str(tmp_path),
+                       "--no-progress"]) == 0
+    assert json.loads((tmp_path / "p" / "config.json").read_text())["generator"]["palette"] == 3
+    script = ("import keras, numpy as np; model = keras.saving.load_model('p/generator.keras'); "
+              "images = keras.ops.convert_to_numpy(model(np.zeros((2, 8), 'float32'))); "
+              "print(images.shape, bool(np.isfinite(images).all()), float(np.abs(images).max()) <= 1)")
+    result = run_without_the_project(script, tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("(2, 16, 16, 3) True True")
