@@ -30,7 +30,7 @@ def build_generator(options: dict, image_shape: tuple, latent_dim: int, num_clas
     if opts["palette"]:
         height, width, channels = image_shape
         logits = body(x, opts, (height, width, opts["palette"]), attention)
-        x = _palette_mix(logits, _palette_colours(x, channels, opts), opts)
+        x = _palette_mix(logits, _palette_colours(x, channels, opts))
         activation = "linear"  # the colours already went through the output activation
     else:
         x = body(x, opts, tuple(image_shape), attention)
@@ -53,7 +53,7 @@ def _palette_colours(x, channels: int, opts: dict):
     return layers.Reshape((entries, channels))(colours)
 
 
-def _palette_mix(logits, colours, opts: dict):
+def _palette_mix(logits, colours):
     """Each pixel as the softmax-weighted mix of the image's palette: (B, H, W, K) x (B, K, C) -> (B, H, W, C).
     The mix stays inside the output range, and sharp logits give flat areas with crisp edges."""
     height, width, entries = logits.shape[1:]
