@@ -51,6 +51,18 @@ def run_module(module: str, *args: str, timeout: int = 240, **env) -> subprocess
                           capture_output=True, text=True, timeout=timeout)
 
 
+def sample_in_plain_keras(cwd: Path, model_path: str, inputs: str, probe: str) -> str:
+    """Load ``model_path`` in a Python without the project, call it on ``inputs`` (a Python expression) and
+    return what it prints: the images' shape, whether all are finite, and ``probe`` evaluated on ``model`` and
+    ``images``."""
+    script = (f"import keras, numpy as np; model = keras.saving.load_model({model_path!r}); "
+              f"images = keras.ops.convert_to_numpy(model({inputs})); "
+              f"print(images.shape, bool(np.isfinite(images).all()), {probe})")
+    result = run_without_the_project(script, cwd)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.strip()
+
+
 def run_without_the_project(script: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run ``script`` in a fresh Python that cannot import the project, as a user of generator.keras would."""
     environment = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
