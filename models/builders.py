@@ -46,7 +46,8 @@ def build_discriminator(config: dict) -> keras.Model:
     conditional = networks.is_conditional(config["discriminator"])
     with precision_policy(config):
         return build_discriminator_network(config["discriminator"], tuple(config["image_shape"]),
-                                           num_classes(config) if conditional else None)
+                                           num_classes(config) if conditional else None,
+                                           num_classes(config) if config.get("class_loss_weight") else None)
 
 
 def build_optimizer(options: dict, model: keras.Model, precision: str = "float32") -> keras.optimizers.Optimizer:
@@ -93,6 +94,7 @@ def build_gan(config: dict) -> tuple[GAN, keras.optimizers.Optimizer, keras.opti
         r1_interval=config["r1_interval"],
         lecam_weight=config["lecam_weight"],
         lecam_decay=config["lecam_decay"],
+        class_loss_weight=config.get("class_loss_weight", 0.0),
         ema=config["ema_kimg"] is not None,
     )
     precision = config.get("precision", "float32")

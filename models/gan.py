@@ -6,6 +6,8 @@ object with ``update_discriminator(loss_fn)``, ``update_generator(loss_fn)`` and
 ``update_generator_ema(beta)``. Each ``loss_fn(nets)`` returns ``(loss, aux)`` (``aux`` a dict of scalars)
 and gets ``nets`` with ``generate(inputs)``, ``discriminate(inputs)`` and ``input_gradients(images, labels)``
 (the gradient of the discriminator's scores with respect to its input images, for the gradient penalty and R1).
+With an auxiliary classifier (``class_loss_weight``) the discriminator's output holds the score, then class
+logits; :meth:`GAN.scores` is how a backend takes the score alone.
 
 All randomness of a step arrives in its batch (made on the device from the run's seed and the step
 number by :mod:`models.step_inputs`), so a step is a pure function of the weights, the training state and
@@ -56,6 +58,7 @@ class GAN:
     lecam_weight: float = 0.0
     lecam_decay: float = 0.99
     ema: bool = False
+    class_loss_weight: float = 0.0
 
     # --- what the step adapts, and what the host reads of it ---
 
@@ -89,6 +92,10 @@ class GAN:
     def discriminator_inputs(self, images, labels):
         return [images, labels] if self.discriminator_conditional else [images]
 
+    def scores(self, outputs):
+        """The discriminator's scores (B, 1) from its outputs (the auxiliary classifier's logits follow them)."""
+        return outputs[:, :1] if self.class_loss_weight else outputs
+
     def _augment(self, images, uniforms, probability):
         if not self.augment_policy:
             return images
@@ -104,9 +111,10 @@ class GAN:
     def _generate(nets, inputs):
         return ops.cast(nets.generate(inputs), "float32")
 
-    @staticmethod
-    def _discriminate(nets, inputs):
-        return ops.cast(nets.discriminate(inputs), "float32")
+    def _discriminate(self, nets, inputs):
+        """(scores (B, 1), class logits (B, classes) or None without the auxiliary classifier), float32."""
+        outputs = ops.cast(nets.discriminate(inputs), "float32")
+        return (outputs[:, :1], outputs[:, 1:]) if self.class_loss_weight else (outputs, None)
 
     def discriminator_loss(self, nets, state, regularize, real_images, real_labels, random_latent_vectors,
                            fake_labels, mixing_weights, augment_real=None, augment_fake=None):
@@ -115,9 +123,13 @@ class GAN:
         # Everything the discriminator sees is augmented, real and generated alike, so nothing leaks.
         real_images = self._augment(real_images, augment_real, probability)
         generated_images = self._augment(generated_images, augment_fake, probability)
-        real_scores = self._discriminate(nets, self.discriminator_inputs(real_images, real_labels))
-        fake_scores = self._discriminate(nets, self.discriminator_inputs(generated_images, fake_labels))
+        real_scores, real_class_logits = self._discriminate(nets, self.discriminator_inputs(real_images, real_labels))
+        fake_scores, _ = self._discriminate(nets, self.discriminator_inputs(generated_images, fake_labels))
         d_loss = losses.discriminator_loss(self.loss, real_scores, fake_scores, self.label_smoothing)
+        if self.class_loss_weight:
+            # AC-GAN's classifier learns from real images only: taught the generator's mistakes as well, it
+            # would reward them (as in StudioGAN's AC-GAN).
+            d_loss = d_loss + self.class_loss_weight * losses.class_loss(real_class_logits, real_labels)
         if self.lambda_gp:
             # Conditional critics see each mix with the real image's label: the mix is mostly that image.
             mixed_images = losses.interpolate(real_images, generated_images, mixing_weights)
@@ -137,8 +149,12 @@ class GAN:
     def generator_loss(self, nets, state, random_latent_vectors, fake_labels, augment_generated=None):
         generated_images = self._generate(nets, self.generator_inputs(random_latent_vectors, fake_labels))
         generated_images = self._augment(generated_images, augment_generated, self._probability(state))
-        fake_scores = self._discriminate(nets, self.discriminator_inputs(generated_images, fake_labels))
-        return losses.generator_loss(self.loss, fake_scores), {}
+        fake_scores, fake_class_logits = self._discriminate(nets, self.discriminator_inputs(generated_images,
+                                                                                             fake_labels))
+        g_loss = losses.generator_loss(self.loss, fake_scores)
+        if self.class_loss_weight:
+            g_loss = g_loss + self.class_loss_weight * losses.class_loss(fake_class_logits, fake_labels)
+        return g_loss, {}
 
     # --- one step ---
 

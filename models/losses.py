@@ -70,3 +70,8 @@ def lecam_regularizer(real_scores, fake_scores, real_score_average, fake_score_a
     below the reals'; bounds how far apart an overfitting discriminator can push them on little data."""
     return (ops.mean(ops.square(ops.relu(real_scores - fake_score_average)))
             + ops.mean(ops.square(ops.relu(real_score_average - fake_scores))))
+
+
+def class_loss(class_logits, labels):
+    """Mean cross-entropy of class logits (B, classes) against int labels (B,): AC-GAN's auxiliary loss."""
+    return ops.mean(ops.sparse_categorical_crossentropy(labels, class_logits, from_logits=True))

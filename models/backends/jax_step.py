@@ -178,10 +178,10 @@ class StatelessNets:
 
     def input_gradients(self, images, labels):
         def total_score(candidate_images):
-            scores, _ = self.gan.discriminator.stateless_call(
+            outputs, _ = self.gan.discriminator.stateless_call(
                 self.state["d_trainable"], self.state["d_non_trainable"],
                 self.gan.discriminator_inputs(candidate_images, labels), training=True)
-            return jnp.sum(scores.astype(jnp.float32))
+            return jnp.sum(self.gan.scores(outputs).astype(jnp.float32))
 
         return jax.grad(total_score)(images)
 

@@ -154,7 +154,8 @@ class TensorFlowTrainStep:
     def input_gradients(self, images, labels):
         with tf.GradientTape() as tape:
             tape.watch(images)
-            scores = tf.cast(self.discriminate(self.gan.discriminator_inputs(images, labels)), tf.float32)
+            outputs = self.discriminate(self.gan.discriminator_inputs(images, labels))
+            scores = tf.cast(self.gan.scores(outputs), tf.float32)
         return tape.gradient(scores, images)
 
     def _update(self, model, optimizer, loss_fn):

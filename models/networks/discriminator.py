@@ -14,8 +14,13 @@ from models.networks.blocks import conv, dense, doublings, drop, embed, hidden, 
 from models.networks.options import resolve_options
 
 
-def build_discriminator(options: dict, image_shape: tuple, num_classes: int | None) -> keras.Model:
-    """Inputs ``[images (B, H, W, C)]``, plus ``labels`` int32 (B,) when conditional; output (B, 1) raw scores."""
+def build_discriminator(options: dict, image_shape: tuple, num_classes: int | None,
+                        classifier_classes: int | None = None) -> keras.Model:
+    """Inputs ``[images (B, H, W, C)]``, plus ``labels`` int32 (B,) when conditional; output (B, 1) raw scores.
+
+    With ``classifier_classes`` (AC-GAN's auxiliary classifier) the output is (B, 1 + classifier_classes): the
+    score, then one class logit per class, both read from the same features.
+    """
     opts = resolve_options(options, "discriminator")
     image_shape = tuple(image_shape)
     images = keras.Input(shape=image_shape, name="images")
@@ -37,6 +42,9 @@ def build_discriminator(options: dict, image_shape: tuple, num_classes: int | No
         score = _projection_score(features, labels, num_classes, opts)
     else:
         score = dense(1, opts, dtype="float32", name="score")(features)
+    if classifier_classes:
+        class_logits = dense(classifier_classes, opts, dtype="float32", name="class_logits")(features)
+        score = layers.Concatenate(dtype="float32", name="score_and_class_logits")([score, class_logits])
     return keras.Model(inputs, score, name=f"discriminator_{opts['choice']}")
 
 

@@ -48,6 +48,22 @@ def test_input_gradients_are_taken_per_sample():
     assert float(losses.gradient_penalty(gradients)) == pytest.approx(expected_penalty, rel=1e-4)
 
 
+def test_input_gradients_differentiate_the_score_and_not_the_auxiliary_class_logits():
+    """R1 and the gradient penalty regularise the score; the class logits beside it (AC-GAN) stay out."""
+    rng = np.random.default_rng(3)
+    images_in = keras.Input((4, 4, 1))
+    features = keras.layers.Flatten()(images_in)
+    score_layer, class_layer = keras.layers.Dense(1), keras.layers.Dense(3)
+    critic = keras.Model([images_in], keras.layers.Concatenate()([score_layer(features), class_layer(features)]))
+    score_kernel = rng.normal(size=(16, 1)).astype(np.float32)
+    score_layer.kernel.assign(score_kernel)
+    class_layer.kernel.assign(rng.normal(size=(16, 3)).astype(np.float32))
+    gan = GAN(generator=None, discriminator=critic, latent_dim=2, class_loss_weight=1.0)
+    gradients = critic_input_gradients(gan, rng.normal(size=(2, 4, 4, 1)).astype(np.float32))
+    for sample_gradient in gradients:
+        np.testing.assert_allclose(sample_gradient.reshape(-1), score_kernel[:, 0], rtol=1e-5)
+
+
 def discriminator_arrays(run) -> list[np.ndarray]:
     with np.load(run / "checkpoints" / "last" / "variables.npz") as archive:
         return [archive[name] for name in archive.files if name.startswith("discriminator/")]
@@ -58,6 +74,7 @@ def discriminator_arrays(run) -> list[np.ndarray]:
     ("dcgan", "wgan_gp", {"n_critic": 2}),
     ("dcgan", "dcgan", {"loss": "hinge"}),
     ("gan", "gan", {"loss": "lsgan"}),
+    ("cgan", "dcgan", {"loss": "hinge", "class_loss_weight": 1.0, "r1_gamma": 1.0, "r1_interval": 1}),
 ])
 def test_each_loss_trains(tmp_path, dataset_path, generator, discriminator, extra):
     config = write_config(tmp_path / "c.json", tiny_config(dataset_path, generator, discriminator, **extra))
@@ -123,6 +140,7 @@ JAX_TEST_SELECTION = [
     )),
     "tests/models/test_augment.py",
     "tests/models/test_backends.py::test_input_gradients_are_taken_per_sample",
+    "tests/models/test_backends.py::test_input_gradients_differentiate_the_score_and_not_the_auxiliary_class_logits",
     "tests/models/test_backends.py::test_each_loss_trains",
     "tests/models/test_train.py", "tests/models/test_checkpoints.py", "tests/models/test_resume.py",
     "tests/models/test_fused_steps.py",
