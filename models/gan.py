@@ -114,7 +114,7 @@ class GAN:
     def _discriminate(self, nets, inputs):
         """(scores (B, 1), class logits (B, classes) or None without the auxiliary classifier), float32."""
         outputs = ops.cast(nets.discriminate(inputs), "float32")
-        return (outputs[:, :1], outputs[:, 1:]) if self.class_loss_weight else (outputs, None)
+        return self.scores(outputs), (outputs[:, 1:] if self.class_loss_weight else None)
 
     def discriminator_loss(self, nets, state, regularize, real_images, real_labels, random_latent_vectors,
                            fake_labels, mixing_weights, augment_real=None, augment_fake=None):
