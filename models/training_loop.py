@@ -232,16 +232,18 @@ class Trainer:
                         print(f"\ntime limit of {self.config['time_limit_minutes']:g} minutes reached at step {step}",
                               file=sys.stderr)
                         break
-            if stop.signal_name is not None:
-                if saved_step != step and self.writes:
-                    metrics.read([])  # never save weights a NaN has reached
-                    self._sync(train_step, step)
-                    self._save_checkpoint(step)
-                outputs.write_status("interrupted", step, self.total_steps,
-                                     f"stopped by {stop.signal_name}; resume with --resume {self.run_dir}")
-                print(f"\nstopped by {stop.signal_name} at step {step}; checkpoint saved; resume with "
-                      f"python -m models.train --resume {self.run_dir}", file=sys.stderr)
-                return 130
+                # Still inside StopRequest: more stops may follow the first (a server killed outright sends one
+                # per thread that ends), and one landing here must not cut the checkpoint.
+                if stop.signal_name is not None:
+                    if saved_step != step and self.writes:
+                        metrics.read([])  # never save weights a NaN has reached
+                        self._sync(train_step, step)
+                        self._save_checkpoint(step)
+                    outputs.write_status("interrupted", step, self.total_steps,
+                                         f"stopped by {stop.signal_name}; resume with --resume {self.run_dir}")
+                    print(f"\nstopped by {stop.signal_name} at step {step}; checkpoint saved; resume with "
+                          f"python -m models.train --resume {self.run_dir}", file=sys.stderr)
+                    return 130
             if self.writes:
                 self._finish(outputs)
             outputs.write_status("finished", step, self.total_steps, f"exported {self.run_dir / GENERATOR_FILE}")

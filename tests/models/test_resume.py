@@ -93,3 +93,49 @@ def test_ctrl_c_then_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, 
     assert steps_logged == list(range(5, STEPS + 1, 5))  # lines of redone steps are not duplicated
     assert json.loads((run / "status.json").read_text())["state"] == "finished"
     assert json.loads((run / "config.json").read_text())["backend"] == keras.backend.backend()
+
+
+# A process that trains, is stopped once it has logged a step, and is sent more stops while it saves the
+# checkpoint that the first one asked for.
+STOPPED_WHILE_SAVING = """
+import os, signal, sys, threading, time
+from pathlib import Path
+from models import train, training_loop
+
+run = Path(sys.argv[1])
+
+def stop_once_a_step_is_logged():
+    while not (run / "metrics.jsonl").is_file() or not (run / "metrics.jsonl").read_text().strip():
+        time.sleep(0.02)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+save = training_loop.Trainer._save_checkpoint
+
+def save_while_more_stops_arrive(self, step, slot="last"):
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGTERM):
+        os.kill(os.getpid(), number)
+        time.sleep(0.05)  # each one handled on its own, not merged with the next
+    save(self, step, slot)
+
+training_loop.Trainer._save_checkpoint = save_while_more_stops_arrive
+threading.Thread(target=stop_once_a_step_is_logged, daemon=True).start()
+sys.exit(train.main(sys.argv[2:]))
+"""
+
+
+def test_stops_that_arrive_during_the_checkpoint_do_not_cut_it(tmp_path):
+    # A server killed outright sends its job SIGTERM once for each of its threads that ends (PR_SET_PDEATHSIG
+    # fires on every re-parenting), so a first stop may be followed by more while its checkpoint is written.
+    config = tiny_config(make_dataset(tmp_path / "squares.npz"), log_interval=1, checkpoint_interval=1000,
+                         sample_interval=1000, tensorboard=False)
+    config_path = write_config(tmp_path / "c.json", config)
+    run = tmp_path / "stopped"
+    stopped = subprocess.run(
+        [sys.executable, "-c", STOPPED_WHILE_SAVING, str(run), "--config", str(config_path), "--name", "stopped",
+         "--runs-dir", str(tmp_path), "--steps", "100000", "--no-progress"],
+        cwd=PROJECT_ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=240)
+    assert stopped.returncode == 130, stopped.stderr[-2000:]
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "interrupted" and status["message"].startswith("stopped by SIGTERM")
+    assert checkpoint_step(run) == status["step"] >= 1
+    assert "Traceback" not in stopped.stderr

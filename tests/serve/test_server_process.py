@@ -64,7 +64,8 @@ def server_with_a_job(tmp_path, data_root):
 def assert_stopped_with_a_checkpoint(trainer: int, runs: Path) -> None:
     wait_for(lambda: not alive(trainer), 120, "the trainer to stop")
     status, problem = read_status(runs / JOB)
-    assert problem is None and status["state"] == "interrupted", status
+    trainer_log = runs / ".jobs" / f"{JOB}.log"
+    assert problem is None and status["state"] == "interrupted", (status, trainer_log.read_text()[-3000:])
     assert 2 <= status["step"] < 100_000
     assert (runs / JOB / CHECKPOINTS_DIR / "last").is_dir()
 
