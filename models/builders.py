@@ -42,12 +42,20 @@ def build_generator(config: dict) -> keras.Model:
                                        num_classes(config) if conditional else None)
 
 
+def class_logit_count(config: dict) -> int | None:
+    """How many logits the auxiliary classifier gives: one per class (AC-GAN), or one per class and origin,
+    real then generated (ADC-GAN); None without one."""
+    if not config.get("class_loss_weight"):
+        return None
+    return num_classes(config) * (2 if config.get("class_loss_type") == "adc" else 1)
+
+
 def build_discriminator(config: dict) -> keras.Model:
     conditional = networks.is_conditional(config["discriminator"])
     with precision_policy(config):
         return build_discriminator_network(config["discriminator"], tuple(config["image_shape"]),
                                            num_classes(config) if conditional else None,
-                                           num_classes(config) if config.get("class_loss_weight") else None)
+                                           class_logit_count(config))
 
 
 def build_optimizer(options: dict, model: keras.Model, precision: str = "float32") -> keras.optimizers.Optimizer:
@@ -95,6 +103,7 @@ def build_gan(config: dict) -> tuple[GAN, keras.optimizers.Optimizer, keras.opti
         lecam_weight=config["lecam_weight"],
         lecam_decay=config["lecam_decay"],
         class_loss_weight=config.get("class_loss_weight", 0.0),
+        class_loss_type=config.get("class_loss_type", "ac"),
         ema=config["ema_kimg"] is not None,
     )
     precision = config.get("precision", "float32")

@@ -41,6 +41,7 @@ MAX_STEPS = 10_000_000
 MAX_EVAL_SAMPLES = 50_000  # the usual count for a paper's FID
 MAX_SEED = 2**32 - 1  # what every backend's random generators take
 PRECISIONS = ("float32", "bfloat16", "float16")
+CLASS_LOSS_TYPES = ("ac", "adc")
 MAX_DEVICES = 4096
 
 OPTIMIZER_SCHEMA = {
@@ -156,6 +157,14 @@ def schema() -> dict:
                                                  "classified as the class asked for, both losses (cross-entropy) "
                                                  "weighted by this. Raises class fidelity beside any "
                                                  "conditioning. Needs a conditional generator; 0 turns it off."},
+            "class_loss_type": {"enum": list(CLASS_LOSS_TYPES), "default": "ac",
+                                "description": "What the auxiliary classifier learns. \"ac\": the classes of real "
+                                               "images (AC-GAN), which also rewards the generator for easy, "
+                                               "alike images of each class. \"adc\" (ADC-GAN, Hou et al. 2022): "
+                                               "twice the classes, real class k and generated class k; the "
+                                               "generator is trained to look like real class k and unlike "
+                                               "generated class k, which keeps the class fidelity without "
+                                               "AC-GAN's pull towards alike images."},
             "batch_size": _integer(64, "Images per batch (per discriminator step).", maximum=MAX_BATCH_SIZE),
             "steps": _integer(10000, "Generator steps to train for (a step holds n_critic discriminator "
                                      "steps); --steps overrides it.", nullable=True, maximum=MAX_STEPS),
@@ -288,6 +297,9 @@ def resolve(config: dict, source: str = "config") -> dict:
         raise UserError(f"{source}: class_loss_weight = {resolved['class_loss_weight']} trains the generator to "
                         "draw the class asked for, but this generator takes no label; make it conditional "
                         "(generator.choice cgan or generator.conditional true) or set class_loss_weight 0")
+    if "class_loss_type" in config and not resolved["class_loss_weight"]:
+        raise UserError(f"{source}: class_loss_type = {config['class_loss_type']!r} has no effect while "
+                        "class_loss_weight is 0; give class_loss_weight a weight (e.g. 0.5) or drop class_loss_type")
     if config.get("epochs") is not None:
         resolved["steps"] = None
     return _resolve_regime(resolved)

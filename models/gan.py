@@ -7,7 +7,8 @@ object with ``update_discriminator(loss_fn)``, ``update_generator(loss_fn)`` and
 and gets ``nets`` with ``generate(inputs)``, ``discriminate(inputs)`` and ``input_gradients(images, labels)``
 (the gradient of the discriminator's scores with respect to its input images, for the gradient penalty and R1).
 With an auxiliary classifier (``class_loss_weight``) the discriminator's output holds the score, then class
-logits; :meth:`GAN.scores` is how a backend takes the score alone.
+logits (one per class, or with ``class_loss_type`` "adc" one per class for real images then one per class
+for generated ones); :meth:`GAN.scores` is how a backend takes the score alone.
 
 All randomness of a step arrives in its batch (made on the device from the run's seed and the step
 number by :mod:`models.step_inputs`), so a step is a pure function of the weights, the training state and
@@ -59,6 +60,7 @@ class GAN:
     lecam_decay: float = 0.99
     ema: bool = False
     class_loss_weight: float = 0.0
+    class_loss_type: str = "ac"
 
     # --- what the step adapts, and what the host reads of it ---
 
@@ -124,9 +126,13 @@ class GAN:
         real_images = self._augment(real_images, augment_real, probability)
         generated_images = self._augment(generated_images, augment_fake, probability)
         real_scores, real_class_logits = self._discriminate(nets, self.discriminator_inputs(real_images, real_labels))
-        fake_scores, _ = self._discriminate(nets, self.discriminator_inputs(generated_images, fake_labels))
+        fake_scores, fake_class_logits = self._discriminate(nets, self.discriminator_inputs(generated_images,
+                                                                                             fake_labels))
         d_loss = losses.discriminator_loss(self.loss, real_scores, fake_scores, self.label_smoothing)
-        if self.class_loss_weight:
+        if self.class_loss_weight and self.class_loss_type == "adc":
+            d_loss = d_loss + self.class_loss_weight * losses.adc_discriminator_class_loss(
+                real_class_logits, real_labels, fake_class_logits, fake_labels)
+        elif self.class_loss_weight:
             # AC-GAN's classifier learns from real images only: taught the generator's mistakes as well, it
             # would reward them (as in StudioGAN's AC-GAN).
             d_loss = d_loss + self.class_loss_weight * losses.class_loss(real_class_logits, real_labels)
@@ -152,7 +158,9 @@ class GAN:
         fake_scores, fake_class_logits = self._discriminate(nets, self.discriminator_inputs(generated_images,
                                                                                              fake_labels))
         g_loss = losses.generator_loss(self.loss, fake_scores)
-        if self.class_loss_weight:
+        if self.class_loss_weight and self.class_loss_type == "adc":
+            g_loss = g_loss + self.class_loss_weight * losses.adc_generator_class_loss(fake_class_logits, fake_labels)
+        elif self.class_loss_weight:
             g_loss = g_loss + self.class_loss_weight * losses.class_loss(fake_class_logits, fake_labels)
         return g_loss, {}
 

@@ -75,3 +75,16 @@ def lecam_regularizer(real_scores, fake_scores, real_score_average, fake_score_a
 def class_loss(class_logits, labels):
     """Mean cross-entropy of class logits (B, classes) against int labels (B,): AC-GAN's auxiliary loss."""
     return ops.mean(ops.sparse_categorical_crossentropy(labels, class_logits, from_logits=True))
+
+
+def adc_discriminator_class_loss(real_logits, real_labels, fake_logits, fake_labels):
+    """ADC-GAN (Hou et al. 2022): logits (B, 2·classes) name real class k as k and generated class k as
+    classes + k; the classifier learns both."""
+    classes = real_logits.shape[-1] // 2
+    return class_loss(real_logits, real_labels) + class_loss(fake_logits, fake_labels + classes)
+
+
+def adc_generator_class_loss(fake_logits, fake_labels):
+    """ADC-GAN's generator term: be taken for real class k and not for generated class k."""
+    classes = fake_logits.shape[-1] // 2
+    return class_loss(fake_logits, fake_labels) - class_loss(fake_logits, fake_labels + classes)

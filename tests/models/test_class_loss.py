@@ -1,4 +1,5 @@
-"""The auxiliary classifier (AC-GAN): a class head on the discriminator that the generator must satisfy."""
+"""The auxiliary classifier (AC-GAN, ADC-GAN): a class head on the discriminator that the generator must
+satisfy."""
 from __future__ import annotations
 
 import keras
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from infra.errors import UserError
+from models import builders, losses
 from models import config as configs
 from models import train
 from models.gan import GAN
@@ -31,6 +33,43 @@ def test_the_discriminator_gives_its_score_then_one_logit_per_class():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(gan.scores(outputs)), outputs[:, :1])
 
 
+def test_a_class_loss_type_without_a_weight_is_refused():
+    config = {"generator": {"choice": "cgan"}, "discriminator": {"choice": "cgan"}, "class_loss_type": "adc"}
+    with pytest.raises(UserError) as raised:
+        configs.resolve(config, "c.json")
+    assert "class_loss_type = 'adc' has no effect while class_loss_weight is 0" in str(raised.value)
+    with pytest.raises(UserError, match="class_loss_type"):
+        configs.resolve({**config, "class_loss_weight": 0.5, "class_loss_type": "tac"}, "c.json")
+
+
+def test_the_adc_classifier_has_a_logit_per_class_and_origin(tmp_path):
+    data = make_dataset(tmp_path / "squares.npz")
+    config = configs.resolve(tiny_config(data, "cgan", "cgan", class_loss_weight=0.5, class_loss_type="adc"))
+    config["image_shape"], config["class_names"] = [16, 16, 3], list(CLASS_NAMES)
+    discriminator = builders.build_discriminator(config)
+    outputs = discriminator([np.zeros((2, 16, 16, 3), "float32"), np.zeros((2,), "int32")])
+    assert tuple(outputs.shape) == (2, 1 + 2 * len(CLASS_NAMES))
+
+
+def log_softmax(logits):
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def test_the_adc_losses_name_generated_class_k_as_classes_plus_k():
+    rng = np.random.default_rng(0)
+    real_logits, fake_logits = rng.normal(size=(2, 4, 6)).astype("float32")  # 3 classes, real then generated
+    real_labels, fake_labels = np.array([0, 1, 2, 1], "int32"), np.array([2, 2, 0, 1], "int32")
+    rows = np.arange(4)
+    real_right = -log_softmax(real_logits)[rows, real_labels].mean()
+    fake_as_real = -log_softmax(fake_logits)[rows, fake_labels].mean()
+    fake_as_fake = -log_softmax(fake_logits)[rows, fake_labels + 3].mean()
+    discriminator_term = losses.adc_discriminator_class_loss(real_logits, real_labels, fake_logits, fake_labels)
+    generator_term = losses.adc_generator_class_loss(fake_logits, fake_labels)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(discriminator_term), real_right + fake_as_fake, rtol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(generator_term), fake_as_real - fake_as_fake, rtol=1e-5)
+
+
 def label_colour_agreement(run_dir, per_class: int = 20) -> float:
     """Share of generated squares whose strongest colour channel is the one of the class asked for (the
     dataset's classes are red, green and blue squares on white)."""
@@ -47,14 +86,14 @@ def test_the_class_loss_makes_the_generator_draw_the_class_asked_for(tmp_path):
     """The discriminator here never sees a label, so only the class loss can tie the label to the colour."""
     data = make_dataset(tmp_path / "squares.npz", count=96)
     agreement = {}
-    for weight in (1.0, 0.0):
-        config = tiny_config(data, "cgan", "dcgan", class_loss_weight=weight, tensorboard=False,
-                             log_interval=20, sample_interval=1000, checkpoint_interval=1000)
+    for name, extra in {"ac": {"class_loss_weight": 1.0}, "adc": {"class_loss_weight": 1.0, "class_loss_type": "adc"},
+                        "none": {}}.items():
+        config = tiny_config(data, "cgan", "dcgan", tensorboard=False, log_interval=20, sample_interval=1000,
+                             checkpoint_interval=1000, **extra)
         for role in ("generator", "discriminator"):
             config[role]["optimizer"] = {"learning_rate": 1e-3}  # enough to learn it in 60 steps
-        name = f"weight_{weight}"
         assert train.main(["--config", str(write_config(tmp_path / f"{name}.json", config)), "--steps", "60",
                            "--name", name, "--runs-dir", str(tmp_path), "--no-progress"]) == 0
-        agreement[weight] = label_colour_agreement(tmp_path / name)
-    # Measured: 0.67 with the class loss, 0.32 (chance is 1/3) without.
-    assert agreement[1.0] >= 0.55 and agreement[0.0] <= 0.45, agreement
+        agreement[name] = label_colour_agreement(tmp_path / name)
+    # Measured: 0.65 with AC-GAN's loss, 0.57 with ADC-GAN's, 0.32 without (chance is 1/3).
+    assert agreement["ac"] >= 0.55 and agreement["adc"] >= 0.5 and agreement["none"] <= 0.45, agreement
