@@ -297,7 +297,9 @@ def resolve(config: dict, source: str = "config") -> dict:
         raise UserError(f"{source}: class_loss_weight = {resolved['class_loss_weight']} trains the generator to "
                         "draw the class asked for, but this generator takes no label; make it conditional "
                         "(generator.choice cgan or generator.conditional true) or set class_loss_weight 0")
-    if "class_loss_type" in config and not resolved["class_loss_weight"]:
+    # The default ("ac") stands in every saved config, weight or not; only another choice without a weight
+    # would be silently ignored.
+    if resolved["class_loss_type"] != "ac" and not resolved["class_loss_weight"]:
         raise UserError(f"{source}: class_loss_type = {config['class_loss_type']!r} has no effect while "
                         "class_loss_weight is 0; give class_loss_weight a weight (e.g. 0.5) or drop class_loss_type")
     if config.get("epochs") is not None:

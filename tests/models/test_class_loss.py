@@ -40,6 +40,9 @@ def test_a_class_loss_type_without_a_weight_is_refused():
     assert "class_loss_type = 'adc' has no effect while class_loss_weight is 0" in str(raised.value)
     with pytest.raises(UserError, match="class_loss_type"):
         configs.resolve({**config, "class_loss_weight": 0.5, "class_loss_type": "tac"}, "c.json")
+    # A resolved config (as a run folder keeps it, for --resume) holds the default type with weight 0.
+    resolved = configs.resolve({**config, "class_loss_type": "ac"}, "c.json")
+    assert configs.resolve(resolved, "c.json")["class_loss_weight"] == 0
 
 
 def test_the_adc_classifier_has_a_logit_per_class_and_origin(tmp_path):
