@@ -5,8 +5,9 @@
 The server stops its job itself when it is stopped (SIGTERM, Ctrl-C); this is the backstop for a server
 that cannot (SIGKILL, a crash). On Linux the kernel is asked (prctl PR_SET_PDEATHSIG) to send the trainer
 SIGTERM when the server's thread that started it ends, which the trainer answers as it does a cancel: a
-checkpoint, then exit. The kernel sends it again each time the trainer passes to another of the dying
-server's threads, so the trainer ignores the repeats while it saves. A server already gone before that request took effect means no training at all.
+checkpoint, then exit. The kernel may send it again as the trainer passes from one of the dying server's
+threads to the next, so the trainer ignores further stops while it saves. A server already gone before that
+request took effect means no training at all.
 """
 from __future__ import annotations
 
