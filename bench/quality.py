@@ -8,8 +8,8 @@ on the current machine, or with --together both at once, each on an equal share 
 something else loads the machine. Then 2,000 images of each run's generator (the EMA one when the config has it) are
 scored against the run's whole training set with the canonical FID network: KID (x10^3, ± std over subsets),
 FID and, for conditional runs, class accuracy beside the class judge's own accuracy on held-out real images.
-Prints a table and the candidate's ratios to the baseline; writes results.json and side_by_side.png (the
-last sample grid of each run) under --out.
+Prints a table (steps, images trained per second over the budget, the scores) and the candidate's ratios to
+the baseline; writes results.json and side_by_side.png (the last sample grid of each run) under --out.
 """
 from __future__ import annotations
 
@@ -91,7 +91,6 @@ def train(config: str, name: str, args, runs_dir: Path) -> None:
 def score(run_dir: Path, samples: int, inception_weights: str | None) -> dict:
     from evaluation.evaluator import Evaluator
     from models.evaluate import load_image_source, sample_run
-    from models.run_folder import read_metrics
 
     fake, fake_labels, config = sample_run(run_dir, "last", samples, seed=0)
     real, real_labels, class_names = load_image_source(config["data_path"], "real", config.get("data_dir"),
@@ -102,10 +101,17 @@ def score(run_dir: Path, samples: int, inception_weights: str | None) -> dict:
     results = evaluator.evaluate(fake, fake_labels)
     if fake_labels is not None:
         results["judge_accuracy"] = evaluator.class_judge.real_accuracy
-    status = json.loads((run_dir / "status.json").read_text())
-    speeds = [record["images_per_sec"] for record in read_metrics(run_dir) if "images_per_sec" in record]
-    return {"steps": status["step"], "images_per_sec": speeds[-1] if speeds else None, "real_images": len(real),
+    steps = json.loads((run_dir / "status.json").read_text())["step"]
+    return {"steps": steps, "images_per_sec": budget_images_per_sec(config, steps), "real_images": len(real),
             "generated_images": len(fake), **{name: float(value) for name, value in results.items()}}
+
+
+def budget_images_per_sec(config: dict, steps: int) -> float | None:
+    """Images trained per second of the run's time limit: its rate over the whole budget, start-up included.
+    (The last logged interval's rate is no measure of a run: a run ended by the limit spends that interval
+    partly on its final checkpoint and standing statistics.) None for a run without a time limit."""
+    minutes = config.get("time_limit_minutes")
+    return steps * config["batch_size"] / (60 * minutes) if minutes else None
 
 
 def last_grid(run_dir: Path) -> Path:

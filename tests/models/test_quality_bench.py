@@ -1,0 +1,33 @@
+"""bench/quality.py: the speed column is each run's rate over its whole time budget."""
+from __future__ import annotations
+
+import importlib.util
+
+from tests.models.helpers import PROJECT_ROOT
+
+BENCH = PROJECT_ROOT / "bench" / "quality.py"
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("quality_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_speed_is_the_runs_images_over_its_budget_not_its_last_interval():
+    bench = load_bench()
+    # 5,401 steps of 32 images in 6 minutes: the logos run whose last logged interval read 33 img/s.
+    assert bench.budget_images_per_sec({"batch_size": 32, "time_limit_minutes": 6.0}, 5401) == 5401 * 32 / 360
+    assert bench.budget_images_per_sec({"batch_size": 32, "time_limit_minutes": None}, 5401) is None
+
+
+def test_the_table_shows_that_rate_and_a_dash_without_one():
+    bench = load_bench()
+    scores = {"kid": 0.0797, "kid_std": 0.0016, "fid": 137.7}
+    rows = [("a.json", {"steps": 5401, "images_per_sec": 5401 * 32 / 360, **scores}),
+            ("b.json", {"steps": 10, "images_per_sec": None, **scores, "class_accuracy": 0.9, "judge_accuracy": 0.8})]
+    header, first, second = bench.table(rows).splitlines()
+    assert header.split()[:3] == ["config", "steps", "img/s"]
+    assert first.split() == ["a.json", "5401", "480", "79.7", "±", "1.6", "137.7", "-"]
+    assert second.split() == ["b.json", "10", "-", "79.7", "±", "1.6", "137.7", "0.900", "(0.800)"]
