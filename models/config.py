@@ -41,7 +41,7 @@ MAX_STEPS = 10_000_000
 MAX_EVAL_SAMPLES = 50_000  # the usual count for a paper's FID
 MAX_SEED = 2**32 - 1  # what every backend's random generators take
 PRECISIONS = ("float32", "bfloat16", "float16")
-CLASS_LOSS_TYPES = ("ac", "adc")
+CLASS_LOSS_TYPES = ("ac", "adc", "hinge")
 MAX_DEVICES = 4096
 
 OPTIMIZER_SCHEMA = {
@@ -164,7 +164,11 @@ def schema() -> dict:
                                                "twice the classes, real class k and generated class k; the "
                                                "generator is trained to look like real class k and unlike "
                                                "generated class k, which keeps the class fidelity without "
-                                               "AC-GAN's pull towards alike images."},
+                                               "AC-GAN's pull towards alike images. \"hinge\": AC-GAN's "
+                                               "classifier with Crammer and Singer's multi-class hinge in "
+                                               "place of the cross-entropy (as in MHingeGAN, Kavalerov et al. "
+                                               "2021): the generator's pull ends once its image's class "
+                                               "leads the others by a margin."},
             "batch_size": _integer(64, "Images per batch (per discriminator step).", maximum=MAX_BATCH_SIZE),
             "steps": _integer(10000, "Generator steps to train for (a step holds n_critic discriminator "
                                      "steps); --steps overrides it.", nullable=True, maximum=MAX_STEPS),

@@ -129,13 +129,9 @@ class GAN:
         fake_scores, fake_class_logits = self._discriminate(nets, self.discriminator_inputs(generated_images,
                                                                                              fake_labels))
         d_loss = losses.discriminator_loss(self.loss, real_scores, fake_scores, self.label_smoothing)
-        if self.class_loss_weight and self.class_loss_type == "adc":
-            d_loss = d_loss + self.class_loss_weight * losses.adc_discriminator_class_loss(
-                real_class_logits, real_labels, fake_class_logits, fake_labels)
-        elif self.class_loss_weight:
-            # AC-GAN's classifier learns from real images only: taught the generator's mistakes as well, it
-            # would reward them (as in StudioGAN's AC-GAN).
-            d_loss = d_loss + self.class_loss_weight * losses.class_loss(real_class_logits, real_labels)
+        if self.class_loss_weight:
+            d_loss = d_loss + self.class_loss_weight * losses.discriminator_class_loss(
+                self.class_loss_type, real_class_logits, real_labels, fake_class_logits, fake_labels)
         if self.lambda_gp:
             # Conditional critics see each mix with the real image's label: the mix is mostly that image.
             mixed_images = losses.interpolate(real_images, generated_images, mixing_weights)
@@ -158,10 +154,9 @@ class GAN:
         fake_scores, fake_class_logits = self._discriminate(nets, self.discriminator_inputs(generated_images,
                                                                                              fake_labels))
         g_loss = losses.generator_loss(self.loss, fake_scores)
-        if self.class_loss_weight and self.class_loss_type == "adc":
-            g_loss = g_loss + self.class_loss_weight * losses.adc_generator_class_loss(fake_class_logits, fake_labels)
-        elif self.class_loss_weight:
-            g_loss = g_loss + self.class_loss_weight * losses.class_loss(fake_class_logits, fake_labels)
+        if self.class_loss_weight:
+            g_loss = g_loss + self.class_loss_weight * losses.generator_class_loss(
+                self.class_loss_type, fake_class_logits, fake_labels)
         return g_loss, {}
 
     # --- one step ---

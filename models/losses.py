@@ -88,3 +88,34 @@ def adc_generator_class_loss(fake_logits, fake_labels):
     """ADC-GAN's generator term: be taken for real class k and not for generated class k."""
     classes = fake_logits.shape[-1] // 2
     return class_loss(fake_logits, fake_labels) - class_loss(fake_logits, fake_labels + classes)
+
+
+def multiclass_hinge_loss(class_logits, labels, margin: float = 1.0):
+    """Crammer and Singer's multi-class hinge: mean of max(0, margin - (logit of the label - the largest other
+    logit)). Unlike the cross-entropy, it stops pulling once the label leads by the margin, so a generator
+    trained on it gains nothing from making its images ever more confidently of their class."""
+    classes = class_logits.shape[-1]
+    is_label = ops.one_hot(ops.cast(labels, "int32"), classes)
+    label_logit = ops.sum(class_logits * is_label, axis=-1)
+    other_logit = ops.max(class_logits - 1e9 * is_label, axis=-1)
+    return ops.mean(ops.relu(margin - (label_logit - other_logit)))
+
+
+def discriminator_class_loss(kind: str, real_logits, real_labels, fake_logits, fake_labels):
+    """The auxiliary classifier's term in the discriminator's loss, by ``class_loss_type``."""
+    if kind == "adc":
+        return adc_discriminator_class_loss(real_logits, real_labels, fake_logits, fake_labels)
+    # AC-GAN's classifier learns from real images only: taught the generator's mistakes as well, it would
+    # reward them (as in StudioGAN's AC-GAN).
+    if kind == "hinge":
+        return multiclass_hinge_loss(real_logits, real_labels)
+    return class_loss(real_logits, real_labels)
+
+
+def generator_class_loss(kind: str, fake_logits, fake_labels):
+    """The auxiliary classifier's term in the generator's loss: its images taken for the class asked for."""
+    if kind == "adc":
+        return adc_generator_class_loss(fake_logits, fake_labels)
+    if kind == "hinge":
+        return multiclass_hinge_loss(fake_logits, fake_labels)
+    return class_loss(fake_logits, fake_labels)

@@ -76,6 +76,7 @@ def discriminator_arrays(run) -> list[np.ndarray]:
     ("gan", "gan", {"loss": "lsgan"}),
     ("cgan", "dcgan", {"loss": "hinge", "class_loss_weight": 1.0, "r1_gamma": 1.0, "r1_interval": 1}),
     ("cgan", "cgan", {"loss": "hinge", "class_loss_weight": 0.5, "class_loss_type": "adc"}),
+    ("cgan", "cgan", {"loss": "hinge", "class_loss_weight": 0.5, "class_loss_type": "hinge"}),
 ])
 def test_each_loss_trains(tmp_path, dataset_path, generator, discriminator, extra):
     config = write_config(tmp_path / "c.json", tiny_config(dataset_path, generator, discriminator, **extra))
