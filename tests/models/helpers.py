@@ -1,6 +1,7 @@
 """Tiny datasets and configs that train in seconds, shared by the trainer's tests."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -13,6 +14,14 @@ from preprocessing.dataset import save_dataset
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CLASS_NAMES = ["red", "T-shirt/top", "blue"]
+
+
+def load_script(path: Path, name: str):
+    """Import a script that is not in a package (bench/*.py) as module ``name``, to test its functions."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_dataset(path: Path, count: int = 48, size: int = 16, channels: int = 3) -> Path:

@@ -1,18 +1,13 @@
 """bench/quality.py: the speed column is each run's rate over its whole time budget."""
 from __future__ import annotations
 
-import importlib.util
-
-from tests.models.helpers import PROJECT_ROOT
+from tests.models.helpers import PROJECT_ROOT, load_script
 
 BENCH = PROJECT_ROOT / "bench" / "quality.py"
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("quality_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH, "quality_bench")
 
 
 def test_the_speed_is_the_runs_images_over_its_budget_not_its_last_interval():

@@ -1,7 +1,6 @@
 """bench/train_speed.py: the trainer and the bare step measured for a tiny config, its table, its data fallback."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -9,16 +8,13 @@ import sys
 import numpy as np
 import pytest
 
-from tests.models.helpers import PROJECT_ROOT, make_dataset, subprocess_env, tiny_config, write_config
+from tests.models.helpers import PROJECT_ROOT, load_script, make_dataset, subprocess_env, tiny_config, write_config
 
 BENCH = PROJECT_ROOT / "bench" / "train_speed.py"
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("train_speed_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH, "train_speed_bench")
 
 
 def run_bench(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
