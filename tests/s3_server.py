@@ -29,6 +29,13 @@ REGION = "us-east-1"
 GRPC_OFFSET = 10000  # SeaweedFS listens on port + 10000 for gRPC as well
 STARTUP_SECONDS = 60
 READY_BUCKET = "s3-server-ready"  # the start-up probe writes here; tests use their own buckets
+START_ATTEMPTS = 3
+
+
+class StartFailed(RuntimeError):
+    """weed exited, or did not serve in time. One cause is a port taken between our probe and weed's start by
+    a process beside ours, such as another test worker; weed then logs "Port allocation failed" and either exits
+    or waits without serving."""
 
 
 @dataclass
@@ -38,19 +45,19 @@ class S3Server:
     secret_key: str
     env: dict  # for subprocesses: credentials, endpoint, region; no config files, no instance metadata
 
-    def client(self, secret_key: str | None = None):
+    def client(self, secret_key: str | None = None, timeout_seconds: float = 60):
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint_url,
             aws_access_key_id=self.access_key,
             aws_secret_access_key=secret_key or self.secret_key,
             region_name=REGION,
-            config=Config(retries={"max_attempts": 1}),
+            config=Config(retries={"max_attempts": 1}, connect_timeout=timeout_seconds, read_timeout=timeout_seconds),
         )
 
-    def make_bucket(self, name: str) -> str:
+    def make_bucket(self, name: str, client=None) -> str:
         """Create bucket ``name`` unless it exists; return its name."""
-        client = self.client()
+        client = client or self.client()
         try:
             client.create_bucket(Bucket=name)
         except client.exceptions.BucketAlreadyOwnedByYou:
@@ -150,21 +157,25 @@ def start_server(folder: Path) -> RunningServer:
 def _wait_until_ready(running: RunningServer, log: Path) -> None:
     """Until an object can be written and read back: S3 answering is not enough, volumes must be up too."""
     process, server = running.process, running.server
-    client = server.client()
+    # Short timeouts: whatever holds a port weed could not take may accept a request and never answer it.
+    client = server.client(timeout_seconds=5)
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"weed mini exited with {process.returncode}: {log.read_text()[-2000:]}")
+            _remove_leftover_sockets(running.ports)
+            raise StartFailed(f"weed mini exited with {process.returncode}: {log.read_text()[-2000:]}")
         try:
-            server.make_bucket(READY_BUCKET)
+            server.make_bucket(READY_BUCKET, client)
             client.put_object(Bucket=READY_BUCKET, Key="ready", Body=b"ready")
-            if client.get_object(Bucket=READY_BUCKET, Key="ready")["Body"].read() == b"ready":
+            # and it is our weed that answered, not a server that held one of its ports
+            if client.get_object(Bucket=READY_BUCKET, Key="ready")["Body"].read() == b"ready" and process.poll() is None:
                 return
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
             pass
         time.sleep(0.2)
     stop_server(running)
-    raise RuntimeError(f"weed mini did not store an object on {server.endpoint_url} within {STARTUP_SECONDS}s")
+    raise StartFailed(f"weed mini did not store an object on {server.endpoint_url} within {STARTUP_SECONDS}s; "
+                       f"its log ends: {log.read_text()[-2000:]}")
 
 
 def stop_server(running: RunningServer) -> None:
@@ -187,9 +198,20 @@ def _remove_leftover_sockets(ports: list[int]) -> None:
                 leftover.unlink(missing_ok=True)
 
 
+def start_server_on_free_ports(tmp_path_factory) -> RunningServer:
+    """A server on ports probed free; when it fails to start, again on fresh ports."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return start_server(tmp_path_factory.mktemp("seaweedfs"))
+        except StartFailed:
+            if attempt == START_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
-    running = start_server(tmp_path_factory.mktemp("seaweedfs"))
+    running = start_server_on_free_ports(tmp_path_factory)
     try:
         yield running.server
     finally:

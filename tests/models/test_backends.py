@@ -134,34 +134,42 @@ def test_exported_generator_loads_in_plain_keras_without_the_project(tmp_path, d
 #   trained on JAX by test_networks.py and test_each_loss_trains, and what a preset adds is its config;
 # - exact resume with one step per call: fused calls are proved equal to single steps on JAX by
 #   test_fused_steps.py, and where a resume regroups them is the loop's work, the same on both backends.
-JAX_TEST_SELECTION = [
-    "tests/models/test_networks.py", "tests/models/test_losses.py",
-    # Of the modern layers, what depends on the backend: stateless calls, gradients through them, a run.
-    *(f"tests/models/test_networks_modern.py::{name}" for name in (
-        "test_spectral_norm_brings_the_largest_singular_value_to_one",
-        "test_stateless_calls_return_the_power_iteration_vector",
-        "test_kernels_normalized_after_stateless_training_match_inference",
-        "test_projection_discriminator_scores_depend_on_the_label",
-        "test_input_gradients_flow_per_sample_through_every_new_layer",
-        "test_a_resnet_gan_trains_and_its_generator_loads_in_plain_keras",
-    )),
-    "tests/models/test_augment.py",
-    "tests/models/test_backends.py::test_input_gradients_are_taken_per_sample",
-    "tests/models/test_backends.py::test_input_gradients_differentiate_the_score_and_not_the_auxiliary_class_logits",
-    "tests/models/test_backends.py::test_each_loss_trains",
-    "tests/models/test_train.py", "tests/models/test_checkpoints.py",
-    "tests/models/test_resume.py::test_ctrl_c_then_sigkill_then_resume_matches_an_uninterrupted_run[1]",
-    "tests/models/test_resume.py::test_stops_that_arrive_during_the_checkpoint_do_not_cut_it",
-    "tests/models/test_fused_steps.py",
-    "tests/models/test_presets.py::test_every_preset_trains[logos_small_data]",
-    "tests/models/test_presets.py::test_every_preset_trains[fashion_small_data]",
-    "tests/serve/test_generate.py",
-    *(f"tests/models/test_small_data_training.py::{name}" for name in (
-        "test_every_option_trains_and_a_stopped_run_resumes_to_the_same_weights_and_state",
-        "test_the_exported_generator_and_generate_use_the_ema_weights_and_the_raw_ones_stay_in_the_checkpoint",
-        "test_a_spectrally_normalized_generator_is_sampled_and_exported_with_normalized_kernels",
-    )),
-]  # fmt: skip
+# The selection comes in parts of a few minutes each, which the suite's workers (pytest-xdist, one per core)
+# share out like the other work units (tests/conftest.py), instead of one worker running all of it.
+JAX_TEST_SELECTION = {
+    "layers-and-losses": [
+        "tests/models/test_networks.py", "tests/models/test_losses.py",
+        # Of the modern layers, what depends on the backend: stateless calls, gradients through them, a run.
+        *(f"tests/models/test_networks_modern.py::{name}" for name in (
+            "test_spectral_norm_brings_the_largest_singular_value_to_one",
+            "test_stateless_calls_return_the_power_iteration_vector",
+            "test_kernels_normalized_after_stateless_training_match_inference",
+            "test_projection_discriminator_scores_depend_on_the_label",
+            "test_input_gradients_flow_per_sample_through_every_new_layer",
+            "test_a_resnet_gan_trains_and_its_generator_loads_in_plain_keras",
+        )),
+        "tests/models/test_augment.py",
+        "tests/models/test_backends.py::test_input_gradients_are_taken_per_sample",
+        "tests/models/test_backends.py::test_input_gradients_differentiate_the_score_and_not_the_auxiliary_class_logits",
+        "tests/models/test_backends.py::test_each_loss_trains",
+    ],
+    "training-and-resume": [
+        "tests/models/test_train.py", "tests/models/test_checkpoints.py",
+        "tests/models/test_resume.py::test_ctrl_c_then_sigkill_then_resume_matches_an_uninterrupted_run[1]",
+        "tests/models/test_resume.py::test_stops_that_arrive_during_the_checkpoint_do_not_cut_it",
+    ],
+    "steps-presets-and-generation": [
+        "tests/models/test_fused_steps.py",
+        "tests/models/test_presets.py::test_every_preset_trains[logos_small_data]",
+        "tests/models/test_presets.py::test_every_preset_trains[fashion_small_data]",
+        "tests/serve/test_generate.py",
+        *(f"tests/models/test_small_data_training.py::{name}" for name in (
+            "test_every_option_trains_and_a_stopped_run_resumes_to_the_same_weights_and_state",
+            "test_the_exported_generator_and_generate_use_the_ema_weights_and_the_raw_ones_stay_in_the_checkpoint",
+            "test_a_spectrally_normalized_generator_is_sampled_and_exported_with_normalized_kernels",
+        )),
+    ],
+}  # fmt: skip
 JAX_PYTEST = """
 import sys
 import keras
@@ -172,10 +180,11 @@ sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", *sys.argv[1:], "-k", "not 
 
 
 @pytest.mark.slow
-def test_trainer_tests_pass_on_jax():
+@pytest.mark.parametrize("part", JAX_TEST_SELECTION)
+def test_trainer_tests_pass_on_jax(part):
     """Keras fixes its backend at import, so the backend-sensitive tests run again in a JAX process."""
     result = subprocess.run(
-        [sys.executable, "-c", JAX_PYTEST, *JAX_TEST_SELECTION],
+        [sys.executable, "-c", JAX_PYTEST, *JAX_TEST_SELECTION[part]],
         env=subprocess_env(KERAS_BACKEND="jax"),
         cwd=PROJECT_ROOT,
         capture_output=True, text=True, timeout=1800,
