@@ -28,7 +28,7 @@ def test_work_units_are_files_shared_fixture_folders_and_the_jax_parts():
     assert work_unit("tests/models/test_train.py::test_a[1]") == "tests/models/test_train.py"
     assert work_unit("tests/serve/test_jobs.py::test_b") == work_unit("tests/serve/test_access.py::test_c") == "tests/serve/"
     assert work_unit("tests/evaluation/test_metrics.py::test_d") == "tests/evaluation/"
-    jax_part = "tests/models/test_backends.py::test_trainer_tests_pass_on_jax[training-and-resume]"
+    jax_part = "tests/models/test_backends.py::test_trainer_tests_pass_on_jax[presets-and-generation]"
     assert work_unit(jax_part) == jax_part
     assert work_unit("tests/models/test_backends.py::test_each_loss_trains[x]") == "tests/models/test_backends.py"
 

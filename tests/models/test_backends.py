@@ -153,13 +153,13 @@ JAX_TEST_SELECTION = {
         "tests/models/test_backends.py::test_input_gradients_differentiate_the_score_and_not_the_auxiliary_class_logits",
         "tests/models/test_backends.py::test_each_loss_trains",
     ],
-    "training-and-resume": [
+    "training-resume-and-fused-steps": [
         "tests/models/test_train.py", "tests/models/test_checkpoints.py",
         "tests/models/test_resume.py::test_ctrl_c_then_sigkill_then_resume_matches_an_uninterrupted_run[1]",
         "tests/models/test_resume.py::test_stops_that_arrive_during_the_checkpoint_do_not_cut_it",
-    ],
-    "steps-presets-and-generation": [
         "tests/models/test_fused_steps.py",
+    ],
+    "presets-and-generation": [
         "tests/models/test_presets.py::test_every_preset_trains[logos_small_data]",
         "tests/models/test_presets.py::test_every_preset_trains[fashion_small_data]",
         "tests/serve/test_generate.py",
