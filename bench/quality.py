@@ -1,15 +1,15 @@
-"""Quality at equal compute: train two configs for the same wall-clock minutes, then score both.
+"""Quality at equal compute: train a baseline and candidates for the same wall-clock minutes, then score them.
 
     python bench/quality.py --baseline configs/logos_dcgan.json --candidate configs/logos_small_data.json \\
         --minutes 6.5 --out bench/out/logos
 
 Each config trains in its own process for --minutes (models.train's time_limit_minutes), one after the other
-on the current machine, or with --together both at once, each on an equal share of the cores: fair even when
-something else loads the machine. Then 2,000 images of each run's generator (the EMA one when the config has it) are
+on the current machine, or with --together all at once, each on an equal share of the cores: fair even when
+something else loads the machine. --candidate may be given several times: one baseline run then serves them all. Then 2,000 images of each run's generator (the EMA one when the config has it) are
 scored against the run's whole training set with the canonical FID network: KID (x10^3, ± std over subsets),
 FID and, for conditional runs, class accuracy beside the class judge's own accuracy on held-out real images.
-Prints a table (steps, images trained per second over the budget, the scores) and the candidate's ratios to
-the baseline; writes results.json and side_by_side.png (the last sample grid of each run) under --out.
+Prints a table (steps, images trained per second over the budget, the scores) and each candidate's ratios
+to the baseline; writes results.json and side_by_side.png (the last sample grid of each run) under --out.
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-DESCRIPTION = "Train two configs for the same wall-clock minutes, then compare KID, FID and class accuracy."
+DESCRIPTION = ("Train a baseline and one or more candidate configs for the same wall-clock minutes, then compare "
+               "KID, FID and class accuracy.")
 EPILOG = """\
 examples:
   python bench/quality.py --baseline configs/logos_dcgan.json --candidate configs/logos_small_data.json \\
@@ -40,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python bench/quality.py", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", required=True, metavar="CONFIG", help="the config to beat")
-    parser.add_argument("--candidate", required=True, metavar="CONFIG", help="the config under test")
+    parser.add_argument("--candidate", required=True, action="append", metavar="CONFIG",
+                        help="a config under test; repeat it to test several against the same baseline run")
     parser.add_argument("--minutes", type=float, required=True, help="training wall-clock budget of each config")
     parser.add_argument("--data", help="training data for both (default: each config's data_path)")
     parser.add_argument("--data-dir", help="local copy of fashion_mnist / mnist, as in models.train")
@@ -50,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--inception-weights", metavar="PATH", help="the FID network archive (see below)")
     parser.add_argument("--out", default="bench/out/quality", help="folder for runs and results (default: %(default)s)")
     parser.add_argument("--together", action="store_true",
-                        help="train both configs at the same time, sharing the cores (fair on a busy machine)")
+                        help="train all configs at the same time, sharing the cores (fair on a busy machine)")
     parser.add_argument("--skip-training", action="store_true",
                         help="score the runs already in --out again instead of training them")
     return parser
@@ -134,6 +136,19 @@ def side_by_side(grids: list[tuple[str, Path]], out: Path) -> None:
     canvas.save(out)
 
 
+def run_names(baseline: str, candidates: list[str]) -> dict[str, str]:
+    """Run folder name -> config: "baseline", then "candidate" (one) or "candidate1", "candidate2", ..."""
+    if len(candidates) == 1:
+        return {"baseline": baseline, "candidate": candidates[0]}
+    return {"baseline": baseline, **{f"candidate{index}": config for index, config in enumerate(candidates, 1)}}
+
+
+def ratios_line(name: str, result: dict, baseline: dict) -> str:
+    kid_ratio, fid_ratio = result["kid"] / baseline["kid"], result["fid"] / baseline["fid"]
+    return (f"{name} / baseline: KID x{kid_ratio:.2f} ({100 * (kid_ratio - 1):+.0f}%), "
+            f"FID x{fid_ratio:.2f} ({100 * (fid_ratio - 1):+.0f}%)")
+
+
 def table(rows: list[tuple[str, dict]]) -> str:
     lines = [f"{'config':<40}{'steps':>8}{'img/s':>8}{'KID x1e3':>18}{'FID':>9}{'class acc (judge)':>20}"]
     for config, result in rows:
@@ -152,11 +167,11 @@ def main(argv=None) -> int:
 
     if args.minutes <= 0 or args.samples < 2:
         raise UserError("--minutes must be above 0 and --samples at least 2")
-    for config in (args.baseline, args.candidate):
+    for config in (args.baseline, *args.candidate):
         configs.load_config(config)  # a missing or broken config is one line before anything trains
     out, inception_weights = Path(args.out), args.inception_weights or default_inception_weights()
     runs_dir = out / "runs"
-    names = {"baseline": args.baseline, "candidate": args.candidate}
+    names = run_names(args.baseline, args.candidate)
     if not args.skip_training:
         for name, config in names.items():
             if (runs_dir / name).exists():
@@ -171,14 +186,13 @@ def main(argv=None) -> int:
     os.environ.setdefault("KERAS_BACKEND", args.backend or "tensorflow")
     results = {name: score(runs_dir / name, args.samples, inception_weights) for name in names}
     rows = [(names[name], results[name]) for name in names]
-    sharing = "both at once, sharing" if args.together else "one after the other, each on"
+    sharing = "all at once, sharing" if args.together else "one after the other, each on"
     print(f"budget {args.minutes:g} min of training per config ({sharing} {os.cpu_count()} CPUs); "
           f"{args.samples} generated images vs the {results['baseline']['real_images']} training images")
     print(table(rows))
-    kid_ratio = results["candidate"]["kid"] / results["baseline"]["kid"]
-    fid_ratio = results["candidate"]["fid"] / results["baseline"]["fid"]
-    print(f"candidate / baseline: KID x{kid_ratio:.2f} ({100 * (kid_ratio - 1):+.0f}%), "
-          f"FID x{fid_ratio:.2f} ({100 * (fid_ratio - 1):+.0f}%)")
+    for name in names:
+        if name != "baseline":
+            print(ratios_line(name, results[name], results["baseline"]))
     side_by_side([(f"{name}: {names[name]}", last_grid(runs_dir / name)) for name in names], out / "side_by_side.png")
     (out / "results.json").write_text(json.dumps({"minutes": args.minutes, "configs": names, "results": results},
                                                  indent=2))

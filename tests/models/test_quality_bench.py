@@ -26,3 +26,15 @@ def test_the_table_shows_that_rate_and_a_dash_without_one():
     assert header.split()[:3] == ["config", "steps", "img/s"]
     assert first.split() == ["a.json", "5401", "480", "79.7", "±", "1.6", "137.7", "-"]
     assert second.split() == ["b.json", "10", "-", "79.7", "±", "1.6", "137.7", "0.900", "(0.800)"]
+
+
+def test_one_baseline_serves_several_candidates_each_with_its_own_run_and_ratios():
+    bench = load_bench()
+    assert bench.run_names("b.json", ["c.json"]) == {"baseline": "b.json", "candidate": "c.json"}
+    assert bench.run_names("b.json", ["c.json", "c.json"]) == {
+        "baseline": "b.json", "candidate1": "c.json", "candidate2": "c.json"}
+    args = bench.build_parser().parse_args(["--baseline", "b.json", "--candidate", "c.json", "--candidate", "d.json",
+                                            "--minutes", "1"])
+    assert args.candidate == ["c.json", "d.json"]
+    line = bench.ratios_line("candidate2", {"kid": 0.03, "fid": 60.0}, {"kid": 0.06, "fid": 100.0})
+    assert line == "candidate2 / baseline: KID x0.50 (-50%), FID x0.60 (-40%)"
