@@ -5,9 +5,10 @@
 
 Each config trains in its own process for --minutes (models.train's time_limit_minutes), one after the other
 on the current machine, or with --together all at once, each on an equal share of the cores: fair even when
-something else loads the machine. --candidate may be given several times: one baseline run then serves them all. Then 2,000 images of each run's generator (the EMA one when the config has it) are
-scored against the run's whole training set with the canonical FID network: KID (x10^3, ± std over subsets),
-FID and, for conditional runs, class accuracy beside the class judge's own accuracy on held-out real images.
+something else loads the machine. --candidate may be given several times: one baseline run then serves them
+all. Then 2,000 images of each run's generator (the EMA one when the config has it) are scored against the
+run's whole training set with the canonical FID network: KID (x10^3, ± std over subsets), FID and, for
+conditional runs, class accuracy beside the class judge's own accuracy on held-out real images.
 Prints a table (steps, images trained per second over the budget, the scores) and each candidate's ratios
 to the baseline; writes results.json and side_by_side.png (the last sample grid of each run) under --out.
 """
@@ -44,10 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--candidate", required=True, action="append", metavar="CONFIG",
                         help="a config under test; repeat it to test several against the same baseline run")
     parser.add_argument("--minutes", type=float, required=True, help="training wall-clock budget of each config")
-    parser.add_argument("--data", help="training data for both (default: each config's data_path)")
+    parser.add_argument("--data", help="training data for every config (default: each config's data_path)")
     parser.add_argument("--data-dir", help="local copy of fashion_mnist / mnist, as in models.train")
     parser.add_argument("--backend", choices=("tensorflow", "jax"), default=None,
-                        help="Keras backend of both runs (default: each config's)")
+                        help="Keras backend of every run (default: each config's)")
     parser.add_argument("--samples", type=int, default=2000, help="generated images scored per run (default: 2000)")
     parser.add_argument("--inception-weights", metavar="PATH", help="the FID network archive (see below)")
     parser.add_argument("--out", default="bench/out/quality", help="folder for runs and results (default: %(default)s)")
