@@ -30,6 +30,10 @@ def build_generator(options: dict, image_shape: tuple, latent_dim: int, num_clas
     if opts["palette"]:
         height, width, channels = image_shape
         logits = body(x, opts, (height, width, opts["palette"]), attention)
+        if opts["palette_scale"] > 1:
+            # Logits drawn at a fraction of the size and smoothly enlarged: the softmax still cuts crisp edges
+            # between flat areas, but the generator cannot paint pixel-level speckle.
+            logits = layers.UpSampling2D(opts["palette_scale"], interpolation="bilinear")(logits)
         x = _palette_mix(logits, _palette_colours(x, channels, opts))
         activation = "linear"  # the colours already went through the output activation
     else:
@@ -73,9 +77,14 @@ def _mlp_body(x, opts: dict, image_shape: tuple, attention: AttentionPlacement):
 
 
 def _conv_body(x, opts: dict, image_shape: tuple, attention: AttentionPlacement):
-    """Project to a small base image, then convs that double the size until it is the image size."""
+    """Project to a small base image, then convs that double the size until it is the image size (or, with a
+    palette_scale, that size divided by it: the last doublings are left to the palette's smooth upsampling)."""
     height, width, channels = image_shape
     doubling_count = upsamplings(opts["base_size"], height, width)
+    skipped = (opts["palette_scale"] if opts["palette"] else 1).bit_length() - 1
+    if skipped > doubling_count:
+        raise UserError(f"generator.palette_scale: {opts['palette_scale']} leaves out more doublings than the "
+                        f"{doubling_count} from the base size to {height}x{width} px; use a smaller palette_scale")
     base_height, base_width = height >> doubling_count, width >> doubling_count
     widths = opts["widths"]
     if widths is None:
@@ -91,7 +100,7 @@ def _conv_body(x, opts: dict, image_shape: tuple, attention: AttentionPlacement)
     x = layers.Reshape((base_height, base_width, channels_at_base))(x)
     x = attention.visit(drop(hidden(x, opts), opts))
     for index, filters in enumerate([*widths, channels]):
-        x = _conv_layer(x, filters, index < doubling_count, opts)
+        x = _conv_layer(x, filters, index < doubling_count - skipped, opts)
         if index < len(widths):
             x = attention.visit(hidden(x, opts))
     return x

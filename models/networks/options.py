@@ -98,6 +98,9 @@ def _check_combinations(resolved: dict, role: str) -> None:
     if role == "discriminator" and resolved["palette"] is not None:
         raise UserError("discriminator.palette: only a generator draws from a palette; set it on the generator or "
                         "leave it null")
+    if resolved["palette_scale"] > 1 and (resolved["palette"] is None or resolved["architecture"] != "conv"):
+        raise UserError(f"{role}.palette_scale: {resolved['palette_scale']} needs a generator with a palette and "
+                        "architecture conv; set palette_scale to 1 or add them")
     if resolved["self_attention"] is not None and resolved["architecture"] == "mlp":
         raise UserError(f"{role}.self_attention: an mlp network has no feature maps to attend over; set "
                         "self_attention to null or architecture to conv or resnet")

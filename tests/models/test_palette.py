@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
 from keras import ops
@@ -65,6 +66,14 @@ def test_the_palette_starts_with_distinct_entries_dark_to_light():
     ("discriminator", {"choice": "dcgan", "palette": 2}, "discriminator.palette: only a generator draws"),
     ("generator", {"choice": "dcgan", "palette": 1}, "generator.palette"),
     ("generator", {"choice": "dcgan", "palette": "two"}, "generator.palette"),
+    ("generator", {"choice": "dcgan", "palette_scale": 2}, "generator.palette_scale: 2 needs a generator with a "
+                                                           "palette"),
+    ("generator", {"choice": "dcgan", "architecture": "resnet", "palette": 2, "palette_scale": 2},
+     "generator.palette_scale: 2 needs"),
+    ("generator", {"choice": "dcgan", "palette": 2, "palette_scale": 3}, "generator.palette_scale"),
+    ("generator", {"choice": "dcgan", "palette": 2, "palette_scale": 4, "base_size": 8},
+     "generator.palette_scale: 4 leaves out more doublings than the 1"),
+    ("discriminator", {"choice": "dcgan", "palette_scale": 2}, "discriminator.palette_scale"),
 ])
 def test_bad_palettes_are_one_line_errors(role, options, message):
     with pytest.raises(UserError) as raised:
@@ -75,13 +84,37 @@ def test_bad_palettes_are_one_line_errors(role, options, message):
     assert message in str(raised.value) and "\n" not in str(raised.value)
 
 
+def last_conv_output_shape(generator) -> tuple:
+    return tuple([layer for layer in generator.layers if "Conv2D" in type(layer).__name__][-1].output.shape[1:])
+
+
+def mean_step_between_neighbours(images: np.ndarray) -> float:
+    return float(np.abs(np.diff(images, axis=1)).mean() + np.abs(np.diff(images, axis=2)).mean())
+
+
+def test_a_palette_scale_draws_the_logits_smaller_and_enlarges_them_smoothly():
+    keras.utils.set_random_seed(0)
+    options = {"choice": "dcgan", "palette": 2, "init_std": 0.5, **TINY}  # wide kernels: noisy logits
+    full = build_generator(options, (32, 32, 3), LATENT, None)
+    keras.utils.set_random_seed(0)
+    halved = build_generator({**options, "palette_scale": 2}, (32, 32, 3), LATENT, None)
+    assert last_conv_output_shape(full) == (32, 32, 2) and last_conv_output_shape(halved) == (16, 16, 2)
+    assert len(halved.trainable_weights) == len(full.trainable_weights)  # the same layers, the last one smaller
+    images = generate(halved, count=4)
+    assert images.shape == (4, 32, 32, 3) and np.all(np.abs(images) <= 1)
+    singular = singular_values_per_image(images)
+    assert np.all(singular[:, 1] < 1e-4 * singular[:, 0] + 1e-6)  # still two colours per image
+    # Neighbouring pixels differ far less: no pixel-level speckle.
+    assert mean_step_between_neighbours(images) < 0.75 * mean_step_between_neighbours(generate(full, count=4))
+
+
 def test_a_palette_gan_trains_and_its_generator_loads_in_plain_keras(tmp_path):
     config = tiny_config(make_dataset(tmp_path / "squares.npz"), tensorboard=False)
-    config["generator"]["palette"] = 3
+    config["generator"].update(palette=3, palette_scale=2)
     path = write_config(tmp_path / "c.json", config)
     assert train.main(["--config", str(path), "--steps", "2", "--name", "p", "--runs-dir", str(tmp_path),
                        "--no-progress"]) == 0
-    assert json.loads((tmp_path / "p" / "config.json").read_text())["generator"]["palette"] == 3
+    assert json.loads((tmp_path / "p" / "config.json").read_text())["generator"]["palette_scale"] == 2
     output = sample_in_plain_keras(tmp_path, "p/generator.keras", "np.zeros((2, 8), 'float32')",
                                    "float(np.abs(images).max()) <= 1")
     assert output.endswith("(2, 16, 16, 3) True True")
