@@ -81,7 +81,7 @@ def _conv_body(x, opts: dict, image_shape: tuple, attention: AttentionPlacement)
     palette_scale, that size divided by it: the last doublings are left to the palette's smooth upsampling)."""
     height, width, channels = image_shape
     doubling_count = upsamplings(opts["base_size"], height, width)
-    skipped = (opts["palette_scale"] if opts["palette"] else 1).bit_length() - 1
+    skipped = opts["palette_scale"].bit_length() - 1  # options refuse a palette_scale without a palette
     if skipped > doubling_count:
         raise UserError(f"generator.palette_scale: {opts['palette_scale']} leaves out more doublings than the "
                         f"{doubling_count} from the base size to {height}x{width} px; use a smaller palette_scale")
