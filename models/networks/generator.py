@@ -111,4 +111,5 @@ def _conv_layer(x, filters: int, upsample: bool, opts: dict):
         return conv(filters, opts["refine_kernel_size"], opts)(x)
     if opts["upsampling"] == "transpose":
         return conv(filters, opts["kernel_size"], opts, strides=2, transpose=True)(x)
-    return conv(filters, opts["kernel_size"], opts)(layers.UpSampling2D()(x))
+    interpolation = "bilinear" if opts["upsampling"] == "bilinear" else "nearest"
+    return conv(filters, opts["kernel_size"], opts)(layers.UpSampling2D(interpolation=interpolation)(x))

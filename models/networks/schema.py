@@ -101,9 +101,10 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "default": None,
     },
     "upsampling": {
-        "description": "Generator, conv: how a layer doubles the size - 'transpose' (stride-2 transposed conv) or "
-        "'upsample' (nearest-neighbour upsampling, then a conv).",
-        "enum": ["transpose", "upsample"],
+        "description": "Generator, conv: how a layer doubles the size - 'transpose' (stride-2 transposed conv), "
+        "'upsample' (nearest-neighbour upsampling, then a conv) or 'bilinear' (bilinear upsampling, then a conv: "
+        "no checkerboard or blocky base grid in the output).",
+        "enum": ["transpose", "upsample", "bilinear"],
         "default": "transpose",
     },
     "kernel_size": {

@@ -114,6 +114,20 @@ def test_upsampling_stack_follows_the_image_size():
         assert reshape.target_shape[2] == 64 * 2 ** (upsamplings - 1)
 
 
+@pytest.mark.parametrize("upsampling, interpolation", (("upsample", "nearest"), ("bilinear", "bilinear")))
+def test_upsampling_choice_sets_the_interpolation(upsampling, interpolation, tmp_path):
+    """56 px from the 7 px base: three doublings, each by the chosen interpolation, and generator.keras keeps it."""
+    options = {"choice": "dcgan", "width": 8, "upsampling": upsampling}
+    generator = build_generator(options, (56, 56, 3), LATENT, None)
+    resizes = [layer for layer in generator.layers if isinstance(layer, layers.UpSampling2D)]
+    assert [layer.interpolation for layer in resizes] == [interpolation] * 3
+    assert not [layer for layer in generator.layers if isinstance(layer, layers.Conv2DTranspose)]
+    generator.save(tmp_path / "generator.keras")
+    loaded = keras.saving.load_model(tmp_path / "generator.keras")
+    z = np.random.default_rng(0).normal(size=(2, LATENT)).astype("float32")
+    np.testing.assert_allclose(ops.convert_to_numpy(loaded(z)), ops.convert_to_numpy(generator(z)), atol=1e-6)
+
+
 def test_base_size_sets_the_number_of_upsamplings():
     generator = build_generator({"choice": "dcgan", "base_size": 14, "widths": [32]}, (56, 56, 3), LATENT, None)
     reshape = next(layer for layer in generator.layers if isinstance(layer, layers.Reshape))
