@@ -102,8 +102,7 @@ NETWORK_OPTIONS_SCHEMA: dict = {
     },
     "upsampling": {
         "description": "Generator, conv: how a layer doubles the size - 'transpose' (stride-2 transposed conv), "
-        "'upsample' (nearest-neighbour upsampling, then a conv) or 'bilinear' (bilinear upsampling, then a conv: "
-        "no checkerboard or blocky base grid in the output).",
+        "'upsample' (nearest-neighbour upsampling, then a conv) or 'bilinear' (bilinear upsampling, then a conv).",
         "enum": ["transpose", "upsample", "bilinear"],
         "default": "transpose",
     },
