@@ -330,14 +330,16 @@ class Trainer:
         return {"images": self.dataset.x[indices], "labels": self.labels[indices]}
 
     def call_length(self, step: int) -> int:
-        """Steps in the call that starts at ``step``: steps_per_call, cut where the weights are needed."""
+        """Steps in the call that starts at ``step``: steps_per_call, or 1 where a boundary (weights needed,
+        an R1 step, the end) comes sooner. Each call length is a program compiled anew (seconds on a GPU), so
+        steps before a boundary go one at a time: a run compiles two lengths at most, whatever its intervals."""
         intervals = [self.config["sample_interval"], self.config["checkpoint_interval"]]
         if self.metric:
             intervals.append(self.config["eval_interval"])
         if self.gan.r1_gamma:
             intervals.append(self.config["r1_interval"])  # a regularized step starts its call
         next_boundary = min([self.total_steps] + [(step // interval + 1) * interval for interval in intervals])
-        return min(self.steps_per_call, next_boundary - step)
+        return self.steps_per_call if next_boundary - step >= self.steps_per_call else 1
 
     def _hooks_due(self, step: int, last_step: bool) -> set[str]:
         due = {name for name, key in (("samples", "sample_interval"), ("checkpoint", "checkpoint_interval"),

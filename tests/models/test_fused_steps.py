@@ -23,6 +23,27 @@ def train_run(tmp_path: Path, name: str, steps: int, **options) -> Path:
     return tmp_path / name
 
 
+def record_calls(monkeypatch) -> list[tuple[int, int]]:
+    """(first step, length) of each compiled call the trainer makes, in order."""
+    calls = []
+    real_make_train_step = training_loop.make_train_step
+
+    def counting_step(*args):
+        step = real_make_train_step(*args)
+
+        class CountingStep:
+            sync = step.sync
+
+            def __call__(self, *call_args):
+                calls.append(call_args[:2])
+                return step(*call_args)
+
+        return CountingStep()
+
+    monkeypatch.setattr(training_loop, "make_train_step", counting_step)
+    return calls
+
+
 def assert_same_weights(first: Path, second: Path) -> None:
     expected, actual = checkpoint_arrays(first), checkpoint_arrays(second)
     assert expected.keys() == actual.keys()
@@ -47,27 +68,14 @@ def test_data_on_the_host_trains_the_same_weights_as_data_on_the_device(tmp_path
 
 
 def test_the_loop_reads_the_losses_only_at_log_steps_and_hooks(tmp_path, monkeypatch):
-    reads, calls = [], []
-    real_read, real_make_train_step = training_loop.PendingMetrics.read, training_loop.make_train_step
+    reads, calls = [], record_calls(monkeypatch)
+    real_read = training_loop.PendingMetrics.read
 
     def counting_read(self, log_steps):
         reads.append(list(log_steps))
         return real_read(self, log_steps)
 
-    def counting_step(*args):
-        step = real_make_train_step(*args)
-
-        class CountingStep:
-            sync = step.sync
-
-            def __call__(self, *call_args):
-                calls.append(call_args[:2])
-                return step(*call_args)
-
-        return CountingStep()
-
     monkeypatch.setattr(training_loop.PendingMetrics, "read", counting_read)
-    monkeypatch.setattr(training_loop, "make_train_step", counting_step)
     run = train_run(tmp_path, "reads", 24, steps_per_call=4, log_interval=8, sample_interval=12,
                     checkpoint_interval=24)
     assert calls == [(0, 4), (4, 4), (8, 4), (12, 4), (16, 4), (20, 4)]
@@ -76,6 +84,14 @@ def test_the_loop_reads_the_losses_only_at_log_steps_and_hooks(tmp_path, monkeyp
     assert reads == [[8], [], [16], [24]]
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [record["step"] for record in records] == [8, 16, 24]
+
+
+def test_calls_cut_short_by_a_boundary_run_one_step_at_a_time(tmp_path, monkeypatch):
+    # Every call length is a program compiled anew, so a run compiles two at most: 4 and 1 here, never the
+    # 2 before the grid at step 6 nor the 1-3 before the last step.
+    calls = record_calls(monkeypatch)
+    train_run(tmp_path, "cut", 13, steps_per_call=4, log_interval=4, sample_interval=6, checkpoint_interval=12)
+    assert calls == [(0, 4), (4, 1), (5, 1), (6, 4), (10, 1), (11, 1), (12, 1)]
 
 
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])
