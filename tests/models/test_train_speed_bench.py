@@ -56,6 +56,23 @@ def test_speed_comes_from_the_records_after_the_warm_up():
         None, "no trainer record after the warm-up")
 
 
+def test_the_trainer_is_timed_over_whole_calls_only(tmp_path, monkeypatch):
+    # A call cut short is another program to compile; on a GPU that compile once cost the timed window 4 s
+    # (trainer/bare 0.24 at batch 64 instead of 0.99).
+    from models import config as configs
+    from models.train import image_shape_and_classes
+    from tests.models.test_fused_steps import record_calls
+
+    bench = load_bench()
+    config = configs.resolve(tiny_config(make_dataset(tmp_path / "tiny.npz"), steps_per_call=4), "tiny.json")
+    dataset, _ = bench.bench_dataset(config)
+    config["image_shape"], config["class_names"] = image_shape_and_classes(config, dataset)
+    calls = record_calls(monkeypatch)
+    speed, note = bench.trainer_images_per_second(config, dataset, warmup=2, steps=6)
+    assert {length for _, length in calls} == {4}  # 6 // 4 records would be 1 step apart: rounded up to 4
+    assert [step for step, _ in calls] == [0, 4, 8] and speed > 0 and note == "2 records"  # 4 warm-up + 8 timed
+
+
 def test_absent_data_becomes_synthetic_images_of_the_configs_size(tmp_path):
     bench = load_bench()
     config = {"data_path": str(tmp_path / "simple_icons_56.npz"), "image_size": None, "data_dir": None,
