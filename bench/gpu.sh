@@ -12,11 +12,15 @@
 #   checkpoints: config, metrics, loss plot, last grid, generator.keras, which models.evaluate --run samples).
 # env: PYTHON (python3), RUNS_DIR (OUT_DIR/runs), SPEED_SECONDS (240: cap on step 1), TRAIN_MINUTES (4), SPEED_STEPS (300)
 set -u
-out=${1:?usage: bench/gpu.sh OUT_DIR [FASHION_MNIST_DIR]}
-fashion=${2:-${LOGOGAN_SHARED:-../shared}/data/fashion-mnist-8k}
+case "${1:-}" in -h|--help) sed -n '2,13p' "$0" | cut -c3-; exit 0 ;; esac
+[ $# -ge 1 ] && [ $# -le 2 ] || { echo "usage: bench/gpu.sh OUT_DIR [FASHION_MNIST_DIR] (--help for more)" >&2; exit 2; }
+# Paths as given, from where the script was called; it then works from the repository's root.
+out=$(realpath -m "$1")
+fashion=$(realpath -m "${2:-${LOGOGAN_SHARED:-../shared}/data/fashion-mnist-8k}")
+runs=$(realpath -m "${RUNS_DIR:-$out/runs}")
 py=${PYTHON:-python3}
+[ -d "$fashion" ] || { echo "bench/gpu.sh: $fashion: no such folder; allowed: a folder of Fashion-MNIST's IDX gzip files (default \$LOGOGAN_SHARED/data/fashion-mnist-8k)" >&2; exit 2; }
 cd "$(dirname "$0")/.."
-runs=${RUNS_DIR:-$out/runs}
 mkdir -p "$out" "$runs"
 export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
 # Three trainings share the GPU in step 2: each takes memory as it needs it instead of JAX's default 75%.
