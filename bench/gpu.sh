@@ -13,14 +13,17 @@
 # env: PYTHON (python3), RUNS_DIR (OUT_DIR/runs), SPEED_SECONDS (240: cap on step 1), TRAIN_MINUTES (4), SPEED_STEPS (300)
 set -u
 case "${1:-}" in -h|--help) sed -n '2,13p' "$0" | cut -c3-; exit 0 ;; esac
-[ $# -ge 1 ] && [ $# -le 2 ] || { echo "usage: bench/gpu.sh OUT_DIR [FASHION_MNIST_DIR] (--help for more)" >&2; exit 2; }
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+    echo "usage: bench/gpu.sh OUT_DIR [FASHION_MNIST_DIR] (--help for more)" >&2
+    exit 2
+fi
 # Paths as given, from where the script was called; it then works from the repository's root.
 out=$(realpath -m "$1")
 fashion=$(realpath -m "${2:-${LOGOGAN_SHARED:-../shared}/data/fashion-mnist-8k}")
 runs=$(realpath -m "${RUNS_DIR:-$out/runs}")
 py=${PYTHON:-python3}
 [ -d "$fashion" ] || { echo "bench/gpu.sh: $fashion: no such folder; allowed: a folder of Fashion-MNIST's IDX gzip files (default \$LOGOGAN_SHARED/data/fashion-mnist-8k)" >&2; exit 2; }
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 mkdir -p "$out" "$runs"
 export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
 # Three trainings share the GPU in step 2: each takes memory as it needs it instead of JAX's default 75%.
@@ -50,8 +53,8 @@ wait
 
 for run in fashion logos_dcgan logos_small_data; do
     { echo "== $run"; tr '\r' '\n' < "$runs/$run.log" | tail -n 8; } >> "$out/train.log"
-    last=$(ls "$runs/$run/samples" 2>/dev/null | tail -n 1)
-    [ -n "$last" ] && cp "$runs/$run/samples/$last" "$runs/$run/last_grid.png"
+    grids=("$runs/$run"/samples/step_*.png)  # zero-padded step numbers: the glob's order is the steps'
+    [ -e "${grids[-1]}" ] && cp "${grids[-1]}" "$runs/$run/last_grid.png"
     tar czf "$out/$run.tar.gz" -C "$runs" --exclude=checkpoints --exclude=tensorboard --exclude=samples \
         --exclude=progress.gif "$run" "$run.log"
 done

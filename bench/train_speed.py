@@ -239,7 +239,7 @@ def trainer_images_per_second(config: dict, dataset, warmup: int, steps: int) ->
     from models import training_loop
 
     # Records at whole calls: a call cut short is another program to compile, which would land in the timing.
-    per_call = config.get("steps_per_call") or getattr(training_loop, "STEPS_PER_CALL_ON_ACCELERATORS", 1)
+    per_call = training_loop.steps_per_call(config) if hasattr(training_loop, "steps_per_call") else 1
     interval = math.ceil(max(steps // TIMED_RECORDS, 1) / per_call) * per_call
     warmup_steps = math.ceil(warmup / interval) * interval
     total = warmup_steps + math.ceil(steps / interval) * interval

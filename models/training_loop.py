@@ -148,8 +148,7 @@ class Trainer:
         self.labels = (dataset.y.astype(np.int32) if self.conditional
                        else np.zeros(len(dataset.x), np.int32))  # zeros: ignored by unconditional networks
         self.data_on_device = self._data_on_device()
-        self.steps_per_call = config["steps_per_call"] or (
-            STEPS_PER_CALL_ON_ACCELERATORS if accelerator_present() else 1)
+        self.steps_per_call = steps_per_call(config)
         self.total_steps = (config["steps"] if config["steps"] is not None
                             else self.data_order.steps_for_epochs(config["epochs"]))
         self.sample_inputs = self._sample_inputs()
@@ -384,6 +383,11 @@ class Trainer:
         if is_better(self.metric, value, self.best_value):
             self.best_value = value
             self._save_checkpoint(step, slot="best")
+
+
+def steps_per_call(config: dict) -> int:
+    """Training steps in one compiled call: the config's, else chosen for the device."""
+    return config["steps_per_call"] or (STEPS_PER_CALL_ON_ACCELERATORS if accelerator_present() else 1)
 
 
 def export_generator(generator: keras.Model, path: Path) -> None:
