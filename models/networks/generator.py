@@ -45,15 +45,29 @@ def build_generator(options: dict, image_shape: tuple, latent_dim: int, num_clas
 
 
 def _palette_colours(x, channels: int, opts: dict):
-    """(B, palette, C) colours in the output range, from the generator's input (latent vector and label)."""
-    entries = opts["palette"]
-    hidden_units = max(4 * entries * channels, 64)
+    """(B, palette, C) colours in the output range, from the generator's input (latent vector and label); with a
+    palette_background, entry 0 is that fixed colour and the input chooses the others."""
+    entries, activation = opts["palette"], opts["output_activation"]
     # The entries start as distinct greys, dark to light: equal entries would leave the mix's weights without a
-    # gradient, and the softmax without a reason to choose.
-    spread = [-1.5 + 3.0 * index / (entries - 1) for index in range(entries) for _ in range(channels)]
-    colours = dense(entries * channels, opts, bias_initializer=keras.initializers.Constant(spread))(
+    # gradient, and the softmax without a reason to choose. The grey nearest a fixed background is left out.
+    greys = [-1.5 + 3.0 * index / (entries - 1) for index in range(entries)]
+    background = opts["palette_background"]
+    if background is not None:
+        rgb = [int(background[start:start + 2], 16) / 255.0 for start in (1, 3, 5)]
+        luma = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]  # ITU-R 601, as Pillow's "L"
+        greys.remove(min(greys, key=lambda grey: abs(grey - (-1.5 + 3.0 * luma))))
+    hidden_units = max(4 * entries * channels, 64)
+    spread = [grey for grey in greys for _ in range(channels)]
+    colours = dense(len(greys) * channels, opts, bias_initializer=keras.initializers.Constant(spread))(
         layers.Activation("relu")(dense(hidden_units, opts)(x)))
-    colours = layers.Activation(opts["output_activation"])(colours)
+    colours = layers.Activation(activation)(colours)
+    if background is not None:
+        unit = rgb if channels == 3 else [luma]
+        in_range = [2.0 * value - 1.0 if activation == "tanh" else value for value in unit]
+        # A frozen dense layer with a zero kernel: the same colour for every image, from keras.layers alone.
+        fixed = layers.Dense(channels, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(
+            in_range), trainable=False, name="palette_background")(x)
+        colours = layers.Concatenate()([fixed, colours])
     return layers.Reshape((entries, channels))(colours)
 
 

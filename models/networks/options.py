@@ -101,6 +101,9 @@ def _check_combinations(resolved: dict, role: str) -> None:
     if resolved["palette_scale"] > 1 and (resolved["palette"] is None or resolved["architecture"] != "conv"):
         raise UserError(f"{role}.palette_scale: {resolved['palette_scale']} needs a generator with a palette and "
                         "architecture conv; set palette_scale to 1 or add them")
+    if resolved["palette_background"] is not None and resolved["palette"] is None:
+        raise UserError(f"{role}.palette_background: {resolved['palette_background']!r} needs a generator with a "
+                        "palette; set palette (2 or more) or leave palette_background null")
     if resolved["self_attention"] is not None and resolved["architecture"] == "mlp":
         raise UserError(f"{role}.self_attention: an mlp network has no feature maps to attend over; set "
                         "self_attention to null or architecture to conv or resnet")

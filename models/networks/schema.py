@@ -183,6 +183,14 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "maximum": 64,
         "default": None,
     },
+    "palette_background": {
+        "description": "Generator with a palette: its first entry is this fixed colour ('#rrggbb'; a grey "
+        "dataset takes its luma) and the generator chooses only the others, for datasets whose marks lie on one "
+        "known background, such as logos flattened onto white ('#ffffff'). null: every entry is chosen per image.",
+        "type": ["string", "null"],
+        "pattern": "^#[0-9a-fA-F]{6}$",
+        "default": None,
+    },
     "palette_scale": {
         "description": "Generator with a palette and the conv architecture: its last doublings (log2 of this "
         "many) are left out and the palette logits, drawn at 1/palette_scale of the image size, are enlarged "

@@ -62,6 +62,55 @@ def test_the_palette_starts_with_distinct_entries_dark_to_light():
     assert means[0] < -0.8 and means[1] > 0.8
 
 
+def set_every_pixel_to_entry(generator, entry: int, entries: int = 2) -> None:
+    logits_conv = [layer for layer in generator.layers if "Conv2D" in type(layer).__name__][-1]
+    logits_conv.bias.assign(np.asarray([50.0 if index == entry else -50.0 for index in range(entries)], "float32"))
+
+
+@pytest.mark.parametrize("channels, activation, expected", [
+    (3, "tanh", [1.0, 2 * 0x80 / 255 - 1, -1.0]),  # '#ff8000' in [-1, 1]
+    (3, "sigmoid", [1.0, 0x80 / 255, 0.0]),
+    (1, "sigmoid", [0.299 + 0.587 * 0x80 / 255]),  # a grey dataset: the colour's luma
+])
+def test_a_palette_background_is_entry_zero_whatever_the_input(channels, activation, expected):
+    options = {"choice": "dcgan", "palette": 3, "palette_background": "#ff8000", "output_activation": activation,
+               "init_std": 0.5, **TINY}
+    generator = build_generator(options, (16, 16, channels), LATENT, None)
+    set_every_pixel_to_entry(generator, 0, entries=3)
+    images = generate(generator, count=4)
+    np.testing.assert_allclose(images.reshape(-1, channels), np.tile(expected, (4 * 16 * 16, 1)), atol=1e-5)
+    set_every_pixel_to_entry(generator, 2, entries=3)  # a chosen entry: it follows the latent vector
+    chosen = generate(generator, count=4)
+    assert np.abs(chosen - np.asarray(expected)).max() > 0.05
+    assert chosen.std(axis=(1, 2)).max() < 1e-5 < chosen.mean(axis=(1, 2)).std(axis=0).max()  # flat, per image
+    background = generator.get_layer("palette_background")
+    trainable_paths = {weight.path for weight in generator.trainable_weights}
+    assert not background.trainable and not trainable_paths & {weight.path for weight in background.weights}
+
+
+@pytest.mark.parametrize("background, chosen_is_dark", [("#ffffff", True), ("#000000", False)])
+def test_a_two_colour_palette_with_a_background_starts_its_mark_far_from_it(background, chosen_is_dark):
+    """The chosen entry starts as the grey at the other end of the range, so mark and background differ."""
+    options = {"choice": "dcgan", "palette": 2, "palette_background": background, **TINY}
+    generator = build_generator(options, (16, 16, 3), LATENT, None)
+    set_every_pixel_to_entry(generator, 1)
+    assert (generate(generator).mean() < -0.5) == chosen_is_dark and abs(generate(generator).mean()) > 0.5
+
+
+def test_a_palette_background_trains_and_stays_in_the_generator_plain_keras_loads(tmp_path):
+    config = tiny_config(make_dataset(tmp_path / "squares.npz"), tensorboard=False)
+    config["generator"].update(palette=2, palette_background="#ffffff")
+    config["ema_kimg"] = 0.01
+    path = write_config(tmp_path / "c.json", config)
+    assert train.main(["--config", str(path), "--steps", "3", "--name", "p", "--runs-dir", str(tmp_path),
+                       "--no-progress"]) == 0
+    # The EMA generator is the one saved; its fixed entry is still exactly white.
+    output = sample_in_plain_keras(
+        tmp_path, "p/generator.keras", "np.zeros((2, 8), 'float32')",
+        "model.get_layer('palette_background').get_weights()[1].tolist() == [1.0, 1.0, 1.0]")
+    assert output.endswith("(2, 16, 16, 3) True True")
+
+
 @pytest.mark.parametrize("role, options, message", [
     ("discriminator", {"choice": "dcgan", "palette": 2}, "discriminator.palette: only a generator draws"),
     ("generator", {"choice": "dcgan", "palette": 1}, "generator.palette"),
@@ -74,6 +123,11 @@ def test_the_palette_starts_with_distinct_entries_dark_to_light():
     ("generator", {"choice": "dcgan", "palette": 2, "palette_scale": 4, "base_size": 8},
      "generator.palette_scale: 4 leaves out more doublings than the 1"),
     ("discriminator", {"choice": "dcgan", "palette_scale": 2}, "discriminator.palette_scale"),
+    ("generator", {"choice": "dcgan", "palette": 2, "palette_background": "white"},
+     "generator.palette_background: 'white' does not match"),
+    ("generator", {"choice": "dcgan", "palette_background": "#ffffff"},
+     "generator.palette_background: '#ffffff' needs a generator with a palette"),
+    ("discriminator", {"choice": "dcgan", "palette_background": "#ffffff"}, "discriminator.palette_background"),
 ])
 def test_bad_palettes_are_one_line_errors(role, options, message):
     with pytest.raises(UserError) as raised:
