@@ -35,7 +35,9 @@ metrics (lower is better unless noted):
   mmd             unbiased MMD^2 on pixels of the first 250 images, RBF kernel whose bandwidth is the
                   median distance between real images (needs equal image sizes)
   class_accuracy  higher is better: share of generated images a CNN trained on the labelled real
-                  data assigns to the requested class (conditional runs only)
+                  data assigns to the requested class (conditional runs only); printed beside
+                  the judge's own accuracy on 10% of the real images it held out (JSON:
+                  class_judge_held_out_accuracy), the ceiling for generated images
 
 The FID network weights: --inception-weights PATH, $LOGOGAN_INCEPTION_WEIGHTS, or a one-time download
 into ~/.cache/logogan when online.
@@ -108,7 +110,8 @@ def sample_run(run_dir: Path, checkpoint: str, count: int | None, seed: int):
     return images, labels, config
 
 
-def format_table(results: dict[str, float], real_count: int, fake_count: int) -> str:
+def format_table(results: dict[str, float], real_count: int, fake_count: int,
+                 judge_accuracy: float | None = None) -> str:
     from evaluation.metrics import METRICS
 
     lines = [f"real images: {real_count}   generated images: {fake_count}", f"{'metric':<16}{'value':>14}  better"]
@@ -117,6 +120,9 @@ def format_table(results: dict[str, float], real_count: int, fake_count: int) ->
             continue
         spread = f" ± {results[name + '_std']:.6g}" if name + "_std" in results else ""
         lines.append(f"{name:<16}{value:>14.6g}  {METRICS.get(name, '')}{spread}")
+    if judge_accuracy is not None:
+        lines.append(f"class_accuracy is judged by a CNN trained on the real images; its own accuracy on held-out "
+                     f"real images: {judge_accuracy:.4g} (the ceiling for generated ones)")
     return "\n".join(lines)
 
 
@@ -152,11 +158,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                           inception_weights=args.inception_weights, batch_size=args.batch_size,
                           progress=not args.no_progress and sys.stderr.isatty())
     results = evaluator.evaluate(fake, fake_labels)
+    # class_accuracy means little without the judge's own accuracy on real images beside it.
+    judge_accuracy = evaluator.class_judge.real_accuracy if "class_accuracy" in results else None
     if args.json:
-        print(json.dumps({"real": str(real_source), "fake": args.fake or f"{args.run} ({args.checkpoint})",
-                          "real_images": len(real), "generated_images": len(fake), "metrics": results}))
+        report = {"real": str(real_source), "fake": args.fake or f"{args.run} ({args.checkpoint})",
+                  "real_images": len(real), "generated_images": len(fake), "metrics": results}
+        if judge_accuracy is not None:
+            report["class_judge_held_out_accuracy"] = judge_accuracy
+        print(json.dumps(report))
     else:
-        print(format_table(results, len(real), len(fake)))
+        print(format_table(results, len(real), len(fake), judge_accuracy))
     return 0
 
 

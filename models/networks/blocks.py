@@ -106,6 +106,15 @@ def upsamplings(base_size: int | None, height: int, width: int) -> int:
     return ratio.bit_length() - 1
 
 
+def palette_skipped_doublings(opts: dict, doubling_count: int, height: int, width: int) -> int:
+    """How many of the generator's last doublings a palette_scale leaves to the palette's smooth upsampling."""
+    skipped = opts["palette_scale"].bit_length() - 1  # options refuse a palette_scale without a palette
+    if skipped > doubling_count:
+        raise UserError(f"generator.palette_scale: {opts['palette_scale']} leaves out more doublings than the "
+                        f"{doubling_count} from the base size to {height}x{width} px; use a smaller palette_scale")
+    return skipped
+
+
 def auto_width(depth: int, opts: dict) -> int:
     """Channels of an automatically sized conv layer ``depth`` doublings from 'width', capped at 'max_width'."""
     return min(opts["width"] * 2**depth, opts["max_width"])

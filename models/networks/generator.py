@@ -9,7 +9,8 @@ from keras import layers
 from infra.errors import UserError
 from models.networks import resnet
 from models.networks.attention import AttentionPlacement
-from models.networks.blocks import auto_width, conv, dense, drop, embed, hidden, label_input, upsamplings
+from models.networks.blocks import (auto_width, conv, dense, drop, embed, hidden, label_input,
+                                    palette_skipped_doublings, upsamplings)
 from models.networks.options import resolve_options
 
 
@@ -95,10 +96,7 @@ def _conv_body(x, opts: dict, image_shape: tuple, attention: AttentionPlacement)
     palette_scale, that size divided by it: the last doublings are left to the palette's smooth upsampling)."""
     height, width, channels = image_shape
     doubling_count = upsamplings(opts["base_size"], height, width)
-    skipped = opts["palette_scale"].bit_length() - 1  # options refuse a palette_scale without a palette
-    if skipped > doubling_count:
-        raise UserError(f"generator.palette_scale: {opts['palette_scale']} leaves out more doublings than the "
-                        f"{doubling_count} from the base size to {height}x{width} px; use a smaller palette_scale")
+    skipped = palette_skipped_doublings(opts, doubling_count, height, width)
     base_height, base_width = height >> doubling_count, width >> doubling_count
     widths = opts["widths"]
     if widths is None:

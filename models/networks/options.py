@@ -98,9 +98,9 @@ def _check_combinations(resolved: dict, role: str) -> None:
     if role == "discriminator" and resolved["palette"] is not None:
         raise UserError("discriminator.palette: only a generator draws from a palette; set it on the generator or "
                         "leave it null")
-    if resolved["palette_scale"] > 1 and (resolved["palette"] is None or resolved["architecture"] != "conv"):
+    if resolved["palette_scale"] > 1 and (resolved["palette"] is None or resolved["architecture"] == "mlp"):
         raise UserError(f"{role}.palette_scale: {resolved['palette_scale']} needs a generator with a palette and "
-                        "architecture conv; set palette_scale to 1 or add them")
+                        "architecture conv or resnet; set palette_scale to 1 or add them")
     if resolved["palette_background"] is not None and resolved["palette"] is None:
         raise UserError(f"{role}.palette_background: {resolved['palette_background']!r} needs a generator with a "
                         "palette; set palette (2 or more) or leave palette_background null")

@@ -6,28 +6,31 @@ from keras import layers
 
 from infra.errors import UserError
 from models.networks.attention import AttentionPlacement
-from models.networks.blocks import activate, auto_width, conv, dense, doublings, drop, hidden, normalize, upsamplings
+from models.networks.blocks import (activate, auto_width, conv, dense, doublings, drop, hidden, normalize,
+                                    palette_skipped_doublings, upsamplings)
 
 
 def generator_body(x, opts: dict, image_shape: tuple, attention: AttentionPlacement):
     """Project to the base size, one block per width (the first ones doubling the size), then norm -> activation
-    -> 3x3 conv to the image channels."""
+    -> 3x3 conv to the image channels. With a palette_scale the blocks stop that many times smaller: the last
+    doublings are left to the palette's smooth upsampling, and so are their blocks by default."""
     height, width, channels = image_shape
     doubling_count = upsamplings(opts["base_size"], height, width)
     base_height, base_width = height >> doubling_count, width >> doubling_count
+    kept = doubling_count - palette_skipped_doublings(opts, doubling_count, height, width)
     widths = opts["widths"]
     if widths is None:
-        widths = [auto_width(max(doubling_count - 2 - index, 0), opts) for index in range(max(doubling_count, 1))]
-    elif len(widths) < doubling_count:
+        widths = [auto_width(max(doubling_count - 2 - index, 0), opts) for index in range(max(kept, 1))]
+    elif len(widths) < kept:
         raise UserError(
             f"generator.widths: {widths} gives {len(widths)} residual blocks but {height}x{width} px from the "
-            f"{base_height}x{base_width} base needs {doubling_count} upsamplings; give at least {doubling_count} widths"
+            f"{base_height}x{base_width} base needs {kept} upsamplings; give at least {kept} widths"
         )
     base_channels = opts["base_width"] or auto_width(max(doubling_count - 1, 0), opts)
     x = dense(base_height * base_width * base_channels, opts)(x)
     x = attention.visit(drop(layers.Reshape((base_height, base_width, base_channels))(x), opts))
     for index, filters in enumerate(widths):
-        x = attention.visit(_generator_block(x, filters, index < doubling_count, opts))
+        x = attention.visit(_generator_block(x, filters, index < kept, opts))
     return conv(channels, 3, opts)(hidden(x, opts))
 
 

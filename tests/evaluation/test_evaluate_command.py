@@ -124,3 +124,30 @@ def test_run_form_samples_every_class_and_reads_the_runs_data(tmp_path, capsys, 
     result = json.loads(out)
     assert result["generated_images"] == 30 and result["real"] == str(real)
     assert result["metrics"]["mmd"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_class_accuracy_comes_with_the_judges_held_out_accuracy(tmp_path, capsys, monkeypatch):
+    import models.generate
+
+    rng = np.random.default_rng(8)
+    labels = np.arange(90) % 3
+    real_images = (40 * labels[:, None, None, None] + rng.integers(0, 20, (90, 6, 6, 1))).astype(np.uint8)
+    real = save_dataset(tmp_path / "real.npz", real_images, labels, class_names=PatternGenerator.class_names)
+    run_dir = tmp_path / "runs" / "tiny"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({"data_path": str(real), "eval_samples": 30}))
+    monkeypatch.setattr(models.generate, "load_generator", lambda folder, checkpoint: PatternGenerator())
+    cache = tmp_path / "cache"
+    argv = ["--run", str(run_dir), "--metrics", "class_accuracy", "--cache-dir", str(cache)]
+    code, out, _ = run_command([*argv, "--json"], capsys)
+    assert code == 0
+    result = json.loads(out)
+    (judge_file,) = cache.glob("classifier-*.npz")
+    with np.load(judge_file) as judge:
+        held_out_accuracy = float(judge["real_accuracy"])
+    assert result["class_judge_held_out_accuracy"] == pytest.approx(held_out_accuracy)
+    assert held_out_accuracy * 9 == pytest.approx(round(held_out_accuracy * 9))  # 9 held-out images
+    code, out, _ = run_command(argv, capsys)
+    assert code == 0
+    assert f"held-out real images: {held_out_accuracy:.4g}" in out
+    assert "class_accuracy" in out.splitlines()[2]

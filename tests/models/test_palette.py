@@ -117,8 +117,13 @@ def test_a_palette_background_trains_and_stays_in_the_generator_plain_keras_load
     ("generator", {"choice": "dcgan", "palette": "two"}, "generator.palette"),
     ("generator", {"choice": "dcgan", "palette_scale": 2}, "generator.palette_scale: 2 needs a generator with a "
                                                            "palette"),
-    ("generator", {"choice": "dcgan", "architecture": "resnet", "palette": 2, "palette_scale": 2},
-     "generator.palette_scale: 2 needs"),
+    ("generator", {"choice": "dcgan", "architecture": "mlp", "palette": 2, "palette_scale": 2},
+     "generator.palette_scale: 2 needs a generator with a palette and architecture conv or resnet"),
+    ("generator", {"choice": "dcgan", "architecture": "resnet", "palette": 2, "palette_scale": 4,
+                   "base_size": 8}, "generator.palette_scale: 4 leaves out more doublings than the 1"),
+    ("generator", {"choice": "dcgan", "architecture": "resnet", "palette": 2, "palette_scale": 2,
+                   "base_size": 2, "widths": [4]},
+     "generator.widths: [4] gives 1 residual blocks but 16x16 px from the 2x2 base needs 2 upsamplings"),
     ("generator", {"choice": "dcgan", "palette": 2, "palette_scale": 3}, "generator.palette_scale"),
     ("generator", {"choice": "dcgan", "palette": 2, "palette_scale": 4, "base_size": 8},
      "generator.palette_scale: 4 leaves out more doublings than the 1"),
@@ -160,6 +165,21 @@ def test_a_palette_scale_draws_the_logits_smaller_and_enlarges_them_smoothly():
     assert np.all(singular[:, 1] < 1e-4 * singular[:, 0] + 1e-6)  # still two colours per image
     # Neighbouring pixels differ far less: no pixel-level speckle.
     assert mean_step_between_neighbours(images) < 0.75 * mean_step_between_neighbours(generate(full, count=4))
+
+
+def test_a_resnet_palette_scale_leaves_out_the_last_doubling_and_its_block():
+    keras.utils.set_random_seed(0)
+    options = {"choice": "dcgan", "architecture": "resnet", "palette": 2, "init_std": 0.5, **TINY}
+    full = build_generator(options, (32, 32, 3), LATENT, None)
+    halved = build_generator({**options, "palette_scale": 2}, (32, 32, 3), LATENT, None)
+    assert last_conv_output_shape(full) == (32, 32, 2) and last_conv_output_shape(halved) == (16, 16, 2)
+    # Blocks at 8, 16 and 32 px against 8 and 16: one block of two 3x3 convs and a 1x1 shortcut fewer.
+    conv_count = [sum("Conv2D" in type(layer).__name__ for layer in model.layers) for model in (full, halved)]
+    assert conv_count[0] - conv_count[1] == 3
+    images = generate(halved, count=4)
+    assert images.shape == (4, 32, 32, 3) and np.all(np.abs(images) <= 1)
+    singular = singular_values_per_image(images)
+    assert np.all(singular[:, 1] < 1e-4 * singular[:, 0] + 1e-6)  # still two colours per image
 
 
 def test_a_palette_gan_trains_and_its_generator_loads_in_plain_keras(tmp_path):
