@@ -23,11 +23,15 @@ class RunOutputs:
         self.samples_dir.mkdir(parents=True, exist_ok=True)
         self._events = EventWriter(self.run_dir / "tensorboard") if tensorboard else None
 
-    def write_status(self, state: str, step: int, total_steps: int, message: str = "") -> None:
-        write_json(self.run_dir / STATUS_FILE, {
-            "state": state, "step": step, "total_steps": total_steps, "message": message,
-            "updated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        })
+    def write_status(self, state: str, step: int, total_steps: int, message: str = "",
+                     training_seconds: float | None = None) -> None:
+        """``training_seconds``, on the finished status: how long this invocation's training loop ran, from its
+        start (where a time limit starts counting) to its last step's grid and checkpoint."""
+        status = {"state": state, "step": step, "total_steps": total_steps, "message": message,
+                  "updated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        if training_seconds is not None:
+            status["training_seconds"] = round(training_seconds, 2)
+        write_json(self.run_dir / STATUS_FILE, status)
 
     def log(self, record: dict) -> None:
         """Append one line to metrics.jsonl and its numbers to TensorBoard's scalars."""

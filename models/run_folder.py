@@ -2,7 +2,8 @@
 
     runs/NAME/
         config.json      every option as the run used it (written before training starts)
-        status.json      {"state", "step", "total_steps", "message", "updated"}
+        status.json      {"state", "step", "total_steps", "message", "updated"}, and once finished
+                         "training_seconds" (the last invocation's training loop, as a time limit counts it)
         metrics.jsonl    one JSON object per logged step
         samples/         step_NNNNNN.png grids
         checkpoints/     last/, best/, step_NNNNNN/ (see models.checkpoints)

@@ -187,8 +187,9 @@ class Trainer:
         if resume:
             outputs.drop_metrics_after(start_step)
         train_step = self.make_train_step()
-        deadline = (None if self.config["time_limit_minutes"] is None
-                    else time.monotonic() + 60 * self.config["time_limit_minutes"])
+        started = time.monotonic()
+        limit_minutes = self.config["time_limit_minutes"]
+        deadline = None if limit_minutes is None else started + 60 * limit_minutes
         evaluator = self._make_evaluator() if self.metric and self.writes else None
         outputs.write_status("running", start_step, self.total_steps, "resumed" if start_step else "started")
         progress = tqdm(total=self.total_steps, initial=start_step, unit="step", desc="training",
@@ -243,9 +244,11 @@ class Trainer:
                     print(f"\nstopped by {stop.signal_name} at step {step}; checkpoint saved; resume with "
                           f"python -m models.train --resume {self.run_dir}", file=sys.stderr)
                     return 130
+            training_seconds = time.monotonic() - started
             if self.writes:
                 self._finish(outputs)
-            outputs.write_status("finished", step, self.total_steps, f"exported {self.run_dir / GENERATOR_FILE}")
+            outputs.write_status("finished", step, self.total_steps, f"exported {self.run_dir / GENERATOR_FILE}",
+                                 training_seconds=training_seconds)
             return 0
         except TrainingDiverged as error:
             last = self.checkpoints.path("last")

@@ -134,6 +134,7 @@ def test_a_time_limit_ends_the_run_as_a_finished_one(tmp_path):
                        "--name", "timed", "--runs-dir", str(tmp_path), "--no-progress"]) == 0
     status = json.loads((tmp_path / "timed" / "status.json").read_text())
     assert status["state"] == "finished" and 1 <= status["step"] < 1000
+    assert status["training_seconds"] >= 60 * 1e-4  # the loop ran at least its limit, and says how long
     assert checkpoint_step(tmp_path / "timed") == status["step"]
     assert (tmp_path / "timed" / "generator.keras").is_file()
 
