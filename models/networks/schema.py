@@ -194,8 +194,8 @@ NETWORK_OPTIONS_SCHEMA: dict = {
     "palette_scale": {
         "description": "Generator with a palette and the conv or resnet architecture: its last doublings (log2 of "
         "this many; resnet: and, unless widths are given, their blocks) are left out and the palette logits, "
-        "drawn at 1/palette_scale of the image size, are enlarged bilinearly before the softmax: smooth shapes with crisp edges and no pixel-level speckle, and a cheaper "
-        "last layer. 1: logits drawn at the image size.",
+        "drawn at 1/palette_scale of the image size, are enlarged bilinearly before the softmax: smooth shapes "
+        "with crisp edges and no pixel-level speckle, and a cheaper last layer. 1: logits drawn at the image size.",
         "enum": [1, 2, 4],
         "default": 1,
     },
