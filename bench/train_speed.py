@@ -136,10 +136,11 @@ def load_raw_config(args) -> dict:
     if args.data_dir:
         raw["data_dir"] = args.data_dir
     configs.resolve({**raw, "batch_size": args.batches[0], "precision": args.precisions[0]}, args.config)
-    if raw.get("class_loss_weight"):
-        # The bare step is the plain GAN step; timing a trainer with more work against it would flatter neither.
-        raise UserError(f"{args.config}: class_loss_weight is not in the bare step this bench compares against; "
-                        "allowed: 0 (remove it, or pass --set class_loss_weight=0)")
+    for key in ("class_loss_weight", "reconstruction_weight"):
+        if raw.get(key):
+            # The bare step is the plain GAN step; timing a trainer with more work against it would flatter neither.
+            raise UserError(f"{args.config}: {key} is not in the bare step this bench compares against; "
+                            f"allowed: 0 (remove it, or pass --set {key}=0)")
     if not raw.get("data_path"):
         raise UserError(f"{args.config}: no training data; set data_path in the config or pass --data")
     return raw

@@ -8,6 +8,7 @@ import keras
 from models import networks
 from models.gan import GAN
 from models.networks.discriminator import build_discriminator as build_discriminator_network
+from models.networks.discriminator import reconstruction_shape
 from models.networks.generator import build_generator as build_generator_network
 
 
@@ -55,7 +56,8 @@ def build_discriminator(config: dict) -> keras.Model:
     with precision_policy(config):
         return build_discriminator_network(config["discriminator"], tuple(config["image_shape"]),
                                            num_classes(config) if conditional else None,
-                                           class_logit_count(config))
+                                           class_logit_count(config),
+                                           reconstruct=bool(config.get("reconstruction_weight")))
 
 
 def build_optimizer(options: dict, model: keras.Model, precision: str = "float32") -> keras.optimizers.Optimizer:
@@ -104,6 +106,8 @@ def build_gan(config: dict) -> tuple[GAN, keras.optimizers.Optimizer, keras.opti
         lecam_decay=config["lecam_decay"],
         class_loss_weight=config.get("class_loss_weight", 0.0),
         class_loss_type=config.get("class_loss_type", "ac"),
+        reconstruction_weight=config.get("reconstruction_weight", 0.0),
+        reconstruction_shape=reconstruction_shape(discriminator),
         ema=config["ema_kimg"] is not None,
     )
     precision = config.get("precision", "float32")

@@ -149,6 +149,14 @@ def schema() -> dict:
                                             "averages on small data (e.g. 0.01 with hinge loss); 0 turns it off."},
             "lecam_decay": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.99,
                             "description": "Decay of LeCam's moving averages of the scores."},
+            "reconstruction_weight": {"type": "number", "minimum": 0, "default": 0.0,
+                                      "description": "Self-supervised discriminator (FastGAN, Liu et al. 2021): a "
+                                                     "decoder on the discriminator's last feature map (conv or "
+                                                     "resnet) redraws each real image it sees at half the image "
+                                                     "size, and the mean squared error, weighted by this (e.g. "
+                                                     "1), joins the discriminator's loss, so it keeps features "
+                                                     "that describe real images instead of overfitting to a few; "
+                                                     "0 turns it off."},
             "class_loss_weight": {"type": "number", "minimum": 0, "default": 0.0,
                                   "description": "Auxiliary classifier (AC-GAN, Odena et al. 2017): the "
                                                  "discriminator gets a second head, one logit per class on the "

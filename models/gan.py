@@ -8,7 +8,8 @@ and gets ``nets`` with ``generate(inputs)``, ``discriminate(inputs)`` and ``inpu
 (the gradient of the discriminator's scores with respect to its input images, for the gradient penalty and R1).
 With an auxiliary classifier (``class_loss_weight``) the discriminator's output holds the score, then class
 logits (one per class, or with ``class_loss_type`` "adc" one per class for real images then one per class
-for generated ones); :meth:`GAN.scores` is how a backend takes the score alone.
+for generated ones), and with a self-supervised discriminator (``reconstruction_weight``) its redrawing of
+the input image follows, flattened; :meth:`GAN.scores` is how a backend takes the score alone.
 
 All randomness of a step arrives in its batch (made on the device from the run's seed and the step
 number by :mod:`models.step_inputs`), so a step is a pure function of the weights, the training state and
@@ -31,6 +32,7 @@ float32 here, so augmentation, losses and penalties are float32 arithmetic.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -61,6 +63,8 @@ class GAN:
     ema: bool = False
     class_loss_weight: float = 0.0
     class_loss_type: str = "ac"
+    reconstruction_weight: float = 0.0
+    reconstruction_shape: tuple | None = None
 
     # --- what the step adapts, and what the host reads of it ---
 
@@ -86,6 +90,8 @@ class GAN:
         names = ["d_loss", "g_loss"]
         if self.adaptive_augment:
             names += ["augment_probability", "real_sign"]
+        if self.reconstruction_weight:
+            names.append("reconstruction")
         return names
 
     def generator_inputs(self, random_latent_vectors, labels):
@@ -95,8 +101,8 @@ class GAN:
         return [images, labels] if self.discriminator_conditional else [images]
 
     def scores(self, outputs):
-        """The discriminator's scores (B, 1) from its outputs (the auxiliary classifier's logits follow them)."""
-        return outputs[:, :1] if self.class_loss_weight else outputs
+        """The discriminator's scores (B, 1) from its outputs (class logits and a reconstruction may follow)."""
+        return outputs[:, :1] if self.class_loss_weight or self.reconstruction_weight else outputs
 
     def _augment(self, images, uniforms, probability):
         if not self.augment_policy:
@@ -114,9 +120,15 @@ class GAN:
         return ops.cast(nets.generate(inputs), "float32")
 
     def _discriminate(self, nets, inputs):
-        """(scores (B, 1), class logits (B, classes) or None without the auxiliary classifier), float32."""
+        """(scores (B, 1), class logits (B, classes) or None without the auxiliary classifier, reconstructions
+        (B, h, w, C) or None without the decoder), float32."""
         outputs = ops.cast(nets.discriminate(inputs), "float32")
-        return self.scores(outputs), (outputs[:, 1:] if self.class_loss_weight else None)
+        reconstructions = None
+        if self.reconstruction_weight:
+            pixel_values = math.prod(self.reconstruction_shape)
+            reconstructions = ops.reshape(outputs[:, -pixel_values:], (-1, *self.reconstruction_shape))
+            outputs = outputs[:, :-pixel_values]
+        return self.scores(outputs), (outputs[:, 1:] if self.class_loss_weight else None), reconstructions
 
     def discriminator_loss(self, nets, state, regularize, real_images, real_labels, random_latent_vectors,
                            fake_labels, mixing_weights, augment_real=None, augment_fake=None):
@@ -125,10 +137,16 @@ class GAN:
         # Everything the discriminator sees is augmented, real and generated alike, so nothing leaks.
         real_images = self._augment(real_images, augment_real, probability)
         generated_images = self._augment(generated_images, augment_fake, probability)
-        real_scores, real_class_logits = self._discriminate(nets, self.discriminator_inputs(real_images, real_labels))
-        fake_scores, fake_class_logits = self._discriminate(nets, self.discriminator_inputs(generated_images,
-                                                                                             fake_labels))
+        real_scores, real_class_logits, reconstructions = self._discriminate(
+            nets, self.discriminator_inputs(real_images, real_labels))
+        fake_scores, fake_class_logits, _ = self._discriminate(nets, self.discriminator_inputs(generated_images,
+                                                                                                fake_labels))
         d_loss = losses.discriminator_loss(self.loss, real_scores, fake_scores, self.label_smoothing)
+        aux = {}
+        if self.reconstruction_weight:
+            # Real images only, as FastGAN: redrawing generated ones would teach the discriminator their features.
+            aux["reconstruction"] = losses.reconstruction_loss(reconstructions, real_images)
+            d_loss = d_loss + self.reconstruction_weight * aux["reconstruction"]
         if self.class_loss_weight:
             d_loss = d_loss + self.class_loss_weight * losses.discriminator_class_loss(
                 self.class_loss_type, real_class_logits, real_labels, fake_class_logits, fake_labels)
@@ -144,15 +162,15 @@ class GAN:
             # Lazy R1: every r1_interval-th step, weighted by the interval so its average strength is r1_gamma.
             gradients = nets.input_gradients(real_images, real_labels)
             d_loss = d_loss + (0.5 * self.r1_gamma * self.r1_interval) * losses.r1_penalty(gradients)
-        aux = {"real_score": ops.mean(real_scores), "fake_score": ops.mean(fake_scores),
-               "real_sign": ops.mean(ops.sign(real_scores))}
+        aux.update(real_score=ops.mean(real_scores), fake_score=ops.mean(fake_scores),
+                   real_sign=ops.mean(ops.sign(real_scores)))
         return d_loss, aux
 
     def generator_loss(self, nets, state, random_latent_vectors, fake_labels, augment_generated=None):
         generated_images = self._generate(nets, self.generator_inputs(random_latent_vectors, fake_labels))
         generated_images = self._augment(generated_images, augment_generated, self._probability(state))
-        fake_scores, fake_class_logits = self._discriminate(nets, self.discriminator_inputs(generated_images,
-                                                                                             fake_labels))
+        fake_scores, fake_class_logits, _ = self._discriminate(nets, self.discriminator_inputs(generated_images,
+                                                                                                fake_labels))
         g_loss = losses.generator_loss(self.loss, fake_scores)
         if self.class_loss_weight:
             g_loss = g_loss + self.class_loss_weight * losses.generator_class_loss(
@@ -190,6 +208,8 @@ class GAN:
         if self.adaptive_augment:
             metrics.update(augment_probability=state["augment_probability"],
                            real_sign=_mean([aux["real_sign"] for aux in critic_aux]))
+        if self.reconstruction_weight:
+            metrics["reconstruction"] = _mean([aux["reconstruction"] for aux in critic_aux])
         return metrics, state
 
     def _next_state(self, state, critic_aux):

@@ -72,6 +72,15 @@ def lecam_regularizer(real_scores, fake_scores, real_score_average, fake_score_a
             + ops.mean(ops.square(ops.relu(real_score_average - fake_scores))))
 
 
+def reconstruction_loss(reconstructions, images):
+    """Mean squared error of a self-supervised discriminator's redrawing (B, h, w, C) against the images it saw,
+    average-pooled to its size (FastGAN; its perceptual distance would need a pretrained network)."""
+    factor = images.shape[1] // reconstructions.shape[1]
+    if factor > 1:
+        images = ops.average_pool(images, pool_size=factor, strides=factor, padding="valid")
+    return ops.mean(ops.square(reconstructions - images))
+
+
 def class_loss(class_logits, labels):
     """Mean cross-entropy of class logits (B, classes) against int labels (B,): AC-GAN's auxiliary loss."""
     return ops.mean(ops.sparse_categorical_crossentropy(labels, class_logits, from_logits=True))

@@ -11,6 +11,7 @@ from models.networks import resnet
 from models.networks.attention import AttentionPlacement
 from models.networks.blocks import (auto_width, conv, dense, drop, embed, hidden, label_input,
                                     palette_skipped_doublings, upsamplings)
+from models.networks.excitation import FeatureMapHooks
 from models.networks.options import resolve_options
 
 
@@ -27,10 +28,10 @@ def build_generator(options: dict, image_shape: tuple, latent_dim: int, num_clas
         else:
             x = layers.Concatenate()([z, embed(labels, num_classes, opts)])
     body = {"mlp": _mlp_body, "conv": _conv_body, "resnet": resnet.generator_body}[opts["architecture"]]
-    attention = AttentionPlacement(opts, "generator")
+    feature_maps = FeatureMapHooks(opts, AttentionPlacement(opts, "generator"))
     if opts["palette"]:
         height, width, channels = image_shape
-        logits = body(x, opts, (height, width, opts["palette"]), attention)
+        logits = body(x, opts, (height, width, opts["palette"]), feature_maps)
         if opts["palette_scale"] > 1:
             # Logits drawn at a fraction of the size and smoothly enlarged: the softmax still cuts crisp edges
             # between flat areas, but the generator cannot paint pixel-level speckle.
@@ -38,9 +39,9 @@ def build_generator(options: dict, image_shape: tuple, latent_dim: int, num_clas
         x = _palette_mix(logits, _palette_colours(x, channels, opts))
         activation = "linear"  # the colours already went through the output activation
     else:
-        x = body(x, opts, tuple(image_shape), attention)
+        x = body(x, opts, tuple(image_shape), feature_maps)
         activation = opts["output_activation"]
-    attention.check()
+    feature_maps.check()
     images = layers.Activation(activation, dtype="float32", name="images")(x)
     return keras.Model(inputs, images, name=f"generator_{opts['choice']}")
 
@@ -81,7 +82,7 @@ def _palette_mix(logits, colours):
     return layers.Reshape((height, width, colours.shape[-1]))(mixed)
 
 
-def _mlp_body(x, opts: dict, image_shape: tuple, attention: AttentionPlacement):
+def _mlp_body(x, opts: dict, image_shape: tuple, feature_maps: FeatureMapHooks):
     """Dense layers (the first without normalization, as the toolkit's gan), then one dense layer per pixel value."""
     for index, units in enumerate(opts["widths"]):
         x = hidden(dense(units, opts)(x), opts, normalized=index > 0)
@@ -91,7 +92,7 @@ def _mlp_body(x, opts: dict, image_shape: tuple, attention: AttentionPlacement):
     return layers.Reshape(image_shape)(dense(height * width * channels, opts)(x))
 
 
-def _conv_body(x, opts: dict, image_shape: tuple, attention: AttentionPlacement):
+def _conv_body(x, opts: dict, image_shape: tuple, feature_maps: FeatureMapHooks):
     """Project to a small base image, then convs that double the size until it is the image size (or, with a
     palette_scale, that size divided by it: the last doublings are left to the palette's smooth upsampling)."""
     height, width, channels = image_shape
@@ -110,11 +111,11 @@ def _conv_body(x, opts: dict, image_shape: tuple, attention: AttentionPlacement)
     channels_at_base = opts["base_width"] or auto_width(max(doubling_count - 1, 0), opts)
     x = dense(base_height * base_width * channels_at_base, opts)(x)
     x = layers.Reshape((base_height, base_width, channels_at_base))(x)
-    x = attention.visit(drop(hidden(x, opts), opts))
+    x = feature_maps.visit(drop(hidden(x, opts), opts))
     for index, filters in enumerate([*widths, channels]):
         x = _conv_layer(x, filters, index < doubling_count - skipped, opts)
         if index < len(widths):
-            x = attention.visit(hidden(x, opts))
+            x = feature_maps.visit(hidden(x, opts))
     return x
 
 

@@ -104,6 +104,9 @@ def _check_combinations(resolved: dict, role: str) -> None:
     if resolved["palette_background"] is not None and resolved["palette"] is None:
         raise UserError(f"{role}.palette_background: {resolved['palette_background']!r} needs a generator with a "
                         "palette; set palette (2 or more) or leave palette_background null")
+    if resolved["skip_excitation"] and (role == "discriminator" or resolved["architecture"] == "mlp"):
+        raise UserError(f"{role}.skip_excitation: only a conv or resnet generator gates its feature maps; set "
+                        "skip_excitation false here")
     if resolved["self_attention"] is not None and resolved["architecture"] == "mlp":
         raise UserError(f"{role}.self_attention: an mlp network has no feature maps to attend over; set "
                         "self_attention to null or architecture to conv or resnet")

@@ -8,9 +8,10 @@ from infra.errors import UserError
 from models.networks.attention import AttentionPlacement
 from models.networks.blocks import (activate, auto_width, conv, dense, doublings, drop, hidden, normalize,
                                     palette_skipped_doublings, upsamplings)
+from models.networks.excitation import FeatureMapHooks
 
 
-def generator_body(x, opts: dict, image_shape: tuple, attention: AttentionPlacement):
+def generator_body(x, opts: dict, image_shape: tuple, feature_maps: FeatureMapHooks):
     """Project to the base size, one block per width (the first ones doubling the size), then norm -> activation
     -> 3x3 conv to the image channels. With a palette_scale the blocks stop that many times smaller: the last
     doublings are left to the palette's smooth upsampling, and so are their blocks by default."""
@@ -28,9 +29,9 @@ def generator_body(x, opts: dict, image_shape: tuple, attention: AttentionPlacem
         )
     base_channels = opts["base_width"] or auto_width(max(doubling_count - 1, 0), opts)
     x = dense(base_height * base_width * base_channels, opts)(x)
-    x = attention.visit(drop(layers.Reshape((base_height, base_width, base_channels))(x), opts))
+    x = feature_maps.visit(drop(layers.Reshape((base_height, base_width, base_channels))(x), opts))
     for index, filters in enumerate(widths):
-        x = attention.visit(_generator_block(x, filters, index < kept, opts))
+        x = feature_maps.visit(_generator_block(x, filters, index < kept, opts))
     return conv(channels, 3, opts)(hidden(x, opts))
 
 
@@ -51,7 +52,7 @@ def _generator_block(x, filters: int, upsample: bool, opts: dict):
 
 def discriminator_body(x, opts: dict, image_shape: tuple, attention: AttentionPlacement):
     """One block per width: the first (optimized) block halves the size, the next ones halve it while it stays
-    even and >= 4, the rest keep it; then activation and global sum pooling. Returns (B, C) features."""
+    even and >= 4, the rest keep it. Returns the last feature map; :func:`pooled_features` reads it."""
     height, width = image_shape[:2]
     widths = opts["widths"]
     if widths is None:
@@ -61,6 +62,11 @@ def discriminator_body(x, opts: dict, image_shape: tuple, attention: AttentionPl
         downsample = index == 0 or (height % 2 == 0 and width % 2 == 0 and min(height, width) // 2 >= 4)
         x = attention.visit(drop(_discriminator_block(x, filters, opts, first=index == 0, downsample=downsample),
                                  opts))
+    return x
+
+
+def pooled_features(x, opts: dict):
+    """Activation and global sum pooling of the last feature map: (B, C) features for the score."""
     pixels = x.shape[1] * x.shape[2]
     # Sum, not mean, pooling as SNGAN: the built-in average times the pixel count.
     return layers.Rescaling(float(pixels))(layers.GlobalAveragePooling2D()(activate(x, opts)))

@@ -55,6 +55,15 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "minimum": 1,
         "default": None,
     },
+    "skip_excitation": {
+        "description": "Generator, conv or resnet: FastGAN's skip-layer excitation (Liu et al. 2021). Each feature "
+        "map four times as high as an earlier one (7 -> 28, 4 -> 16, 8 -> 32 px) has its channels gated by "
+        "it: the earlier map, average-pooled to at most 4x4, goes through Dense, LeakyReLU(0.1), Dense and a "
+        "sigmoid, one gate per channel. The coarse layers steer the fine ones directly, a short gradient "
+        "path that speeds up learning on small data. A generator with no such pair of maps is refused.",
+        "type": "boolean",
+        "default": False,
+    },
     "embedding_dim": {
         "description": "Size of the label embedding of a conditional network.",
         "type": "integer",

@@ -21,7 +21,10 @@ MODERN = {
     "augment": {"policy": ["color", "translation", "cutout"], "adaptive": True, "probability": 0.3,
                 "adjust_kimg": 0.5},
     "ema_kimg": 0.2, "r1_gamma": 0.5, "r1_interval": 3, "lecam_weight": 0.1, "loss": "hinge",
+    "reconstruction_weight": 0.5,
 }
+# FastGAN's gates: from a 2 px base the 16 px generator passes 2, 4 and 8 px maps, and 2 px gates 8 px.
+MODERN_GENERATOR = {"base_size": 2, "skip_excitation": True}
 
 
 def checkpoint_arrays(run: Path, slot: str = "last") -> dict[str, np.ndarray]:
@@ -33,6 +36,7 @@ def test_every_option_trains_and_a_stopped_run_resumes_to_the_same_weights_and_s
     data = make_dataset(tmp_path / "squares.npz")
     config = tiny_config(data, "cgan", "cgan", checkpoint_interval=4, log_interval=4, sample_interval=20,
                          tensorboard=False, **MODERN)
+    config["generator"].update(MODERN_GENERATOR)
     config_path = write_config(tmp_path / "c.json", config)
     common = ["--runs-dir", str(tmp_path), "--steps", "16", "--no-progress"]
     run = tmp_path / "stopped"
@@ -53,6 +57,7 @@ def test_every_option_trains_and_a_stopped_run_resumes_to_the_same_weights_and_s
         np.testing.assert_allclose(resumed[name], straight[name], atol=1e-5, rtol=0, err_msg=name)
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert all(0.0 <= record["augment_probability"] <= 1.0 and -1 <= record["real_sign"] <= 1 for record in records)
+    assert all(record["reconstruction"] > 0 for record in records)
     # The adaptive probability moved from where it started.
     assert records[-1]["augment_probability"] != pytest.approx(0.3, abs=1e-6)
 

@@ -92,6 +92,8 @@ def test_absent_data_becomes_synthetic_images_of_the_configs_size(tmp_path):
     (["--precision", "fp8"], "--precision fp8: not a precision; allowed: float32, bfloat16, float16"),
     (["--warmup", "0"], "--warmup 0: must be at least 1"),
     (["--set", "no_such_key=1"], "unknown key no_such_key"),
+    (["--set", "reconstruction_weight=1"], "reconstruction_weight is not in the bare step this bench compares "
+                                           "against; allowed: 0 (remove it, or pass --set reconstruction_weight=0)"),
 ])
 def test_bad_input_is_one_line_and_status_2(args, message):
     result = run_bench(*args, timeout=60)
