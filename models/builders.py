@@ -51,13 +51,18 @@ def class_logit_count(config: dict) -> int | None:
     return num_classes(config) * (2 if config.get("class_loss_type") == "adc" else 1)
 
 
+def reconstruction_scale(config: dict) -> int | None:
+    """How much smaller than the images a self-supervised discriminator redraws them; None without one."""
+    return config.get("reconstruction_scale", 2) if config.get("reconstruction_weight") else None
+
+
 def build_discriminator(config: dict) -> keras.Model:
     conditional = networks.is_conditional(config["discriminator"])
     with precision_policy(config):
         return build_discriminator_network(config["discriminator"], tuple(config["image_shape"]),
                                            num_classes(config) if conditional else None,
                                            class_logit_count(config),
-                                           reconstruct=bool(config.get("reconstruction_weight")))
+                                           reconstruction_scale=reconstruction_scale(config))
 
 
 def build_optimizer(options: dict, model: keras.Model, precision: str = "float32") -> keras.optimizers.Optimizer:

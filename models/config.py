@@ -152,11 +152,18 @@ def schema() -> dict:
             "reconstruction_weight": {"type": "number", "minimum": 0, "default": 0.0,
                                       "description": "Self-supervised discriminator (FastGAN, Liu et al. 2021): a "
                                                      "decoder on the discriminator's last feature map (conv or "
-                                                     "resnet) redraws each real image it sees at half the image "
-                                                     "size, and the mean squared error, weighted by this (e.g. "
-                                                     "1), joins the discriminator's loss, so it keeps features "
-                                                     "that describe real images instead of overfitting to a few; "
-                                                     "0 turns it off."},
+                                                     "resnet) redraws each real image it sees, smaller by "
+                                                     "reconstruction_scale, and the mean squared error against "
+                                                     "the image average-pooled to that size, weighted by this "
+                                                     "(e.g. 1), joins the discriminator's loss, so it keeps "
+                                                     "features that describe real images instead of overfitting "
+                                                     "to a few; 0 turns it off."},
+            "reconstruction_scale": {"enum": [1, 2, 4, 8], "default": 2,
+                                     "description": "How many times smaller than the images the self-supervised "
+                                                    "discriminator redraws them (2: 28x28 for 56 px logos; 4: "
+                                                    "14x14, a cheaper decoder); at most the image size over the "
+                                                    "discriminator's last feature map. Used only with a "
+                                                    "reconstruction_weight."},
             "class_loss_weight": {"type": "number", "minimum": 0, "default": 0.0,
                                   "description": "Auxiliary classifier (AC-GAN, Odena et al. 2017): the "
                                                  "discriminator gets a second head, one logit per class on the "

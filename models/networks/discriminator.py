@@ -15,13 +15,14 @@ from models.networks.options import resolve_options
 
 
 def build_discriminator(options: dict, image_shape: tuple, num_classes: int | None,
-                        classifier_classes: int | None = None, reconstruct: bool = False) -> keras.Model:
+                        classifier_classes: int | None = None, reconstruction_scale: int | None = None
+                        ) -> keras.Model:
     """Inputs ``[images (B, H, W, C)]``, plus ``labels`` int32 (B,) when conditional; output (B, 1) raw scores.
 
     With ``classifier_classes`` (AC-GAN's auxiliary classifier) the output is (B, 1 + classifier_classes): the
-    score, then one class logit per class, both read from the same features. With ``reconstruct`` (FastGAN's
-    self-supervised discriminator) a decoder on the last feature map redraws the input at a smaller size (its
-    layer ``reconstruction`` gives the shape, see :func:`reconstruction_shape`), flattened after the rest.
+    score, then one class logit per class, both read from the same features. With ``reconstruction_scale``
+    (FastGAN's self-supervised discriminator) a decoder on the last feature map redraws the input at
+    1/reconstruction_scale of its size (see :func:`reconstruction_shape`), flattened after the rest.
     """
     opts = resolve_options(options, "discriminator")
     image_shape = tuple(image_shape)
@@ -50,8 +51,9 @@ def build_discriminator(options: dict, image_shape: tuple, num_classes: int | No
     if classifier_classes:
         class_logits = dense(classifier_classes, opts, dtype="float32", name="class_logits")(features)
         score = layers.Concatenate(dtype="float32", name="score_and_class_logits")([score, class_logits])
-    if reconstruct:
-        reconstruction = layers.Flatten(dtype="float32")(_reconstruction_decoder(feature_map, image_shape, opts))
+    if reconstruction_scale:
+        reconstruction = layers.Flatten(dtype="float32")(
+            _reconstruction_decoder(feature_map, image_shape, reconstruction_scale, opts))
         score = layers.Concatenate(dtype="float32", name="outputs_and_reconstruction")([score, reconstruction])
     return keras.Model(inputs, score, name=f"discriminator_{opts['choice']}")
 
@@ -62,11 +64,11 @@ def reconstruction_shape(discriminator: keras.Model) -> tuple[int, int, int] | N
     return tuple(discriminator.get_layer("reconstruction").output.shape[1:]) if "reconstruction" in names else None
 
 
-def _reconstruction_decoder(feature_map, image_shape: tuple, opts: dict):
+def _reconstruction_decoder(feature_map, image_shape: tuple, scale: int, opts: dict):
     """FastGAN's decoder: from the last feature map, nearest-neighbour upsampling and a 3x3 conv (channels
-    halving, at least 8) up to half the image size, then a 3x3 conv to the image channels. Learning to redraw
-    real images makes the discriminator keep features that describe them, not only the few that tell real
-    from generated, which is what it overfits with on small data."""
+    halving, at least 8) up to 1/scale of the image size, then a 3x3 conv to the image channels. Learning to
+    redraw real images makes the discriminator keep features that describe them, not only the few that tell
+    real from generated, which is what it overfits with on small data."""
     if len(feature_map.shape) != 4:
         raise UserError("reconstruction_weight: an mlp discriminator has no feature map to decode; use "
                         "discriminator.architecture conv or resnet, or set reconstruction_weight 0")
@@ -77,8 +79,11 @@ def _reconstruction_decoder(feature_map, image_shape: tuple, opts: dict):
         raise UserError(f"reconstruction_weight: the discriminator's last feature map ({map_height}x{map_width}) "
                         f"does not double up to {height}x{width} px images; use padding 'same' and strides 2, "
                         "or set reconstruction_weight 0")
+    if scale > ratio:
+        raise UserError(f"reconstruction_scale: {scale} asks for {height // scale} px redrawings, smaller than the "
+                        f"discriminator's last feature map ({map_height} px); allowed: up to {ratio}")
     x, filters = feature_map, feature_map.shape[-1]
-    for _ in range(max(ratio.bit_length() - 2, 0)):  # up to half the image size (the whole of it when ratio is 1)
+    for _ in range((ratio // scale).bit_length() - 1):
         filters = max(filters // 2, 8)
         x = hidden(conv(filters, 3, opts)(layers.UpSampling2D()(x)), opts)
     return conv(channels, 3, opts, dtype="float32", name="reconstruction")(x)

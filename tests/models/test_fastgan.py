@@ -75,16 +75,21 @@ def test_excitation_where_it_cannot_go_is_one_line(role, options, shape, message
     assert str(raised.value).startswith(message) and "\n" not in str(raised.value)
 
 
-@pytest.mark.parametrize("architecture, size, classes, expected", [
-    ("conv", 56, None, (28, 28, 3)),     # 7 px map, two doublings: half the image
-    ("resnet", 32, None, (16, 16, 3)),   # 4 px map
-    ("conv", 32, 3, (16, 16, 3)),        # after the score and the auxiliary classifier's logits
-    ("conv", 8, None, (4, 4, 3)),        # one halving: the map itself is half the image, no upsampling
+@pytest.mark.parametrize("architecture, size, classes, scale, expected, upsamplings", [
+    ("conv", 56, None, 2, (28, 28, 3), 2),     # 7 px map, two doublings: half the image
+    ("conv", 56, None, 4, (14, 14, 3), 1),
+    ("conv", 56, None, 8, (7, 7, 3), 0),       # the map itself, through the output conv
+    ("resnet", 32, None, 2, (16, 16, 3), 2),   # 4 px map
+    ("conv", 32, 3, 1, (32, 32, 3), 3),        # after the score and the auxiliary classifier's logits
+    ("conv", 8, None, 2, (4, 4, 3), 0),        # one halving: the map itself is half the image
 ])
-def test_the_decoder_redraws_half_the_image_after_the_other_outputs(architecture, size, classes, expected):
+def test_the_decoder_redraws_the_image_scaled_down_after_the_other_outputs(architecture, size, classes, scale,
+                                                                          expected, upsamplings):
     discriminator = build_discriminator({"choice": "dcgan", "architecture": architecture, **TINY},
-                                        (size, size, 3), None, classes, reconstruct=True)
+                                        (size, size, 3), None, classes, reconstruction_scale=scale)
     assert reconstruction_shape(discriminator) == expected
+    decoder_upsamplings = [layer for layer in discriminator.layers if isinstance(layer, layers.UpSampling2D)]
+    assert len(decoder_upsamplings) == upsamplings
     images = np.random.default_rng(1).uniform(-1, 1, (2, size, size, 3)).astype("float32")
     outputs = ops.convert_to_numpy(discriminator([images], training=True))
     assert outputs.shape == (2, 1 + (classes or 0) + int(np.prod(expected)))
@@ -94,14 +99,16 @@ def test_the_decoder_redraws_half_the_image_after_the_other_outputs(architecture
     assert reconstruction_shape(plain) is None
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"choice": "gan"}, "reconstruction_weight: an mlp discriminator has no feature map to decode"),
-    ({"choice": "dcgan", "padding": "valid", "kernel_size": 3},
+@pytest.mark.parametrize("options, scale, message", [
+    ({"choice": "gan"}, 2, "reconstruction_weight: an mlp discriminator has no feature map to decode"),
+    ({"choice": "dcgan", "padding": "valid", "kernel_size": 3}, 2,
      "reconstruction_weight: the discriminator's last feature map (3x3) does not double up to 32x32 px"),
+    ({"choice": "dcgan"}, 16, "reconstruction_scale: 16 asks for 2 px redrawings, smaller than the "
+                              "discriminator's last feature map (4 px); allowed: up to 8"),
 ])
-def test_a_decoder_the_discriminator_cannot_have_is_one_line(options, message):
+def test_a_decoder_the_discriminator_cannot_have_is_one_line(options, scale, message):
     with pytest.raises(UserError) as raised:
-        build_discriminator({**options, **TINY}, (32, 32, 3), None, reconstruct=True)
+        build_discriminator({**options, **TINY}, (32, 32, 3), None, reconstruction_scale=scale)
     assert str(raised.value).startswith(message) and "\n" not in str(raised.value)
 
 
@@ -134,7 +141,7 @@ class EagerNets:
 def test_the_discriminator_loss_adds_the_weighted_error_on_real_images_only():
     keras.utils.set_random_seed(5)
     generator = build_generator({"choice": "dcgan", **TINY}, (16, 16, 3), LATENT, None)
-    discriminator = build_discriminator({"choice": "dcgan", **TINY}, (16, 16, 3), None, reconstruct=True)
+    discriminator = build_discriminator({"choice": "dcgan", **TINY}, (16, 16, 3), None, reconstruction_scale=2)
     shape = reconstruction_shape(discriminator)
     real = np.random.default_rng(6).uniform(-1, 1, (4, 16, 16, 3)).astype("float32")
     arguments = dict(state={}, regularize=False, real_images=ops.convert_to_tensor(real),
