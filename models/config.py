@@ -321,6 +321,10 @@ def resolve(config: dict, source: str = "config") -> dict:
     if resolved["class_loss_type"] != "ac" and not resolved["class_loss_weight"]:
         raise UserError(f"{source}: class_loss_type = {config['class_loss_type']!r} has no effect while "
                         "class_loss_weight is 0; give class_loss_weight a weight (e.g. 0.5) or drop class_loss_type")
+    if config.get("reconstruction_scale", 2) != 2 and not resolved["reconstruction_weight"]:
+        raise UserError(f"{source}: reconstruction_scale = {config['reconstruction_scale']} has no effect while "
+                        "reconstruction_weight is 0; give reconstruction_weight a weight (e.g. 1) or drop "
+                        "reconstruction_scale")
     if config.get("epochs") is not None:
         resolved["steps"] = None
     return _resolve_regime(resolved)

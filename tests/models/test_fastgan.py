@@ -10,11 +10,12 @@ import pytest
 from keras import layers, ops
 
 from infra.errors import UserError
+from models import config as configs
 from models import losses, train
 from models.gan import GAN
 from models.networks.discriminator import build_discriminator, reconstruction_shape
 from models.networks.generator import build_generator
-from tests.models.helpers import make_dataset, sample_in_plain_keras, tiny_config, write_config
+from tests.models.helpers import make_dataset, run_module, sample_in_plain_keras, tiny_config, write_config
 
 LATENT = 8
 TINY = {"width": 4, "max_width": 4}
@@ -184,3 +185,19 @@ def test_a_fastgan_run_learns_to_redraw_and_its_generator_loads_in_plain_keras(t
     output = sample_in_plain_keras(tmp_path, "f/generator.keras", "np.zeros((2, 8), 'float32')",
                                    "sum(type(layer).__name__ == 'Multiply' for layer in model.layers)")
     assert output == "(2, 32, 32, 3) True 1"
+
+
+def test_a_reconstruction_scale_without_a_weight_is_refused_in_one_line(tmp_path):
+    config = tiny_config(make_dataset(tmp_path / "squares.npz"))
+    path = write_config(tmp_path / "c.json", config)
+    result = run_module("models.train", "--config", str(path), "--set", "reconstruction_scale=4", "--steps", "1",
+                        "--runs-dir", str(tmp_path), timeout=120)
+    assert result.returncode == 2
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == ["c.json", "squares.npz"]  # no run folder
+    assert result.stderr.strip().splitlines() == [
+        f"models.train: error: {path}: reconstruction_scale = 4 has no effect while reconstruction_weight is 0; "
+        "give reconstruction_weight a weight (e.g. 1) or drop reconstruction_scale"]
+    # A run folder's resolved config keeps the default scale beside a zero weight, and resolves again.
+    resolved = configs.resolve(config, "c.json")
+    assert resolved["reconstruction_scale"] == 2 and configs.resolve(resolved, "c.json")["reconstruction_weight"] == 0
+    assert configs.resolve({**config, "reconstruction_weight": 1, "reconstruction_scale": 4})["reconstruction_scale"] == 4
