@@ -51,7 +51,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=32, help="images per batch (default: 32)")
     parser.add_argument("--size", type=int, default=64, help="side of the random RGB input images (default: 64)")
     parser.add_argument("--inception-weights", default=None,
-                        help="the FID network archive (default: $LOGOGAN_INCEPTION_WEIGHTS or the user cache)")
+                        help="the FID network archive (default: $LOGOGAN_INCEPTION_WEIGHTS, else "
+                        "$LOGOGAN_SHARED/fid, else the user cache)")
     args = parser.parse_args(argv)
     images = np.random.default_rng(0).integers(0, 256, (args.images, args.size, args.size, 3), dtype=np.uint8)
     started = time.perf_counter()

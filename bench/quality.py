@@ -38,7 +38,7 @@ examples:
       --data fashion_mnist --data-dir ../shared/data/fashion-mnist-8k --minutes 18 --out bench/out/fashion
 
 The FID network: --inception-weights, else $LOGOGAN_INCEPTION_WEIGHTS, else fid/inception-2015-12-05.pt in
-$LOGOGAN_SHARED (default ../shared), else the downloaded copy.
+$LOGOGAN_SHARED (default ../shared), else the downloaded copy (as python -m models.evaluate).
 """
 HUGE_STEPS = 10**7  # the time limit, not the step count, ends each run
 
@@ -66,14 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip-training", action="store_true",
                         help="score the runs already in --out again instead of training them")
     return parser
-
-
-def default_inception_weights() -> str | None:
-    if os.environ.get("LOGOGAN_INCEPTION_WEIGHTS"):
-        return os.environ["LOGOGAN_INCEPTION_WEIGHTS"]
-    shared = Path(os.environ.get("LOGOGAN_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-    candidate = shared / "fid" / "inception-2015-12-05.pt"
-    return str(candidate) if candidate.is_file() else None
 
 
 def start_training(config: str, name: str, args, runs_dir: Path, minutes: float | None,
@@ -201,7 +193,7 @@ def main(argv=None) -> int:
                         "with --together (use --minutes)")
     for config in (args.baseline, *args.candidate):
         configs.load_config(config)  # a missing or broken config is one line before anything trains
-    out, inception_weights = Path(args.out), args.inception_weights or default_inception_weights()
+    out, inception_weights = Path(args.out), args.inception_weights
     runs_dir = out / "runs"
     names = run_names(args.baseline, args.candidate)
     minutes = args.minutes

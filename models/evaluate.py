@@ -39,8 +39,9 @@ metrics (lower is better unless noted):
                   the judge's own accuracy on 10% of the real images it held out (JSON:
                   class_judge_held_out_accuracy), the ceiling for generated images
 
-The FID network weights: --inception-weights PATH, $LOGOGAN_INCEPTION_WEIGHTS, or a one-time download
-into ~/.cache/logogan when online.
+The FID network weights: --inception-weights PATH, $LOGOGAN_INCEPTION_WEIGHTS, fid/inception-2015-12-05.pt
+in the shared assets folder $LOGOGAN_SHARED (default ../shared), or a one-time download into ~/.cache/logogan
+when online.
 """
 
 
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"comma-separated: fid, kid, mmd, class_accuracy (default: {DEFAULT_METRICS})")
     parser.add_argument("--inception-weights", metavar="PATH", default=None,
                         help="the FID network archive inception-2015-12-05.pt (default: $LOGOGAN_INCEPTION_WEIGHTS, "
-                        "else the downloaded copy in ~/.cache/logogan)")
+                        "else $LOGOGAN_SHARED/fid, else the downloaded copy in ~/.cache/logogan)")
     parser.add_argument("--cache-dir", metavar="DIR", default=None,
                         help="where real-set statistics are cached (default: $LOGOGAN_EVAL_CACHE, else "
                         "~/.cache/logogan/eval)")

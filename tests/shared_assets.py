@@ -7,20 +7,14 @@ names the missing file and the setting.
 from __future__ import annotations
 
 import gzip
-import os
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SETTING = "LOGOGAN_SHARED"
+from infra.shared_assets import SETTING, shared_root
 FASHION_MNIST_URL = "https://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 FASHION_MNIST_8K = 8226  # the shared copy holds the first 8,226 training records
-
-
-def shared_root() -> Path:
-    return Path(os.environ.get(SETTING, PROJECT_ROOT.parent / "shared")).resolve()
 
 
 def _fetch_fashion_mnist_prefix(name: str, target: Path) -> None:
