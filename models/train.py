@@ -182,9 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_dir = new_run_dir(config) if first_process else Path(config["runs_dir"]) / config["name"]
 
     from infra.atomic import write_json
-    from models.backends import describe_devices
+    from models.backends import describe_devices, keep_compiled_programs
     from models.training_loop import Trainer, configure_determinism
 
+    keep_compiled_programs()
     configure_determinism(config)
     trainer = Trainer(config, run_dir, dataset, show_progress=not args.no_progress and first_process)
     config["trained_on"] = describe_devices(trainer.devices)

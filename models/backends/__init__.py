@@ -16,8 +16,6 @@ the device between calls). ``regularize_first`` adds the lazy R1 term to the cal
 
 ``devices``: the devices to train on data-parallel (:func:`training_devices`), None for the default one.
 
-``devices``: the devices to train on data-parallel (:func:`training_devices`), None for the default one.
-
 ``step.sync()`` writes the weights back into the Keras variables (a no-op where training updates them in
 place) and must be called before saving or sampling.
 """
@@ -80,6 +78,12 @@ def share_from_first_process(values: list):
 def device_memory_bytes() -> int | None:
     """Memory of the device training runs on, where the backend reports it (None: unknown, or a CPU)."""
     return _module().device_memory_bytes()
+
+
+def keep_compiled_programs() -> None:
+    """Before the first compilation: on JAX, keep compiled programs on disk for the next run (see
+    :func:`models.backends.jax_step.keep_compiled_programs`); nothing on TensorFlow."""
+    _module().keep_compiled_programs()
 
 
 def accelerator_present() -> bool:

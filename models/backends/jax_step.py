@@ -7,7 +7,9 @@ donated to each call, so the device holds one copy of the weights, not two.
 """
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -105,6 +107,25 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
         module_utils.tensorflow._available = False  # private, but the only switch Keras has
     keras.utils.set_random_seed(seed)
+
+
+# JAX's own settings for its persistent compilation cache; where the user set one, it wins.
+COMPILATION_CACHE_DIR_SETTING = "JAX_COMPILATION_CACHE_DIR"
+COMPILATION_CACHE_SIZE_SETTING = "JAX_COMPILATION_CACHE_MAX_SIZE"
+COMPILATION_CACHE_BYTES = 2 << 30
+
+
+def keep_compiled_programs() -> None:
+    """Keep compiled programs in JAX's persistent compilation cache, ~/.cache/logogan/jax unless
+    $JAX_COMPILATION_CACHE_DIR names another folder (empty: no cache). A --resume, or a new run of the same
+    networks and batch size, then loads the compiled training call instead of compiling it again (on 2 CPU cores,
+    logos_small_data's first 3 steps took 26.8 s cold and 8.8 s from the cache). JAX caches only programs that
+    took over a second to compile. The cache is bounded (2 GiB, least recently used out first), and a bounded
+    cache is one JAX locks while it reads or writes, so runs side by side share it safely."""
+    if COMPILATION_CACHE_DIR_SETTING not in os.environ:
+        jax.config.update("jax_compilation_cache_dir", str(Path.home() / ".cache" / "logogan" / "jax"))
+    if COMPILATION_CACHE_SIZE_SETTING not in os.environ:
+        jax.config.update("jax_compilation_cache_max_size", COMPILATION_CACHE_BYTES)
 
 
 def accelerator_present() -> bool:

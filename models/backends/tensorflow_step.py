@@ -46,6 +46,10 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+def keep_compiled_programs() -> None:
+    """TensorFlow has no persistent cache of compiled graphs; each process traces and compiles its own."""
+
+
 def accelerator_present() -> bool:
     return bool(tf.config.list_logical_devices("GPU"))
 

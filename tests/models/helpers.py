@@ -52,7 +52,9 @@ def write_config(path: Path, config: dict) -> Path:
 
 
 def subprocess_env(**extra) -> dict:
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(PROJECT_ROOT), **extra}
+    """This process's environment with ``extra`` on top; a variable given as None is left out."""
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(PROJECT_ROOT), **extra}
+    return {name: value for name, value in environment.items() if value is not None}
 
 
 def run_module(module: str, *args: str, timeout: int = 240, **env) -> subprocess.CompletedProcess:
