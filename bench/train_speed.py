@@ -59,8 +59,9 @@ output says so). With more than one accelerator on JAX it also measures the trai
 'devices') and prints the scaling efficiency, img/s on N devices / (N x img/s on 1), at the same global batch.
 
 The bare step does the config's loss, n_critic, gradient penalty and weight clipping; it leaves out augmentation,
-R1, LeCam and the EMA generator, and the output says so when the config uses them. Each backend's first line
-names its device, the data and the load average (on a shared machine the figures are lower bounds).
+R1, LeCam, the EMA generator and top-k training, and the output says so when the config uses them. Each
+backend's first line names its device, the data and the load average (on a shared machine the figures are lower
+bounds).
 
 The defaults (3 batch sizes x 2 precisions x 2 backends) are meant for a GPU; on a CPU pick one batch and
 float32 (bfloat16 is emulated on most CPUs and slower than float32 there).
@@ -285,7 +286,8 @@ def images_per_second_after(records: list[dict], warmup_steps: int, batch_size: 
 def bare_step_leaves_out(config: dict) -> list[str]:
     """The config's training features the bare step does not compute."""
     features = {"augmentation": bool(config["augment"].get("policy")), "R1": bool(config["r1_gamma"]),
-                "LeCam": bool(config["lecam_weight"]), "the EMA generator": config["ema_kimg"] is not None}
+                "LeCam": bool(config["lecam_weight"]), "the EMA generator": config["ema_kimg"] is not None,
+                "top-k training": config.get("top_k_fraction", 1.0) < 1.0}
     return [name for name, used in features.items() if used]
 
 

@@ -109,6 +109,7 @@ def build_gan(config: dict) -> tuple[GAN, keras.optimizers.Optimizer, keras.opti
         r1_interval=config["r1_interval"],
         lecam_weight=config["lecam_weight"],
         lecam_decay=config["lecam_decay"],
+        top_k_fraction=config.get("top_k_fraction", 1.0),
         class_loss_weight=config.get("class_loss_weight", 0.0),
         class_loss_type=config.get("class_loss_type", "ac"),
         reconstruction_weight=config.get("reconstruction_weight", 0.0),

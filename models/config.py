@@ -147,6 +147,12 @@ def schema() -> dict:
                              "description": "Weight of the LeCam regulariser (Tseng et al. 2021), which keeps the "
                                             "discriminator's real and fake scores near each other's moving "
                                             "averages on small data (e.g. 0.01 with hinge loss); 0 turns it off."},
+            "top_k_fraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 1.0,
+                               "description": "Top-k training (Sinha et al. 2020): the generator's adversarial loss "
+                                              "keeps only this fraction of each batch, the generated images the "
+                                              "discriminator scores as most real, so the worst samples do not "
+                                              "steer it (e.g. 0.75); a class loss still sees every image. 1 "
+                                              "keeps all."},
             "lecam_decay": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.99,
                             "description": "Decay of LeCam's moving averages of the scores."},
             "reconstruction_weight": {"type": "number", "minimum": 0, "default": 0.0,
@@ -385,10 +391,19 @@ def option_lines() -> list[str]:
                 kind = "one of " + ", ".join(json.dumps(choice) for choice in option["enum"])
             else:
                 kind = "/".join(option["type"]) if isinstance(option.get("type"), list) else option.get("type", "")
-            if "maximum" in option:
-                kind += f", {option.get('minimum', '')} to {option['maximum']}"
+            if "maximum" in option or "exclusiveMaximum" in option:
+                kind += f", {_range_text(option)}"
             default = json.dumps(option["default"]) if "default" in option else "required"
             lines.append(f"{path}  ({kind}; default {default})\n    {option.get('description', '')}")
 
     walk(schema(), "")
     return lines
+
+
+def _range_text(option: dict) -> str:
+    """An option's bounds as the listing states them: "1 to 32", or in words where a bound is exclusive or
+    missing ("above 0, at most 1")."""
+    if "minimum" in option and "maximum" in option:
+        return f"{option['minimum']} to {option['maximum']}"
+    words = {"minimum": "at least", "exclusiveMinimum": "above", "maximum": "at most", "exclusiveMaximum": "below"}
+    return ", ".join(f"{word} {option[bound]}" for bound, word in words.items() if bound in option)

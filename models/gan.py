@@ -65,6 +65,7 @@ class GAN:
     class_loss_type: str = "ac"
     reconstruction_weight: float = 0.0
     reconstruction_shape: tuple | None = None
+    top_k_fraction: float = 1.0
 
     # --- what the step adapts, and what the host reads of it ---
 
@@ -171,6 +172,8 @@ class GAN:
         generated_images = self._augment(generated_images, augment_generated, self._probability(state))
         fake_scores, fake_class_logits, _ = self._discriminate(nets, self.discriminator_inputs(generated_images,
                                                                                                 fake_labels))
+        if self.top_k_fraction < 1.0:
+            fake_scores = losses.top_k_scores(fake_scores, math.ceil(self.top_k_fraction * self.batch_size))
         g_loss = losses.generator_loss(self.loss, fake_scores)
         if self.class_loss_weight:
             g_loss = g_loss + self.class_loss_weight * losses.generator_class_loss(

@@ -42,6 +42,13 @@ def generator_loss(name: str, fake_scores):
     raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
 
 
+def top_k_scores(fake_scores, count: int):
+    """The ``count`` highest of a batch's (B, 1) scores of generated images, as (count, 1): top-k training
+    (Sinha et al. 2020) computes the generator's loss on the images the discriminator finds most real, whose
+    gradients point towards the data, and drops the worst, whose gradients are the least useful."""
+    return ops.expand_dims(ops.top_k(ops.reshape(fake_scores, (-1,)), count)[0], -1)
+
+
 def interpolate(real_images, fake_images, mixing_weights):
     """Points between real and fake images; ``mixing_weights`` is one U(0, 1) number per sample, (B, 1, 1, 1)."""
     return mixing_weights * real_images + (1.0 - mixing_weights) * fake_images

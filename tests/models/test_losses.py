@@ -70,3 +70,14 @@ def test_interpolate_mixes_each_sample_with_its_own_weight():
 def test_clip_weights():
     clipped = losses.clip_weights([np.array([-1.0, 0.005, 2.0], dtype=np.float32)], 0.01)
     np.testing.assert_allclose(ops.convert_to_numpy(clipped[0]), [-0.01, 0.005, 0.01])
+
+
+def test_top_k_keeps_the_scores_of_the_images_the_discriminator_finds_most_real():
+    scores = np.array([[0.3], [-2.0], [1.5], [0.9]], dtype=np.float32)
+    kept = ops.convert_to_numpy(losses.top_k_scores(ops.convert_to_tensor(scores), 2))
+    assert kept.shape == (2, 1) and sorted(kept.ravel().tolist()) == pytest.approx([0.9, 1.5])
+    top_two = np.array([1.5, 0.9])
+    assert value(losses.generator_loss("bce", losses.top_k_scores(scores, 2))) == pytest.approx(
+        -log_sigmoid(top_two).mean(), rel=1e-5)
+    assert value(losses.generator_loss("hinge", losses.top_k_scores(scores, 4))) == pytest.approx(-scores.mean())
+

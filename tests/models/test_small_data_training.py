@@ -11,6 +11,8 @@ from keras import ops
 
 from models import losses, train
 from models.gan import GAN
+from models.networks.discriminator import build_discriminator
+from models.networks.generator import build_generator
 from models.generate import load_generator
 from models.step_inputs import StepInputs
 from preprocessing.dataset import save_dataset
@@ -21,7 +23,7 @@ MODERN = {
     "augment": {"policy": ["color", "translation", "cutout"], "adaptive": True, "probability": 0.3,
                 "adjust_kimg": 0.5},
     "ema_kimg": 0.2, "r1_gamma": 0.5, "r1_interval": 3, "lecam_weight": 0.1, "loss": "hinge",
-    "reconstruction_weight": 0.5,
+    "reconstruction_weight": 0.5, "top_k_fraction": 0.75,
 }
 # FastGAN's gates: from a 2 px base the 16 px generator passes 2, 4 and 8 px maps, and 2 px gates 8 px.
 MODERN_GENERATOR = {"base_size": 2, "skip_excitation": True}
@@ -104,6 +106,27 @@ def test_r1_and_lecam_values():
     real, fake = np.array([2.0, -1.0], np.float32), np.array([0.5, -3.0], np.float32)
     # relu(real - 1)^2 -> [1, 0]; relu(0 - fake)^2 -> [0, 9]
     assert float(losses.lecam_regularizer(real, fake, 0.0, 1.0)) == pytest.approx(0.5 + 4.5)
+
+
+def test_top_k_training_takes_the_generator_loss_over_the_images_scored_most_real():
+    keras.utils.set_random_seed(3)
+    options = {"choice": "dcgan", "width": 4, "max_width": 4}
+    generator = build_generator(options, (16, 16, 3), 8, None)
+    discriminator = build_discriminator(options, (16, 16, 3), None)
+
+    class Nets:
+        generate = staticmethod(lambda inputs: generator(inputs, training=True))
+        discriminate = staticmethod(lambda inputs: discriminator(inputs, training=True))
+
+    latent_vectors = ops.convert_to_tensor(np.random.default_rng(4).normal(size=(8, 8)).astype("float32"))
+    arguments = dict(state={}, random_latent_vectors=latent_vectors, fake_labels=ops.zeros((8,), "int32"))
+    scores = ops.convert_to_numpy(discriminator([generator([latent_vectors], training=True)], training=True)).ravel()
+    for fraction, kept in ((0.75, 6), (0.3, 3), (1.0, 8)):
+        gan = GAN(generator, discriminator, 8, batch_size=8, top_k_fraction=fraction)
+        loss, _ = gan.generator_loss(Nets(), **arguments)
+        highest = np.sort(scores)[-kept:]
+        assert float(ops.convert_to_numpy(loss)) == pytest.approx(float(np.mean(np.log1p(np.exp(-highest)))),
+                                                                  rel=1e-4), fraction
 
 
 def test_the_adaptive_probability_rises_when_the_discriminator_is_sure_of_the_reals_and_falls_otherwise():

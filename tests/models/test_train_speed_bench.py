@@ -99,3 +99,14 @@ def test_bad_input_is_one_line_and_status_2(args, message):
     result = run_bench(*args, timeout=60)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+
+
+def test_what_the_bare_step_leaves_out_is_named():
+    from models import config as configs
+
+    bench = load_bench()
+    plain = configs.resolve(tiny_config("tiny.npz"))
+    assert bench.bare_step_leaves_out(plain) == []
+    modern = configs.resolve(tiny_config("tiny.npz", ema_kimg=1, lecam_weight=0.1, top_k_fraction=0.75,
+                                         augment={"policy": ["translation"]}))
+    assert bench.bare_step_leaves_out(modern) == ["augmentation", "LeCam", "the EMA generator", "top-k training"]

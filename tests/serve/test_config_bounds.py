@@ -37,6 +37,8 @@ def test_the_option_listing_states_the_limits():
     assert "image_size  (integer/null, 1 to 1024; default null)" in listing
     assert "batch_size  (integer, 1 to 4096; default 64)" in listing
     assert "sample_rows  (integer, 1 to 32; default 8)" in listing
+    assert "top_k_fraction  (number, above 0, at most 1; default 1.0)" in listing
+    assert "label_smoothing  (number, at least 0, below 1; default 0.0)" in listing
 
 
 @pytest.mark.parametrize("changes", [{"image_size": 100_000}, {"batch_size": 100_000},
