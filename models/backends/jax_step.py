@@ -121,7 +121,7 @@ def keep_compiled_programs() -> None:
     """Keep compiled programs in JAX's persistent compilation cache, ~/.cache/logogan/jax unless
     $JAX_COMPILATION_CACHE_DIR names another folder (empty: no cache). A --resume, or a new run of the same
     networks and batch size, then loads its programs instead of compiling them again: on 2 CPU cores, 3 steps of
-    logos_small_data took 16.6 s from start to exit with an empty cache and 5.8 s with a full one. Every program
+    logos_small_data took 16.4 s from start to exit with an empty cache and 6.0 s with a full one. Every program
     is kept, not only those over JAX's default second of compilation: the many small ones add up to most of
     that difference. The cache is bounded (2 GiB, least recently used out first), and a bounded cache is one
     JAX locks while it reads or writes, so runs side by side share it safely."""
