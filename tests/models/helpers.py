@@ -79,3 +79,16 @@ def run_without_the_project(script: str, cwd: Path) -> subprocess.CompletedProce
     environment = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
     return subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=120,
                           env={**environment, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+class EagerNets:
+    """The ``nets`` a loss function gets, calling the Keras models directly."""
+
+    def __init__(self, generator, discriminator):
+        self.generator, self.discriminator = generator, discriminator
+
+    def generate(self, inputs):
+        return self.generator(inputs, training=True)
+
+    def discriminate(self, inputs):
+        return self.discriminator(inputs, training=True)

@@ -15,7 +15,8 @@ from models import losses, train
 from models.gan import GAN
 from models.networks.discriminator import build_discriminator, reconstruction_shape
 from models.networks.generator import build_generator
-from tests.models.helpers import make_dataset, run_module, sample_in_plain_keras, tiny_config, write_config
+from tests.models.helpers import (EagerNets, make_dataset, run_module, sample_in_plain_keras, tiny_config,
+                                  write_config)
 
 LATENT = 8
 TINY = {"width": 4, "max_width": 4}
@@ -124,19 +125,6 @@ def test_reconstruction_loss_is_the_mean_squared_error_against_the_pooled_images
     same_size = float(ops.convert_to_numpy(losses.reconstruction_loss(ops.convert_to_tensor(images),
                                                                       ops.convert_to_tensor(images))))
     assert same_size == 0.0
-
-
-class EagerNets:
-    """The ``nets`` a loss function gets, calling the Keras models directly."""
-
-    def __init__(self, generator, discriminator):
-        self.generator, self.discriminator = generator, discriminator
-
-    def generate(self, inputs):
-        return self.generator(inputs, training=True)
-
-    def discriminate(self, inputs):
-        return self.discriminator(inputs, training=True)
 
 
 def test_the_discriminator_loss_adds_the_weighted_error_on_real_images_only():

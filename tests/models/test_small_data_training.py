@@ -16,7 +16,7 @@ from models.networks.generator import build_generator
 from models.generate import load_generator
 from models.step_inputs import StepInputs
 from preprocessing.dataset import save_dataset
-from tests.models.helpers import make_dataset, tiny_config, write_config
+from tests.models.helpers import EagerNets, make_dataset, tiny_config, write_config
 from tests.models.test_resume import checkpoint_step, interrupt_this_process_after
 
 MODERN = {
@@ -114,16 +114,12 @@ def test_top_k_training_takes_the_generator_loss_over_the_images_scored_most_rea
     generator = build_generator(options, (16, 16, 3), 8, None)
     discriminator = build_discriminator(options, (16, 16, 3), None)
 
-    class Nets:
-        generate = staticmethod(lambda inputs: generator(inputs, training=True))
-        discriminate = staticmethod(lambda inputs: discriminator(inputs, training=True))
-
     latent_vectors = ops.convert_to_tensor(np.random.default_rng(4).normal(size=(8, 8)).astype("float32"))
     arguments = dict(state={}, random_latent_vectors=latent_vectors, fake_labels=ops.zeros((8,), "int32"))
     scores = ops.convert_to_numpy(discriminator([generator([latent_vectors], training=True)], training=True)).ravel()
     for fraction, kept in ((0.75, 6), (0.3, 3), (1.0, 8)):
         gan = GAN(generator, discriminator, 8, batch_size=8, top_k_fraction=fraction)
-        loss, _ = gan.generator_loss(Nets(), **arguments)
+        loss, _ = gan.generator_loss(EagerNets(generator, discriminator), **arguments)
         highest = np.sort(scores)[-kept:]
         assert float(ops.convert_to_numpy(loss)) == pytest.approx(float(np.mean(np.log1p(np.exp(-highest)))),
                                                                   rel=1e-4), fraction
