@@ -14,13 +14,14 @@ from typing import Callable
 import numpy as np
 
 from infra.atomic import atomic_write
+from infra.user_cache import user_cache_dir
 
 CACHE_ENV = "LOGOGAN_EVAL_CACHE"
 
 
 def default_cache_dir() -> Path:
-    """$LOGOGAN_EVAL_CACHE, else ~/.cache/logogan/eval."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "logogan" / "eval")
+    """$LOGOGAN_EVAL_CACHE, else eval in the user cache folder (infra.user_cache: ~/.cache/logogan/eval)."""
+    return Path(os.environ.get(CACHE_ENV) or user_cache_dir("eval"))
 
 
 def content_hash(*arrays: np.ndarray | None, extra: str = "") -> str:

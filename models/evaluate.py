@@ -40,8 +40,9 @@ metrics (lower is better unless noted):
                   class_judge_held_out_accuracy), the ceiling for generated images
 
 The FID network weights: --inception-weights PATH, $LOGOGAN_INCEPTION_WEIGHTS, fid/inception-2015-12-05.pt
-in the shared assets folder $LOGOGAN_SHARED (default ../shared), or a one-time download into ~/.cache/logogan
-when online.
+in the shared assets folder $LOGOGAN_SHARED (default ../shared), or a one-time download into the user cache
+folder when online. The user cache folder: $LOGOGAN_CACHE_DIR, else $XDG_CACHE_HOME/logogan, else
+~/.cache/logogan.
 """
 
 
@@ -66,10 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"comma-separated: fid, kid, mmd, class_accuracy (default: {DEFAULT_METRICS})")
     parser.add_argument("--inception-weights", metavar="PATH", default=None,
                         help="the FID network archive inception-2015-12-05.pt (default: $LOGOGAN_INCEPTION_WEIGHTS, "
-                        "else $LOGOGAN_SHARED/fid, else the downloaded copy in ~/.cache/logogan)")
+                        "else $LOGOGAN_SHARED/fid, else the downloaded copy in the user cache folder)")
     parser.add_argument("--cache-dir", metavar="DIR", default=None,
                         help="where real-set statistics are cached (default: $LOGOGAN_EVAL_CACHE, else "
-                        "~/.cache/logogan/eval)")
+                        "eval in the user cache folder)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per Inception batch (default: 32)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")

