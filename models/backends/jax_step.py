@@ -120,8 +120,8 @@ def _compilation_cache_settings() -> dict[str, tuple[str, object]]:
 
 def keep_compiled_programs() -> None:
     """Keep compiled programs in JAX's persistent compilation cache, jax in the user cache folder
-    (infra.user_cache: ~/.cache/logogan/jax) unless
-    $JAX_COMPILATION_CACHE_DIR names another folder (empty: no cache). A --resume, or a new run of the same
+    (infra.user_cache: ~/.cache/logogan/jax) unless $JAX_COMPILATION_CACHE_DIR names another folder (empty: no
+    cache). A --resume, or a new run of the same
     networks and batch size, then loads its programs instead of compiling them again: on 2 CPU cores, 3 steps of
     logos_small_data took 16.4 s from start to exit with an empty cache and 6.0 s with a full one. Every program
     is kept, not only those over JAX's default second of compilation: the many small ones add up to most of
