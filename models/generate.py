@@ -119,6 +119,8 @@ def load_generator(run_dir: str | Path, checkpoint: str = "last") -> TrainedGene
     elif checkpoint == "last" and exported.is_file():
         import keras
 
+        import models.networks.shapes  # noqa: F401  (registers the shapes generator's renderer with Keras)
+
         model = keras.saving.load_model(exported)
     else:
         raise UserError(f"{run_dir}: has no '{checkpoint}' checkpoint"

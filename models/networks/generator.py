@@ -1,13 +1,15 @@
 """Generators: latent vector (and label) in, images in [-1, 1] (tanh) or [0, 1] (sigmoid) out.
 
-Built from keras.layers only, so that generator.keras loads with plain keras.saving.load_model."""
+Built from keras.layers only, so that generator.keras loads with plain keras.saving.load_model; the one
+exception, the shapes generator's renderer, is a registered layer that loads once models.networks.shapes is
+imported."""
 from __future__ import annotations
 
 import keras
 from keras import layers
 
 from infra.errors import UserError
-from models.networks import resnet
+from models.networks import resnet, shapes
 from models.networks.attention import AttentionPlacement
 from models.networks.blocks import (auto_width, conv, dense, drop, embed, hidden, label_input,
                                     palette_skipped_doublings, upsamplings)
@@ -27,7 +29,8 @@ def build_generator(options: dict, image_shape: tuple, latent_dim: int, num_clas
             opts = {**opts, "batch_norm_labels": (labels, num_classes)}
         else:
             x = layers.Concatenate()([z, embed(labels, num_classes, opts)])
-    body = {"mlp": _mlp_body, "conv": _conv_body, "resnet": resnet.generator_body}[opts["architecture"]]
+    body = {"mlp": _mlp_body, "conv": _conv_body, "resnet": resnet.generator_body,
+            "shapes": shapes.generator_body}[opts["architecture"]]
     feature_maps = FeatureMapHooks(opts, AttentionPlacement(opts, "generator"))
     if opts["palette"]:
         height, width, channels = image_shape

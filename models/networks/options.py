@@ -104,12 +104,24 @@ def _check_combinations(resolved: dict, role: str) -> None:
     if resolved["palette_background"] is not None and resolved["palette"] is None:
         raise UserError(f"{role}.palette_background: {resolved['palette_background']!r} needs a generator with a "
                         "palette; set palette (2 or more) or leave palette_background null")
-    if resolved["skip_excitation"] and (role == "discriminator" or resolved["architecture"] == "mlp"):
+    if resolved["architecture"] == "shapes":
+        _check_shapes(resolved, role)
+    if resolved["skip_excitation"] and (role == "discriminator" or resolved["architecture"] in ("mlp", "shapes")):
         raise UserError(f"{role}.skip_excitation: only a conv or resnet generator gates its feature maps; set "
                         "skip_excitation false here")
-    if resolved["self_attention"] is not None and resolved["architecture"] == "mlp":
-        raise UserError(f"{role}.self_attention: an mlp network has no feature maps to attend over; set "
-                        "self_attention to null or architecture to conv or resnet")
+    if resolved["self_attention"] is not None and resolved["architecture"] in ("mlp", "shapes"):
+        raise UserError(f"{role}.self_attention: an {resolved['architecture']} network has no feature maps to "
+                        "attend over; set self_attention to null or architecture to conv or resnet")
+
+
+def _check_shapes(resolved: dict, role: str) -> None:
+    """The shapes generator draws one mask, which a two-colour palette paints."""
+    if role == "discriminator":
+        raise UserError("discriminator.architecture: 'shapes' draws images and is for generators only; allowed "
+                        "for a discriminator: mlp, conv, resnet")
+    if resolved["palette"] != 2:
+        raise UserError(f"generator.palette: {resolved['palette']!r} with architecture 'shapes'; the shapes "
+                        "generator draws a mark on a background, so set palette to 2")
 
 
 def is_conditional(options: dict) -> bool:

@@ -17,8 +17,12 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "neighbour, the discriminator's average-pool and end in ReLU, global sum pooling and Dense(1); "
         "kernel_size, refine_kernel_size, strides, padding and upsampling do not apply; base_size, base_width, "
         "width, max_width and widths size it as for conv, with one width per block). resnet defaults to relu "
-        "activations and no discriminator normalization. null: mlp for gan, conv for every other choice.",
-        "enum": [None, "mlp", "conv", "resnet"],
+        "activations and no discriminator normalization. 'shapes' (generator only, with palette 2): a vector "
+        "generator for marks made of geometric parts - dense layers (widths, default [256, 256]) give "
+        "shape_count primitives (boxes with rounded corners, circles and stadiums at the limit; rotated, "
+        "hollowed into rings or frames, adding to the mark or carving holes in it), rendered anti-aliased into "
+        "the mask that the palette paints. null: mlp for gan, conv for every other choice.",
+        "enum": [None, "mlp", "conv", "resnet", "shapes"],
         "default": None,
     },
     "conditional": {
@@ -64,6 +68,13 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "type": "boolean",
         "default": False,
     },
+    "shape_count": {
+        "description": "Generator, architecture shapes: how many primitives each image is drawn from (each may "
+        "also switch itself off).",
+        "type": "integer",
+        "minimum": 1, "maximum": 256,
+        "default": 16,
+    },
     "embedding_dim": {
         "description": "Size of the label embedding of a conditional network.",
         "type": "integer",
@@ -89,7 +100,8 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "layer (null: generator [128, 256, 512, 1024], discriminator [512, 256]). conv generator: channels of "
         "each conv after the latent projection; the first ones upsample, as many as the image size needs, the "
         "rest keep the size, and the output conv upsamples too when there are fewer widths than upsamplings. "
-        "conv discriminator: channels of each conv.",
+        "conv discriminator: channels of each conv. shapes generator: units of each dense layer before the "
+        "primitives (null: [256, 256]).",
         "type": ["array", "null"],
         "items": {"type": "integer", "minimum": 1, "maximum": 4096}, "maxItems": 64,
         "default": None,
@@ -201,10 +213,12 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "default": None,
     },
     "palette_scale": {
-        "description": "Generator with a palette and the conv or resnet architecture: its last doublings (log2 of "
+        "description": "Generator with a palette and the conv, resnet or shapes architecture: its last doublings (log2 of "
         "this many; resnet: and, unless widths are given, their blocks) are left out and the palette logits, "
         "drawn at 1/palette_scale of the image size, are enlarged bilinearly before the softmax: smooth shapes "
-        "with crisp edges and no pixel-level speckle, and a cheaper last layer. 1: logits drawn at the image size.",
+        "with crisp edges and no pixel-level speckle, and a cheaper last layer. With the shapes architecture the "
+        "renderer draws at that fraction of the size, for a cost that falls with its square. 1: logits drawn at "
+        "the image size.",
         "enum": [1, 2, 4],
         "default": 1,
     },

@@ -148,6 +148,7 @@ JAX_TEST_SELECTION = {
             "test_input_gradients_flow_per_sample_through_every_new_layer",
             "test_a_resnet_gan_trains_and_its_generator_loads_in_plain_keras",
         )),
+        "tests/models/test_shapes.py",
         *(f"tests/models/test_fastgan.py::{name}" for name in (
             "test_the_coarsest_map_gates_the_one_four_times_higher_per_channel",
             "test_the_discriminator_loss_adds_the_weighted_error_on_real_images_only",

@@ -1,0 +1,132 @@
+"""A vector generator for marks made of geometric parts (logos, icons): an MLP gives each image a set of
+primitives, boxes with rounded corners (circles and stadiums at the limit) that may be rotated, hollowed into rings or frames and used to carve holes, and
+a differentiable renderer turns them into the mask a two-colour palette paints.
+
+A conv generator must learn, pixel by pixel, that edges are straight or round and that areas are flat; here
+that is built in, so the generator's few parameters go into where the parts sit and how they combine. The
+renderer anti-aliases each edge over about a pixel (as DiffVG does), so every parameter gets a gradient from the
+pixels along its edges.
+
+:class:`ShapeRenderer` is the one layer of the toolkit's networks that is not a built-in Keras layer: it is
+registered with Keras, so a saved shapes generator loads with ``keras.saving.load_model`` once this module
+has been imported (``models.generate`` does that).
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers, ops
+
+from infra.errors import UserError
+from models.networks.blocks import dense, drop, hidden, spectral
+
+# Raw values per primitive, in this order (see ShapeRenderer.call for what each becomes).
+PARAMETERS = ("centre_x", "centre_y", "half_width", "half_height", "direction_x", "direction_y", "roundness",
+              "thickness", "off", "add", "carve")
+MIN_HALF_SIZE = 0.04  # of the canvas' half-size: about a pixel at 56 px, so no part vanishes without a gradient
+DEFAULT_WIDTHS = [256, 256]
+
+
+def generator_body(x, opts: dict, image_shape: tuple, feature_maps):
+    """Dense layers, then PARAMETERS per primitive, rendered to (B, H, W, 2) log-weights of the palette's two
+    entries: background and mark. With a palette_scale the renderer draws at that fraction of the size (the
+    generator enlarges the log-weights bilinearly before the palette's softmax, as for a conv generator): the
+    renderer's cost is per pixel and per primitive, and the enlarged edges stay crisp."""
+    height, width, entries = image_shape
+    scale = opts["palette_scale"]
+    if height % scale or width % scale:
+        raise UserError(f"generator.palette_scale: {scale} does not divide the {height}x{width} px images; use "
+                        "1 or a scale that divides both sides")
+    height, width = height // scale, width // scale
+    for units in opts["widths"] or DEFAULT_WIDTHS:
+        x = hidden(dense(units, opts)(x), opts)
+    x = drop(x, opts)
+    count = opts["shape_count"]
+    # Unit-variance outputs per latent draw (not init_std's near-constant ones): the primitives start out as
+    # varied across images as the data, rather than each learning slowly to depend on the latent vector.
+    raw = spectral(layers.Dense(count * len(PARAMETERS), name="shape_parameters",
+                                kernel_initializer=keras.initializers.VarianceScaling(1.0, "fan_in"),
+                                bias_initializer=keras.initializers.Constant(_starting_layout(count))), opts)(x)
+    raw = layers.Reshape((count, len(PARAMETERS)))(raw)
+    return ShapeRenderer(height, width, dtype="float32", name="shape_renderer")(raw)
+
+
+def _starting_layout(count: int) -> list[float]:
+    """Biases that start the primitives apart: centres on a sunflower spiral within half the canvas, small
+    filled boxes and circles, adding to the mark more often than not. Identical starting primitives would get
+    identical gradients and stay together."""
+    golden_angle = math.pi * (3.0 - math.sqrt(5.0))
+    biases = []
+    for index in range(count):
+        radius, angle = 0.5 * math.sqrt((index + 0.5) / count), index * golden_angle
+        centre = [math.atanh(radius * math.cos(angle)), math.atanh(radius * math.sin(angle))]
+        half_size = _logit((0.2 - MIN_HALF_SIZE) / (1.0 - MIN_HALF_SIZE))
+        roundness = 2.0 if index % 2 else -2.0
+        biases += [*centre, half_size, half_size, 1.0, 0.0, roundness, 3.0, 0.0, 1.0, 0.0]
+    return biases
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+@keras.saving.register_keras_serializable(package="logogan")
+class ShapeRenderer(layers.Layer):
+    """(B, K, len(PARAMETERS)) raw primitive parameters -> (B, H, W, 2) log-weights of background and mark.
+
+    The canvas spans [-1, 1] along its longer side. Each primitive's signed distance (negative inside) is a
+    rounded box's, hollowed to a band along its edge when ``thickness`` < 1, and anti-aliased over about
+    2 x ``edge_px`` pixels into coverage. The mark is the union of the parts that add, less the union of the
+    parts that carve: order-free, so no part has to learn to come first."""
+
+    def __init__(self, height: int, width: int, edge_px: float = 0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.height, self.width, self.edge_px = height, width, edge_px
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width, "edge_px": self.edge_px}
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.height, self.width, 2)
+
+    def call(self, raw):
+        raw = ops.cast(raw, "float32")
+        pixel = 2.0 / max(self.height, self.width)  # canvas units per pixel
+        rows = (ops.arange(self.height, dtype="float32") - (self.height - 1) / 2.0) * pixel
+        columns = (ops.arange(self.width, dtype="float32") - (self.width - 1) / 2.0) * pixel
+        grid_y = ops.reshape(rows, (1, self.height, 1, 1))
+        grid_x = ops.reshape(columns, (1, 1, self.width, 1))
+        # (B, K) -> (B, 1, 1, K): one value per primitive, broadcast over the pixels.
+        values = [ops.expand_dims(ops.expand_dims(raw[:, :, index], 1), 1) for index in range(len(PARAMETERS))]
+        p = dict(zip(PARAMETERS, values))
+        span = 1.0 - MIN_HALF_SIZE
+        half_width = MIN_HALF_SIZE + span * ops.sigmoid(p["half_width"])
+        half_height = MIN_HALF_SIZE + span * ops.sigmoid(p["half_height"])
+        norm = ops.sqrt(ops.square(p["direction_x"]) + ops.square(p["direction_y"]) + 1e-6)
+        cos, sin = p["direction_x"] / norm, p["direction_y"] / norm
+        offset_x, offset_y = grid_x - ops.tanh(p["centre_x"]), grid_y - ops.tanh(p["centre_y"])
+        local_x, local_y = cos * offset_x + sin * offset_y, cos * offset_y - sin * offset_x
+
+        # A rounded box's exact signed distance: corners of radius roundness x the shorter half-size, so
+        # roundness 0 is a box and 1 a circle or a stadium. Per-primitive terms are computed before broadcasting.
+        shorter = ops.minimum(half_width, half_height)
+        radius = ops.sigmoid(p["roundness"]) * shorter
+        beyond_x = ops.abs(local_x) - (half_width - radius)
+        beyond_y = ops.abs(local_y) - (half_height - radius)
+        distance = (ops.sqrt(ops.square(ops.relu(beyond_x)) + ops.square(ops.relu(beyond_y)) + 1e-8)
+                    + ops.minimum(ops.maximum(beyond_x, beyond_y), 0.0) - radius)
+        # A band 2 x half_band wide inside the edge: a ring or frame, or from sigmoid 0.5 up the filled shape (a
+        # wide range of the parameter, as most parts of logos are filled).
+        half_band = ops.sigmoid(p["thickness"]) * shorter
+        distance = ops.abs(distance + half_band) - half_band
+        coverage = ops.sigmoid(distance * (-1.0 / (self.edge_px * pixel)))
+
+        # Each primitive is off, adds or carves: chosen outright in the forward pass (a translucent part would be
+        # a colour no logo has), with the softmax's gradient (straight-through), so a part can change its mode.
+        soft = ops.softmax(ops.stack([p["off"], p["add"], p["carve"]], axis=-1), axis=-1)
+        modes = soft + ops.stop_gradient(ops.one_hot(ops.argmax(soft, axis=-1), 3, dtype="float32") - soft)
+        drawn = 1.0 - ops.prod(1.0 - modes[..., 1] * coverage, axis=-1)
+        carved = 1.0 - ops.prod(1.0 - modes[..., 2] * coverage, axis=-1)
+        mark = ops.expand_dims(drawn * (1.0 - carved), -1)
+        return ops.concatenate([ops.log(1.0 - mark + 1e-6), ops.log(mark + 1e-6)], axis=-1)
