@@ -167,6 +167,7 @@ JAX_TEST_SELECTION = {
     ],
     "presets-and-generation": [
         "tests/models/test_presets.py::test_every_preset_trains[logos_small_data]",
+        "tests/models/test_presets.py::test_every_preset_trains[logos_shapes]",
         "tests/models/test_presets.py::test_every_preset_trains[fashion_small_data]",
         "tests/serve/test_generate.py",
         *(f"tests/models/test_small_data_training.py::{name}" for name in (
