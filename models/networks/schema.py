@@ -213,8 +213,8 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "default": None,
     },
     "palette_scale": {
-        "description": "Generator with a palette and the conv, resnet or shapes architecture: its last doublings (log2 of "
-        "this many; resnet: and, unless widths are given, their blocks) are left out and the palette logits, "
+        "description": "Generator with a palette and the conv, resnet or shapes architecture: its last doublings "
+        "(log2 of this many; resnet: and, unless widths are given, their blocks) are left out and the palette logits, "
         "drawn at 1/palette_scale of the image size, are enlarged bilinearly before the softmax: smooth shapes "
         "with crisp edges and no pixel-level speckle, and a cheaper last layer. With the shapes architecture the "
         "renderer draws at that fraction of the size, for a cost that falls with its square. 1: logits drawn at "

@@ -1,6 +1,7 @@
 """A vector generator for marks made of geometric parts (logos, icons): an MLP gives each image a set of
-primitives, boxes with rounded corners (circles and stadiums at the limit) that may be rotated, hollowed into rings or frames and used to carve holes, and
-a differentiable renderer turns them into the mask a two-colour palette paints.
+primitives, boxes with rounded corners (circles and stadiums at the limit) that may be rotated, hollowed into
+rings or frames and used to carve holes, and a differentiable renderer turns them into the mask a two-colour
+palette paints.
 
 A conv generator must learn, pixel by pixel, that edges are straight or round and that areas are flat; here
 that is built in, so the generator's few parameters go into where the parts sit and how they combine. The
