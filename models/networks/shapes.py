@@ -34,7 +34,7 @@ def generator_body(x, opts: dict, image_shape: tuple, feature_maps):
     entries: background and mark. With a palette_scale the renderer draws at that fraction of the size (the
     generator enlarges the log-weights bilinearly before the palette's softmax, as for a conv generator): the
     renderer's cost is per pixel and per primitive, and the enlarged edges stay crisp."""
-    height, width, entries = image_shape
+    height, width, _ = image_shape
     scale = opts["palette_scale"]
     if height % scale or width % scale:
         raise UserError(f"generator.palette_scale: {scale} does not divide the {height}x{width} px images; use "
