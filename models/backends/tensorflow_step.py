@@ -54,6 +54,12 @@ def accelerator_present() -> bool:
     return bool(tf.config.list_logical_devices("GPU"))
 
 
+def fused(function):
+    # XLA only for this function, even in a step that is not XLA-compiled (on CPU XLA's convolutions are slower
+    # than TensorFlow's, so the step stays uncompiled there); tf.function retraces per input shape.
+    return tf.function(function, jit_compile=True)
+
+
 def training_devices(requested):
     """TensorFlow trains on one device: asking for more is an error, never a silent fallback."""
     gpus = len(tf.config.list_logical_devices("GPU"))

@@ -12,7 +12,7 @@ from keras import ops
 from infra.errors import UserError
 from models import train
 from models.networks.generator import build_generator
-from models.networks.shapes import MIN_HALF_SIZE, PARAMETERS, ShapeRenderer
+from models.networks.shapes import CENTRE_RANGE, MIN_HALF_SIZE, PARAMETERS, ShapeRenderer
 from tests.models.helpers import make_dataset, run_without_the_project, tiny_config, write_config
 
 SIZE = 56
@@ -27,7 +27,7 @@ def primitive(centre=(0.0, 0.0), half=(0.5, 0.5), angle=0.0, round_=True, band=N
         return math.log(p / (1 - p))
 
     sizes = [logit((h - MIN_HALF_SIZE) / (1 - MIN_HALF_SIZE)) for h in half]
-    values = [math.atanh(centre[0]), math.atanh(centre[1]), *sizes, math.cos(angle), math.sin(angle),
+    values = [math.atanh(centre[0] / CENTRE_RANGE), math.atanh(centre[1] / CENTRE_RANGE), *sizes, math.cos(angle), math.sin(angle),
               20.0 if round_ else -20.0, 20.0 if band is None else logit(band / 2), *MODES[mode]]
     assert len(values) == len(PARAMETERS)
     return values
@@ -97,6 +97,29 @@ def test_the_parts_get_gradients_through_the_edges_and_the_chosen_mode():
     assert named["add"] != 0 and np.isfinite(gradient).all()
 
 
+def test_the_fused_renderer_matches_the_op_by_op_drawing_in_values_and_gradients():
+    """On TensorFlow the renderer runs XLA-compiled (fused) inside an uncompiled CPU step; that must change
+    nothing but the speed."""
+    import tensorflow as tf
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("JAX's jitted step fuses the renderer itself; fused() returns it unchanged there")
+    rng = np.random.default_rng(3)
+    raw = tf.Variable(rng.normal(0.0, 1.5, (4, 6, len(PARAMETERS))).astype("float32"))
+    renderer = ShapeRenderer(24, 32)
+    results = []
+    for draw in (renderer, renderer._draw):
+        with tf.GradientTape() as tape:
+            share = tf.nn.softmax(draw(raw), axis=-1)[..., 1]  # of the mark in each pixel
+            loss = tf.reduce_sum(share * tf.range(32, dtype=tf.float32))
+        results.append((share.numpy(), tape.gradient(loss, raw).numpy()))
+    (fused_share, fused_gradient), (plain_share, plain_gradient) = results
+    assert fused_share.shape == (4, 24, 32) and 0.05 < plain_share.mean() < 0.95
+    assert np.abs(plain_gradient).max() > 1e-3
+    np.testing.assert_allclose(fused_share, plain_share, atol=1e-4)
+    np.testing.assert_allclose(fused_gradient, plain_gradient, rtol=1e-3, atol=1e-3 * np.abs(plain_gradient).max())
+
+
 def test_the_generator_draws_varied_two_colour_marks_that_start_apart():
     generator = build_generator({"choice": "dcgan", "architecture": "shapes", "palette": 2, "shape_count": 6},
                                 (SIZE, SIZE, 3), 8, None)
@@ -105,7 +128,7 @@ def test_the_generator_draws_varied_two_colour_marks_that_start_apart():
     assert images.shape == (4, SIZE, SIZE, 3) and np.all(np.abs(images) <= 1)
     assert np.abs(images[0] - images[1]).mean() > 0.05  # the latent vector changes the drawing
     layout = np.asarray(generator.get_layer("shape_parameters").bias).reshape(6, len(PARAMETERS))
-    centres = np.tanh(layout[:, :2])
+    centres = CENTRE_RANGE * np.tanh(layout[:, :2])
     distances = np.linalg.norm(centres[:, None] - centres[None], axis=-1)[np.triu_indices(6, 1)]
     assert distances.min() > 0.1
 
