@@ -3,11 +3,11 @@
 # and keep the run folder synced to S3 so a lost VM costs at most one sync interval.
 set -euo pipefail
 
-# Training steps on a machine without a GPU. Measured on 2 idle cores with the default config: 4 to 5
-# steps/s at batch 64, so a fresh clone installs, builds the dataset and trains in about 8 minutes.
-CPU_STEPS=1500
+# Training steps on a machine without a GPU: about the compute of 1,500 steps of logos_dcgan (the earlier
+# default), in which the default config trained 1,719 to 2,976 steps on 2 cores (README, bench runs s17-s19).
+CPU_STEPS=2000
 DEFAULT_DATA=data/simple_icons_56.npz
-DEFAULT_CONFIG=logos_dcgan
+DEFAULT_CONFIG=logos_shapes
 DEFAULT_SYNC_MINUTES=10
 # Variables a tmux session gets from this shell even when its tmux server started earlier.
 TMUX_ENVIRONMENT="AWS_PROFILE AWS_DEFAULT_REGION AWS_REGION AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID \

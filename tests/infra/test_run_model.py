@@ -253,20 +253,20 @@ def test_backend_and_multi_vm_flags_reach_models_train(recording, tiny, tmp_path
     result = run_model(recording["project"], machine_env(tmp_path, BROKEN_NVIDIA_SMI, **variables),
                        "--config", str(tiny["config"]), "--data", str(tiny["dataset"]), "--date", "cpu", *flags)
     assert result.returncode == 0, result.stderr
-    assert "Device: CPU (no working nvidia-smi); schedule: 1500 steps" in result.stdout
+    assert "Device: CPU (no working nvidia-smi); schedule: 2000 steps" in result.stdout
     [train] = recorded(recording["log"], "models.train")
     assert train == ["--config", str(tiny["config"]), "--data", str(tiny["dataset"]), "--name", "tiny_cpu",
-                     "--runs-dir", "runs", *expected, "--steps", "1500"]  # fmt: skip
+                     "--runs-dir", "runs", *expected, "--steps", "2000"]  # fmt: skip
 
 
 def test_a_resumed_run_keeps_its_backend(recording, tmp_path):
-    run_dir = recording["project"] / "runs" / "logos_dcgan_old"
+    run_dir = recording["project"] / "runs" / "logos_shapes_old"
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text(json.dumps({"backend": "jax"}))
     result = run_model(recording["project"], machine_env(tmp_path, BROKEN_NVIDIA_SMI), "--date", "old", "--steps", "9")
     assert result.returncode == 0, result.stderr
     assert recorded(recording["log"], "models.train") == [
-        ["--resume", "runs/logos_dcgan_old", "--backend", "jax", "--steps", "9"]]  # fmt: skip
+        ["--resume", "runs/logos_shapes_old", "--backend", "jax", "--steps", "9"]]  # fmt: skip
 
 
 @pytest.mark.parametrize(("process_id", "pushes"), [("0", True), ("1", False)])
