@@ -1,4 +1,4 @@
-"""The only backend-specific code: the compiled training call for each Keras backend.
+"""The only backend-specific code: the compiled training call for each Keras backend, and :func:`fused`.
 
 ``make_train_step(gan, generator_optimizer, discriminator_optimizer, generator_ema, training_state,
 step_inputs, dataset)`` returns a callable ``step(first_step, count, regularize_first, per_step)`` that runs

@@ -28,7 +28,7 @@ COMMANDS = [
     "preprocessing.contact_sheet", "preprocessing.simple_icons", "preprocessing.s3",
     "scraping.commons", "scraping.gallery", "scraping.download", "scraping.rasterize", "scraping.split_grid",
     "models.train", "models.generate", "models.evaluate",
-    "bench/train_speed.py", "bench/preprocess_speed.py", "bench/scraping_local.py",
+    "bench/train_speed.py", "bench/preprocess_speed.py", "bench/scraping_local.py", "bench/shapes_render.py",
 ]  # bench/fid_speed.py is left out: it imports Keras at the top, which alone takes longer than this whole walk
 
 # Runs each argv list of argv[2] (JSON) through cli.run(main) of the module or script argv[1]; prints, per case,
@@ -177,6 +177,8 @@ def cases(paths: dict[str, Path]) -> dict[str, list[tuple[list[str], str]]]:
         "bench/train_speed.py": [(["--no-such-flag"], flag_help("python bench/train_speed.py"))],
         "bench/preprocess_speed.py": [(["--count", "many"], "argument --count: invalid int value")],
         "bench/scraping_local.py": [(["--no-such-flag"], flag_help("python bench/scraping_local.py"))],
+        "bench/shapes_render.py": [(["--parts", "0"], "--parts: 0; expected a positive whole number"),
+                                   (["--no-such-flag"], flag_help("python bench/shapes_render.py"))],
     }
 
 

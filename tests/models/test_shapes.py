@@ -78,6 +78,20 @@ def test_a_part_that_is_off_draws_nothing():
     assert mark(primitive(mode="off")).max() < 1e-5
 
 
+def test_a_part_pushed_off_the_canvas_stays_whole_on_it():
+    """Centres saturate at CENTRE_RANGE: however far the raw value goes, a small circle stays whole on the canvas
+    (a part outside would have no pixels, so no gradient to bring it back)."""
+    far = primitive(half=(0.1, 0.1))
+    far[0] = far[1] = 50.0  # tanh saturates: the centre sits at (CENTRE_RANGE, CENTRE_RANGE)
+    drawn = mark(far)
+    # A disc's area blurred by a logistic edge of scale 0.5 px: pi (r^2 + pi^2/3 x 0.5^2).
+    area = math.pi * ((0.1 * PIXELS_PER_UNIT) ** 2 + math.pi ** 2 / 3 * 0.25)
+    assert abs(drawn.sum() - area) < 0.02 * area
+    rows, columns = np.nonzero(drawn > 0.5)
+    assert abs(columns.mean() - (SIZE - 1) / 2 - CENTRE_RANGE * PIXELS_PER_UNIT) < 1.0
+    assert abs(rows.mean() - (SIZE - 1) / 2 - CENTRE_RANGE * PIXELS_PER_UNIT) < 1.0
+
+
 def test_the_parts_get_gradients_through_the_edges_and_the_chosen_mode():
     """A loss that wants the mark further right moves the circle right; the mode's softmax gets a gradient
     although the forward pass takes the argmax."""
