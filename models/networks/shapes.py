@@ -87,7 +87,8 @@ class ShapeRenderer(layers.Layer):
     def __init__(self, height: int, width: int, edge_px: float = 0.5, **kwargs):
         super().__init__(**kwargs)
         self.height, self.width, self.edge_px = height, width, edge_px
-        # About 25 elementwise ops per pixel and part, forward and back: unfused they cost 3x as much on CPU.
+        # About 25 elementwise ops per pixel and part, forward and back: unfused they take 2.6x as long on CPU
+        # (bench/shapes_render.py).
         self._render = fused(self._draw)
 
     def get_config(self):
