@@ -10,10 +10,10 @@ on the current machine, or with --together all at once, each on an equal share o
 something else loads the machine. With --baseline-steps N instead, the baseline trains N steps first and the
 time its training loop took is every candidate's budget: the compute of a fixed schedule (run-model.sh's CPU
 schedule was 1,500 steps of logos_dcgan, the logo target's budget), whatever the machine's speed that day.
---candidate may be given several times: one baseline run then serves them all. Then 2,000 images of each run's generator (the EMA one
-when the config has it) are scored against the run's whole training set with the canonical FID network: KID
-(x10^3, ± std over subsets), FID and, for conditional runs, class accuracy beside the class judge's own
-accuracy on held-out real images.
+--candidate may be given several times: one baseline run then serves them all. Then 2,000 images of each
+run's generator (the EMA one when the config has it) are scored against the run's whole training set with the
+canonical FID network: KID (x10^3, ± std over subsets), FID and, for conditional runs, class accuracy beside
+the class judge's own accuracy on held-out real images.
 Prints a table (steps, images trained per second over the budget, the scores) and each candidate's ratios
 to the baseline; writes results.json and side_by_side.png (the last sample grid of each run) under --out.
 """

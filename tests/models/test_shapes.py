@@ -27,8 +27,9 @@ def primitive(centre=(0.0, 0.0), half=(0.5, 0.5), angle=0.0, round_=True, band=N
         return math.log(p / (1 - p))
 
     sizes = [logit((h - MIN_HALF_SIZE) / (1 - MIN_HALF_SIZE)) for h in half]
-    values = [math.atanh(centre[0] / CENTRE_RANGE), math.atanh(centre[1] / CENTRE_RANGE), *sizes, math.cos(angle), math.sin(angle),
-              20.0 if round_ else -20.0, 20.0 if band is None else logit(band / 2), *MODES[mode]]
+    values = [math.atanh(centre[0] / CENTRE_RANGE), math.atanh(centre[1] / CENTRE_RANGE), *sizes,
+              math.cos(angle), math.sin(angle), 20.0 if round_ else -20.0,
+              20.0 if band is None else logit(band / 2), *MODES[mode]]
     assert len(values) == len(PARAMETERS)
     return values
 
