@@ -61,17 +61,17 @@ def main(argv=None) -> None:
     import numpy as np
     import tensorflow as tf
 
-    from models.networks.shapes import PARAMETERS, ShapeRenderer, _starting_layout
+    from models.networks.shapes import PARAMETERS, ShapeRenderer, starting_layout
 
     if keras.backend.backend() != "tensorflow":
         raise UserError(f"KERAS_BACKEND {keras.backend.backend()!r}: only tensorflow is measured here; JAX's "
                         "jitted step fuses the renderer itself")
     rng = np.random.default_rng(0)
-    layout = np.array(_starting_layout(args.parts), dtype="float32").reshape(args.parts, len(PARAMETERS))
+    layout = np.array(starting_layout(args.parts), dtype="float32").reshape(args.parts, len(PARAMETERS))
     raw = tf.Variable(layout + rng.normal(size=(args.batch, args.parts, len(PARAMETERS))).astype("float32"))
     renderer = ShapeRenderer(args.size, args.size)
     fused = milliseconds_per_pass(renderer, raw, args.repeats)
-    op_by_op = milliseconds_per_pass(renderer._draw, raw, args.repeats)
+    op_by_op = milliseconds_per_pass(renderer.draw_op_by_op, raw, args.repeats)
     print(f"renderer, batch {args.batch}, {args.parts} parts, {args.size} px, forward and backward "
           f"({os.cpu_count()} CPUs):")
     print(f"  op by op  {op_by_op:8.2f} ms")

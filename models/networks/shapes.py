@@ -23,7 +23,7 @@ from infra.errors import UserError
 from models.backends import fused
 from models.networks.blocks import dense, drop, hidden, spectral
 
-# Raw values per primitive, in this order (see ShapeRenderer.call for what each becomes).
+# Raw values per primitive, in this order (see ShapeRenderer.draw_op_by_op for what each becomes).
 PARAMETERS = ("centre_x", "centre_y", "half_width", "half_height", "direction_x", "direction_y", "roundness",
               "thickness", "off", "add", "carve")
 CENTRE_RANGE = 0.8  # centres stay this far from the middle: a part pushed off the canvas would get no gradient
@@ -50,12 +50,12 @@ def generator_body(x, opts: dict, image_shape: tuple, feature_maps):
     # varied across images as the data, rather than each learning slowly to depend on the latent vector.
     raw = spectral(layers.Dense(count * len(PARAMETERS), name="shape_parameters",
                                 kernel_initializer=keras.initializers.VarianceScaling(1.0, "fan_in"),
-                                bias_initializer=keras.initializers.Constant(_starting_layout(count))), opts)(x)
+                                bias_initializer=keras.initializers.Constant(starting_layout(count))), opts)(x)
     raw = layers.Reshape((count, len(PARAMETERS)))(raw)
     return ShapeRenderer(height, width, dtype="float32", name="shape_renderer")(raw)
 
 
-def _starting_layout(count: int) -> list[float]:
+def starting_layout(count: int) -> list[float]:
     """Biases that start the primitives apart: centres on a sunflower spiral within half the canvas, small
     filled boxes and circles, adding to the mark more often than not. Identical starting primitives would get
     identical gradients and stay together."""
@@ -87,9 +87,9 @@ class ShapeRenderer(layers.Layer):
     def __init__(self, height: int, width: int, edge_px: float = 0.5, **kwargs):
         super().__init__(**kwargs)
         self.height, self.width, self.edge_px = height, width, edge_px
-        # About 25 elementwise ops per pixel and part, forward and back: unfused they take 2.6x as long on CPU
+        # About 25 elementwise ops per pixel and part, forward and back: unfused they take 2.5-2.6x as long on CPU
         # (bench/shapes_render.py).
-        self._render = fused(self._draw)
+        self._render = fused(self.draw_op_by_op)
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width, "edge_px": self.edge_px}
@@ -100,7 +100,8 @@ class ShapeRenderer(layers.Layer):
     def call(self, raw):
         return self._render(ops.cast(raw, "float32"))
 
-    def _draw(self, raw):
+    def draw_op_by_op(self, raw):
+        """The rendering as separate ops; call() runs it fused (models.backends.fused), with the same result."""
         pixel = 2.0 / max(self.height, self.width)  # canvas units per pixel
         rows = (ops.arange(self.height, dtype="float32") - (self.height - 1) / 2.0) * pixel
         columns = (ops.arange(self.width, dtype="float32") - (self.width - 1) / 2.0) * pixel

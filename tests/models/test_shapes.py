@@ -123,7 +123,7 @@ def test_the_fused_renderer_matches_the_op_by_op_drawing_in_values_and_gradients
     raw = tf.Variable(rng.normal(0.0, 1.5, (4, 6, len(PARAMETERS))).astype("float32"))
     renderer = ShapeRenderer(24, 32)
     results = []
-    for draw in (renderer, renderer._draw):
+    for draw in (renderer, renderer.draw_op_by_op):
         with tf.GradientTape() as tape:
             share = tf.nn.softmax(draw(raw), axis=-1)[..., 1]  # of the mark in each pixel
             loss = tf.reduce_sum(share * tf.range(32, dtype=tf.float32))
