@@ -1,10 +1,13 @@
-"""manifest.csv: one row per file a stage kept, saying where it came from and whom to credit."""
+"""manifest.csv: one row per file a stage kept, saying where it came from and whom to credit.
+
+Titles, credits and URLs come from web pages, so the file is written with :func:`infra.csv_files.csv_text`:
+a cell that a spreadsheet would run as a formula is written with a leading single quote, and
+:func:`parse_manifest` (like every reader built on :func:`infra.csv_files.parse_csv`) gets the original
+back. ``bytes`` is written as a number.
+"""
 from __future__ import annotations
 
-import csv
-import io
-
-from infra.csv_files import decode_text, parse_csv
+from infra.csv_files import csv_text, decode_text, parse_csv
 from infra.errors import UserError
 
 MANIFEST = "manifest.csv"
@@ -12,11 +15,7 @@ MANIFEST_FIELDS = ("path", "source_url", "sha1", "content_sha1", "bytes", "licen
 
 
 def manifest_text(rows: list[dict]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, MANIFEST_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return csv_text(MANIFEST_FIELDS, rows)
 
 
 def parse_manifest(data: bytes | None, source: str) -> list[dict]:

@@ -21,6 +21,7 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.http import Request, Response
 from scrapy.utils.asyncio import sleep
 
+from infra.csv_files import csv_text
 from infra.errors import UserError
 from scraping.identity import user_agent
 from scraping.items import ITEM_FIELDS, feed_format
@@ -44,6 +45,8 @@ CRAWL_SETTINGS = {
     "RETRY_AFTER_MAX": 120.0,
     "DOWNLOADER_MIDDLEWARES": {"scraping.polite.RetryAfterMiddleware": 560},
     "FEED_EXPORT_FIELDS": list(ITEM_FIELDS),
+    # Titles and credits from the pages crawled are written so that no spreadsheet runs them as formulas.
+    "FEED_EXPORTERS": {"csv": "scraping.csv_feed.FormulaSafeCsvItemExporter"},
     "FEED_EXPORT_ENCODING": "utf-8",
     "LOG_LEVEL": "INFO",
     # A batch crawl needs no listening ports.
@@ -182,6 +185,6 @@ def run_spider(spider_class, out: Path, spider_args: dict, overrides: dict[str, 
             raise KeyboardInterrupt
         raise UserError(f"crawl stopped early ({reason}); {out} was left as it was")
     if not partial.exists() or partial.stat().st_size == 0:
-        partial.write_text(",".join(ITEM_FIELDS) + "\n" if fmt == "csv" else "")
+        partial.write_text(csv_text(ITEM_FIELDS, []) if fmt == "csv" else "")
     os.replace(partial, out)
     return crawler.stats.get_value("item_scraped_count", 0)
