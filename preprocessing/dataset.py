@@ -7,6 +7,10 @@ One ``.npz`` file, loadable without pickle:
 - ``class_names`` (optional, with ``y``): unicode array, one name per class index;
 - ``meta``: a JSON string (sources, counts, licences, how it was made).
 
+Every file is inspected before anything is allocated: the zip's members and their uncompressed sizes (a zip
+bomb is refused by its compression ratio), each array's declared shape against the bytes its member really
+holds, and the total against the machine's memory; ``meta`` is parsed with limits on nesting and digits.
+
 A large dataset may be split into shards: ``name.npz`` then holds ``meta``, ``class_names``,
 ``shards`` (the shard file names) and ``generation`` (an id of this write), and each
 ``name.shard-<generation>-00000-of-00004.npz`` beside it holds a slice of ``x`` and ``y`` and the same
@@ -26,13 +30,27 @@ import pickle
 import re
 import secrets
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npy_format
 
 from infra.atomic import atomic_write
+from infra.bounded_json import loads_bounded
 from infra.errors import UserError
+
+MIB = 1024 * 1024
+MAX_SIDE = 4096  # pixels; datasets hold icons and logos, tens to hundreds of pixels a side
+MAX_ASPECT = 16  # longer side over shorter side
+MAX_MEMBERS = 16  # arrays in one .npz: x, y, class_names, meta, shards, generation, and room to grow
+MAX_SHARDS = 100_000
+MAX_META_BYTES = 16 * MIB
+# Deflate packs at most about 1,000 to 1; real image data, even mostly blank, packs far less, so a file that
+# claims more than MAX_RATIO over RATIO_CHECKED_ABOVE uncompressed bytes is taken for a zip bomb.
+MAX_RATIO = 200
+RATIO_CHECKED_ABOVE = 256 * MIB
 
 
 @dataclass
@@ -48,11 +66,33 @@ class Dataset:
 
 
 def check_images(x: np.ndarray, source: str) -> None:
-    """Raise a one-line UserError unless ``x`` is uint8 (N, H, W, 1|3) with N ≥ 1."""
+    """Raise a one-line UserError unless ``x`` is uint8 (N, H, W, 1|3) with N ≥ 1 and sane sides."""
     if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] not in (1, 3) or len(x) == 0:
         raise UserError(
             f"{source}: images are {x.dtype} with shape {x.shape}; expected uint8 (N, H, W, C) with N >= 1 and C 1 or 3"
         )
+    check_sides(x.shape[1], x.shape[2], source)
+
+
+def check_sides(height: int, width: int, source: str) -> None:
+    """Raise a one-line UserError unless an image of ``height`` x ``width`` is one a dataset can hold."""
+    if min(height, width) < 1 or max(height, width) > MAX_SIDE or max(height, width) > MAX_ASPECT * min(height, width):
+        raise UserError(f"{source}: images are {height}x{width} pixels; expected sides of 1 to {MAX_SIDE} pixels, "
+                        f"the longer at most {MAX_ASPECT} times the shorter")
+
+
+def check_labels(y: np.ndarray, class_names: list[str] | None, source: str) -> None:
+    """Raise a one-line UserError unless every label is a whole number naming one of the classes."""
+    if y.dtype.kind not in "iu":
+        raise UserError(f"{source}: labels are {y.dtype}; expected whole numbers (class indices)")
+    if not y.size:
+        return
+    low, high = int(y.min()), int(y.max())
+    if class_names is not None and (low < 0 or high >= len(class_names)):
+        raise UserError(f"{source}: labels run {low}..{high} but there are {len(class_names)} class names, so "
+                        f"0..{len(class_names) - 1} are allowed")
+    if low < 0:
+        raise UserError(f"{source}: labels run {low}..{high}; class indices are 0 or more")
 
 
 def save_dataset(
@@ -78,9 +118,8 @@ def save_dataset(
         if y.shape != (len(x),):
             raise UserError(f"{path}: labels have shape {y.shape}; expected ({len(x)},) to match the images")
         labels["y"] = y
+        check_labels(y, class_names, str(path))
         if class_names is not None:
-            if y.size and (y.min() < 0 or y.max() >= len(class_names)):
-                raise UserError(f"{path}: labels run {y.min()}..{y.max()} but there are {len(class_names)} class names")
             labels["class_names"] = np.array(class_names, dtype=str)
     shard_count = math.ceil(x.nbytes / shard_bytes) if shard_bytes and x.nbytes > shard_bytes else 1
     arrays = {"meta": np.array(json.dumps(meta or {}, sort_keys=True))}
@@ -90,23 +129,34 @@ def save_dataset(
         return path
     generation = secrets.token_hex(4)
     names = []
-    for index, rows in enumerate(np.array_split(np.arange(len(x)), shard_count)):
-        name = f"{path.stem}.shard-{generation}-{index:05d}-of-{shard_count:05d}.npz"
-        shard = {"x": x[rows[0] : rows[-1] + 1], "generation": np.array(generation)}
-        if "y" in labels:
-            shard["y"] = labels["y"][rows[0] : rows[-1] + 1]
-        _write_npz(path.with_name(name), **shard)
-        names.append(name)
-    extra = {"class_names": labels["class_names"]} if "class_names" in labels else {}
-    # The index goes last, in one rename: until then readers see the previous dataset and its shards.
-    _write_npz(path, shards=np.array(names, dtype=str), generation=np.array(generation), **extra, **arrays)
+    try:
+        for index, rows in enumerate(np.array_split(np.arange(len(x)), shard_count)):
+            name = f"{path.stem}.shard-{generation}-{index:05d}-of-{shard_count:05d}.npz"
+            shard = {"x": x[rows[0] : rows[-1] + 1], "generation": np.array(generation)}
+            if "y" in labels:
+                shard["y"] = labels["y"][rows[0] : rows[-1] + 1]
+            names.append(name)
+            _write_npz(path.with_name(name), **shard)
+        extra = {"class_names": labels["class_names"]} if "class_names" in labels else {}
+        # The index goes last, in one rename: until then readers see the previous dataset and its shards.
+        _write_npz(path, shards=np.array(names, dtype=str), generation=np.array(generation), **extra, **arrays)
+    except BaseException:
+        # Shards of a write that failed would only fill the disk that made it fail; the old dataset never
+        # named them.
+        for name in names:
+            path.with_name(name).unlink(missing_ok=True)
+        raise
     remove_stale_shards(path, keep=names)
     return path
 
 
 def _write_npz(path: Path, **arrays: np.ndarray) -> None:
-    with atomic_write(path) as handle:
-        np.savez_compressed(handle, **arrays)
+    try:
+        with atomic_write(path) as handle:
+            np.savez_compressed(handle, **arrays)
+    except OSError as error:
+        raise UserError(f"{path}: cannot be written ({error.strerror or error}); the dataset there before, if "
+                        "any, is unchanged and nothing of this write was kept") from None
 
 
 def remove_stale_shards(path: str | os.PathLike, keep) -> None:
@@ -119,14 +169,70 @@ def remove_stale_shards(path: str | os.PathLike, keep) -> None:
             stale.unlink(missing_ok=True)
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
+_READ_ERRORS = (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error)
+
+
+def memory_bytes() -> int:
+    """The machine's physical memory: no dataset larger than this can be loaded."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def declared_sizes(path: Path) -> dict[str, int]:
+    """The bytes each array of the .npz ``path`` declares, checked against what the file really holds.
+
+    Only the zip directory and each array's header are read: a zip bomb, an array whose header promises
+    more than its member holds, or a file larger than memory is refused before anything is allocated.
+    """
     if not path.is_file():
         raise UserError(f"{path}: no such dataset file")
     try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if len(members) > MAX_MEMBERS:
+                raise UserError(f"{path}: holds {len(members)} files; a dataset holds at most {MAX_MEMBERS} arrays")
+            total = sum(member.file_size for member in members)
+            _check_uncompressed(path, total)
+            return {member.filename.removesuffix(".npy"): _declared_bytes(path, archive, member) for member in members}
+    except _READ_ERRORS as error:
+        raise UserError(f"{path}: not a readable .npz dataset ({' '.join(str(error).split())[:200]})") from None
+
+
+def _check_uncompressed(path: Path, total: int) -> None:
+    size = path.stat().st_size
+    if total > RATIO_CHECKED_ABOVE and total > MAX_RATIO * max(size, 1):
+        raise UserError(f"{path}: {size} bytes that would unpack to {total} bytes (more than {MAX_RATIO} to 1); "
+                        "refused as a zip bomb")
+    if total > memory_bytes():
+        raise UserError(f"{path}: unpacks to {total} bytes, more than this machine's {memory_bytes()} bytes of memory")
+
+
+def _declared_bytes(path: Path, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> int:
+    with archive.open(member) as stream:
+        try:
+            version = npy_format.read_magic(stream)
+        except ValueError:
+            return member.file_size  # not an array: np.load reads it as the bytes it holds
+        if version == (1, 0):
+            shape, _, dtype = npy_format.read_array_header_1_0(stream)
+        else:
+            shape, _, dtype = npy_format.read_array_header_2_0(stream)
+        declared = math.prod(shape) * dtype.itemsize
+        held = member.file_size - stream.tell()
+    if declared > held:
+        raise UserError(f"{path}: array {member.filename.removesuffix('.npy')!r} declares shape {shape} of {dtype} "
+                        f"({declared} bytes) but its file holds {held} bytes")
+    return declared
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    sizes = declared_sizes(path)
+    if sizes.get("meta", 0) > MAX_META_BYTES:
+        raise UserError(f"{path}: 'meta' is {sizes['meta']} bytes; at most {MAX_META_BYTES} are accepted")
+    try:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise UserError(f"{path}: not a readable .npz dataset ({error})") from None
+    except _READ_ERRORS as error:
+        raise UserError(f"{path}: not a readable .npz dataset ({' '.join(str(error).split())[:200]})") from None
 
 
 def shard_names(path: str | os.PathLike) -> list[str]:
@@ -136,26 +242,36 @@ def shard_names(path: str | os.PathLike) -> list[str]:
     is not a plain file name (a path that would lead elsewhere) is a UserError.
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such dataset file")
+    if "shards" not in declared_sizes(path):
+        return []
     try:
         with np.load(path, allow_pickle=False) as archive:
-            names = archive["shards"] if "shards" in archive.files else []
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise UserError(f"{path}: not a readable .npz dataset ({error})") from None
+            names = archive["shards"]
+    except _READ_ERRORS as error:
+        raise UserError(f"{path}: not a readable .npz dataset ({' '.join(str(error).split())[:200]})") from None
     return _plain_shard_names(path, names)
 
 
 def _plain_shard_names(path: Path, names) -> list[str]:
-    names = [str(name) for name in names]
+    names = [str(name) for name in np.ravel(names)]
+    if len(names) > MAX_SHARDS:
+        raise UserError(f"{path}: names {len(names)} shards; a dataset has at most {MAX_SHARDS}")
+    seen = set()
     for name in names:
         if not name or Path(name).name != name or name.startswith("."):
             raise UserError(f"{path}: shard name {name!r} is not a plain file name beside the dataset")
+        if name in seen:
+            raise UserError(f"{path}: names the shard {name} more than once; each shard is one slice of the dataset")
+        seen.add(name)
     return names
 
 
 def _join_shards(path: Path, names: np.ndarray, generation: np.ndarray | None) -> dict[str, np.ndarray]:
     names = _plain_shard_names(path, names)
+    total = sum(sum(declared_sizes(path.with_name(name)).values()) for name in names)
+    if total > memory_bytes():
+        raise UserError(f"{path}: its {len(names)} shards hold {total} bytes, more than this machine's "
+                        f"{memory_bytes()} bytes of memory")
     shards = [_read_npz(path.with_name(name)) for name in names]
     for name, shard in zip(names, shards):
         if "x" not in shard:
@@ -221,9 +337,10 @@ def load_dataset(path: str | os.PathLike, *, allow_pickle: bool = False) -> Data
     y = arrays.get("y")
     if y is not None and y.shape != (len(x),):
         raise UserError(f"{path}: 'y' has shape {y.shape}; expected ({len(x)},)")
-    class_names = [str(name) for name in arrays["class_names"]] if "class_names" in arrays else None
-    try:
-        meta = json.loads(str(arrays["meta"])) if "meta" in arrays else {}
-    except json.JSONDecodeError:
-        raise UserError(f"{path}: 'meta' is not a JSON string") from None
+    class_names = [str(name) for name in np.ravel(arrays["class_names"])] if "class_names" in arrays else None
+    if y is not None:
+        check_labels(y, class_names, str(path))
+    meta = loads_bounded(str(arrays["meta"]), f"{path}: 'meta'") if "meta" in arrays else {}
+    if not isinstance(meta, dict):
+        raise UserError(f"{path}: 'meta' is JSON {type(meta).__name__}; expected an object")
     return Dataset(x=x, y=None if y is None else y.astype(np.int64), class_names=class_names, meta=meta)
