@@ -7,13 +7,14 @@ chosen by extension; a plain list of URLs (one a line) is read as rows with only
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from infra.bounded_json import loads_bounded
 from infra.csv_files import parse_csv, read_text_file
 from infra.errors import UserError
 
 ITEM_FIELDS = ("title", "page_url", "url", "thumb_url", "width", "height", "mime", "sha1", "licence", "artist")
+NUMBER_FIELDS = ("width", "height")  # JSON feeds write these as numbers; every other field is text
 
 FEED_FORMATS = {".csv": "csv", ".jsonl": "jsonlines", ".jl": "jsonlines"}
 
@@ -50,13 +51,27 @@ def read_items(path: str | Path) -> list[dict]:
         for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise UserError(f"{path} line {number} is not JSON ({error.msg})") from None
+            row = loads_bounded(line, f"{path} line {number}")
             if not isinstance(row, dict) or "url" not in row:
                 raise UserError(f"{path} line {number} is not an object with a 'url' field")
-            rows.append(row)
+            rows.append(_as_text(row, f"{path} line {number}"))
     else:
         rows = [{"url": line.strip()} for line in text.splitlines() if line.strip() and not line.startswith("#")]
     return [empty_item(**{key: value for key, value in row.items() if key in ITEM_FIELDS}) for row in rows]
+
+
+def _as_text(row: dict, source: str) -> dict:
+    """A JSON row's item fields as text, the way a CSV row has them; a value of another kind is a UserError."""
+    text = {}
+    for key, value in row.items():
+        if key not in ITEM_FIELDS:
+            continue
+        if value is None:
+            value = ""
+        elif key in NUMBER_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            kinds = "a string or a number" if key in NUMBER_FIELDS else "a string"
+            raise UserError(f"{source}: '{key}' is JSON {type(value).__name__}; expected {kinds}")
+        text[key] = value
+    return text
