@@ -25,8 +25,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 UNWRITABLE = "/proc/logogan"  # no one, not even root, can create files in /proc
 COMMANDS = [
     "preprocessing.pack", "preprocessing.build", "preprocessing.clean", "preprocessing.dedupe", "preprocessing.augment",
-    "preprocessing.contact_sheet", "preprocessing.simple_icons", "preprocessing.s3",
+    "preprocessing.contact_sheet", "preprocessing.simple_icons", "preprocessing.colour_logos", "preprocessing.s3",
     "scraping.commons", "scraping.gallery", "scraping.download", "scraping.rasterize", "scraping.split_grid",
+    "scraping.iconify",
     "models.train", "models.generate", "models.evaluate",
     "bench/train_speed.py", "bench/preprocess_speed.py", "bench/scraping_local.py", "bench/shapes_render.py",
 ]  # bench/fid_speed.py is left out: it imports Keras at the top, which alone takes longer than this whole walk
@@ -121,6 +122,11 @@ def cases(paths: dict[str, Path]) -> dict[str, list[tuple[list[str], str]]]:
             (["--no-such-flag"], flag_help("python -m preprocessing.simple_icons")),
             *[(["--limit", "1", *argv], message) for argv, message in npz_out],
         ],
+        "preprocessing.colour_logos": [  # refused before any registry is asked (nothing listens on port 9)
+            (["--registry", "http://127.0.0.1:9", "--no-such-flag"], flag_help("python -m preprocessing.colour_logos")),
+            (["--registry", "http://127.0.0.1:9", "--set", "logos"], "--set logos: held out for evaluation"),
+            *[(["--registry", "http://127.0.0.1:9", *argv], message) for argv, message in npz_out],
+        ],
         "preprocessing.s3": [
             (["sync", "a", "b"], "argument action: invalid choice: 'sync'"),
             (["pull", "s3://bucket/x.npz", f"{UNWRITABLE}/x/"], f"DST {UNWRITABLE}/x: cannot write in /proc"),
@@ -153,6 +159,14 @@ def cases(paths: dict[str, Path]) -> dict[str, list[tuple[list[str], str]]]:
             (["--image", p["sheet"], "--cols", "two", "--rows", "2"], "argument --cols/--col: invalid int value"),
             (["--image", p["missing"] + ".png", "--cols", "2", "--rows", "2"], "missing.png does not exist"),
             *[(["--image", p["sheet"], "--cols", "2", "--rows", "2", "--out", *argv], message)
+              for argv, message in folder_out],
+        ],
+        "scraping.iconify": [  # refused before any registry is asked (nothing listens on port 9)
+            (["--set", "devicon", "--out", p["downloads"], "--no-such-flag"], flag_help("python -m scraping.iconify")),
+            (["--set", "Dev/icon", "--out", p["downloads"]], "--set 'Dev/icon': expected an Iconify set name"),
+            (["--set", "logos", "--out", p["downloads"]], "--set logos: held out for evaluation"),
+            (["--set", "devicon", "--out", p["downloads"], "--registry", "ftp://x"], "--registry 'ftp://x': expected"),
+            *[(["--set", "devicon", "--registry", "http://127.0.0.1:9", "--out", *argv], message)
               for argv, message in folder_out],
         ],
         "models.train": [  # one step each, so that a command that fails to refuse still ends soon
