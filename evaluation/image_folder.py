@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from infra.errors import UserError
+from infra.image_files import open_image_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
@@ -23,11 +23,8 @@ def load_image_folder(folder: str | Path) -> np.ndarray:
         raise UserError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder")
     images = []
     for path in files:
-        try:
-            with Image.open(path) as image:
-                images.append(image.convert("L") if image.mode in ("L", "1", "I;16") else image.convert("RGB"))
-        except (OSError, UnidentifiedImageError) as error:
-            raise UserError(f"{path}: not a readable image ({error})") from None
+        with open_image_file(path) as image:
+            images.append(image.convert("L") if image.mode in ("L", "1", "I;16") else image.convert("RGB"))
     sizes = {image.size for image in images}
     if len(sizes) > 1:
         raise UserError(f"{folder}: images have different sizes {sorted(sizes)}; all must share one size")

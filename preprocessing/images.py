@@ -1,4 +1,4 @@
-"""Open untrusted image files safely and bring every mode to plain RGB or greyscale on white.
+"""Open untrusted image files safely (:mod:`infra.image_files`) and bring every mode to plain RGB or greyscale on white.
 
 Opening is where real-world collections go wrong: huge declared sizes (decompression bombs), truncated
 downloads, files that are not images at all, and modes a model cannot take (CMYK, palettes, alpha,
@@ -6,58 +6,18 @@ downloads, files that are not images at all, and modes a model cannot take (CMYK
 """
 from __future__ import annotations
 
-import contextlib
-import io
-import warnings
-from typing import Iterator
-
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
+
+from infra.image_files import DEFAULT_MAX_PIXELS, ImageRefused, open_image  # noqa: F401  (re-exported)
 
 WHITE = (255, 255, 255)
-DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own warning limit (a 9,459 x 9,459 image)
 ORIENTATION_TAG = 0x0112  # EXIF: how the camera was held
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 
 
-class SkippedImage(Exception):
-    """An input file that cannot become a dataset image; ``reason`` is one of a few short labels."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-
-
-@contextlib.contextmanager
-def _pixel_limit(max_pixels: int) -> Iterator[None]:
-    """Pillow's limit is a module global: set it for this open only, so other code keeps its own."""
-    previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels
-    try:
-        yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
-
-
-def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Decode image bytes fully, after checking their structure; oversized images are refused.
-
-    Pillow only *warns* between ``max_pixels`` and twice that; here the warning is an error, so a
-    declared size above ``max_pixels`` is refused before any pixel is decoded.
-    """
-    with warnings.catch_warnings(), _pixel_limit(max_pixels):
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data)) as probe:
-                probe.verify()
-            image = Image.open(io.BytesIO(data))
-            image.load()
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-            raise SkippedImage("decompression bomb", str(error)) from None
-        except UnidentifiedImageError:
-            raise SkippedImage("not an image") from None
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as error:
-            raise SkippedImage("corrupt", str(error)) from None
-    return image
+# The guarded open lives in infra so that every stage (scraping, evaluation) shares it; these names stay.
+SkippedImage = ImageRefused
 
 
 def to_rgb_or_grey(image: Image.Image, grayscale: bool = False, background=WHITE) -> Image.Image:

@@ -13,11 +13,12 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from infra import cli
 from infra.atomic import atomic_write
 from infra.errors import UserError
+from infra.image_files import open_image_file
 from infra.output_paths import check_output_folder
 
 
@@ -63,14 +64,7 @@ def split(image: Image.Image, x_cuts: list[int], y_cuts: list[int]) -> dict[tupl
 
 
 def open_sheet(path: Path) -> Image.Image:
-    if not path.is_file():
-        raise UserError(f"--image {path} does not exist")
-    try:
-        image = Image.open(path)
-        image.load()
-    except (UnidentifiedImageError, OSError) as error:
-        raise UserError(f"--image {path} is not a readable image ({error})") from None
-    return image
+    return open_image_file(path, "--image")
 
 
 def save_tile(tile: Image.Image, path: Path, image_format: str) -> None:

@@ -13,12 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.lib import format as npy_format
+from PIL import Image
 
 from infra import cli
 from infra.errors import UserError
 from preprocessing import dataset as dataset_module
 from preprocessing import pack
 from preprocessing.dataset import load_dataset, save_dataset, shard_names
+from scraping import split_grid
+from tests.preprocessing.image_fixtures import png_with_declared_size
 
 TIB = 1024**4
 
@@ -150,3 +153,32 @@ def test_a_repack_that_fails_half_way_removes_its_shards_and_keeps_the_old_datas
         cli.run(pack.main, argv)
     assert exited.value.code == 0
     assert len(shard_names(old)) == 8 and load_dataset(old).meta == {"name": "new"}
+
+
+def decompression_bomb(path: Path) -> Path:
+    """A PNG of a few bytes whose header declares 100,000 x 100,000 pixels."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png_with_declared_size(100_000, 100_000))
+    return path
+
+
+def test_split_grid_refuses_a_decompression_bomb_in_one_line(tmp_path, capsys):
+    bomb = decompression_bomb(tmp_path / "sheet.png")
+    with pytest.raises(SystemExit) as exited:
+        cli.run(split_grid.main, ["--image", str(bomb), "--cols", "2", "--rows", "2", "--out", str(tmp_path / "tiles")])
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].split(": error: ", 1)[1].startswith(
+        f"--image {bomb} is not a readable image (decompression bomb: Image size (10000000000 pixels)")
+    assert lines[0].endswith("at most 89478485 pixels are accepted")
+    assert not (tmp_path / "tiles").exists()
+
+
+def test_evaluate_refuses_a_decompression_bomb_among_real_images(tmp_path):
+    from models.evaluate import load_image_source
+
+    folder = tmp_path / "real"
+    Image.new("RGB", (16, 16), "red").save(decompression_bomb(folder / "b.png").with_name("a.png"))
+    with pytest.raises(UserError, match=rf"^{folder / 'b.png'} is not a readable image \(decompression bomb") as refused:
+        load_image_source(str(folder), "real")
+    assert "\n" not in str(refused.value)
