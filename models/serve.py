@@ -9,32 +9,47 @@ files are broken is listed with its problem while the others are served. Trainin
 run one at a time through 'python -m models.train'; stopping the server (Ctrl-C, SIGTERM, SIGHUP) stops
 the running one with a checkpoint, a second signal stops it at once, and a job never outlives the server.
 A token given as ?token= is written to the access log as token=[redacted].
+
+The server is waitress (threads, no processes of its own): --threads requests are answered at a time, at
+most --connection-limit connections are open (more wait to be accepted), a connection whose request is not
+whole --connection-timeout seconds (default 30) after it began, or that is idle that long, is closed, and a
+request body over 2 MiB is refused. Requests must name this server in their Host header (the address it is
+bound to, for a loopback bind 127.0.0.1, localhost or [::1] with the port; others with --allowed-host).
+Requests that change something (POST, DELETE) are refused from other sites' pages and must send
+Content-Type: application/json. At most --max-queued-jobs jobs wait at a time; more are refused with 429.
 """
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
 import os
 import signal
 import socket
 import sys
 from pathlib import Path
 
-from werkzeug.serving import make_server
-
 from infra import cli
 from infra.errors import UserError
-from models.web.access_log import RedactingRequestHandler
-from models.web.app import create_app
-from models.web.jobs import JobQueue
+from models.web import wsgi_server
+from models.web.access_log import AccessLog
+from models.web.app import MAX_CONFIG_BYTES, create_app
+from models.web.guard import parse_allowed_host, served_hosts
+from models.web.jobs import DEFAULT_MAX_QUEUED, JobQueue
 
 DEFAULT_DATA_ROOT = Path("data")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# Waitress reads a whole request before the app sees it: past this it refuses the body itself. Above the
+# app's own limit, so that a config a little too large still gets the app's answer.
+MAX_BODY_BYTES = 2 * MAX_CONFIG_BYTES
+LIMITS = {"threads": (1, 64), "connection_limit": (1, 10_000), "connection_timeout": (1, 3600),
+          "max_queued_jobs": (1, 1000)}
 
 EPILOG = """examples:
   python -m models.serve --runs runs/
   python -m models.serve --runs runs/ --port 8080 --data-root data/
-  LOGOGAN_TOKEN=s3cret python -m models.serve --runs runs/ --host 0.0.0.0
+  LOGOGAN_TOKEN=s3cret python -m models.serve --runs runs/ --host 0.0.0.0 --allowed-host gpu-box.lan
+  python -m models.serve --runs runs/ --threads 8 --connection-limit 1000 --max-queued-jobs 2
 
 then open http://127.0.0.1:5000/ or, for example:
   curl -o sneakers.png 'http://127.0.0.1:5000/generate?run=NAME&class=Sneaker&n=16&seed=7'
@@ -59,6 +74,22 @@ def parse_args(argv):
     parser.add_argument("--token", default=os.environ.get("LOGOGAN_TOKEN") or None,
                         help="secret every request must carry; prefer the LOGOGAN_TOKEN setting, which other "
                              "users cannot see in the process list (default: $LOGOGAN_TOKEN, else none)")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="another name clients may reach the server by (NAME or NAME:PORT, repeatable): "
+                             "requests whose Host header names anything but the bound address (and, for a "
+                             "loopback bind, 127.0.0.1, localhost and [::1]) are refused with 400")
+    parser.add_argument("--threads", type=int, default=wsgi_server.DEFAULT_THREADS,
+                        help=f"requests answered at a time (1 to 64; default: {wsgi_server.DEFAULT_THREADS})")
+    parser.add_argument("--connection-limit", type=int, default=wsgi_server.DEFAULT_CONNECTION_LIMIT,
+                        help="open connections at most; further ones wait to be accepted (1 to 10000; default: "
+                             f"{wsgi_server.DEFAULT_CONNECTION_LIMIT})")
+    parser.add_argument("--connection-timeout", type=int, default=wsgi_server.DEFAULT_CONNECTION_TIMEOUT_S,
+                        metavar="SECONDS",
+                        help="close a connection idle this long, or whose request is not whole this long after "
+                             f"it began (1 to 3600; default: {wsgi_server.DEFAULT_CONNECTION_TIMEOUT_S})")
+    parser.add_argument("--max-queued-jobs", type=int, default=DEFAULT_MAX_QUEUED,
+                        help="training jobs waiting at most, besides the running one; one more is refused "
+                             f"with 429 (1 to 1000; default: {DEFAULT_MAX_QUEUED})")
     return parser.parse_args(argv)
 
 
@@ -78,6 +109,15 @@ def check_args(args) -> None:
         raise UserError(f"--data-root {args.data_root}: no such folder; give the folder that holds the training data")
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port} is not a TCP port; use 0 to 65535")
+    for key, (low, high) in LIMITS.items():
+        value = getattr(args, key)
+        if not low <= value <= high:
+            raise UserError(f"--{key.replace('_', '-')} {value} is out of range; use {low} to {high}")
+    for name in args.allowed_host:
+        try:
+            parse_allowed_host(name)
+        except ValueError as error:
+            raise UserError(str(error)) from None
     if not is_loopback(args.host) and not args.token:
         raise UserError(
             f"--host {args.host} would let anyone who can reach this machine use the server; "
@@ -86,7 +126,7 @@ def check_args(args) -> None:
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    """Bind here rather than in werkzeug, which reports a busy port with several lines and exit status 1."""
+    """Bind here rather than in the server, which reports a busy port with several lines and exit status 1."""
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -118,23 +158,38 @@ def kill_jobs_on_signals(jobs: JobQueue) -> None:
         signal.signal(number, kill)
 
 
+def log_to_stderr() -> None:
+    """The access log and waitress's own warnings (connection limit reached and the like) on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for name, level in (("models.serve.access", logging.INFO), ("waitress", logging.WARNING)):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     check_args(args)
-    jobs = JobQueue(args.runs)
-    app = create_app(args.runs, args.data_root or DEFAULT_DATA_ROOT, token=args.token, jobs=jobs)
-    with listening_socket(args.host, args.port) as listener:
-        server = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno(),
-                             request_handler=RedactingRequestHandler)
+    listener = listening_socket(args.host, args.port)
+    port = listener.getsockname()[1]
+    jobs = JobQueue(args.runs, max_queued=args.max_queued_jobs)
+    app = create_app(args.runs, args.data_root or DEFAULT_DATA_ROOT, token=args.token, jobs=jobs,
+                     allowed_hosts=served_hosts(args.host, port, args.allowed_host))
+    server = wsgi_server.make_server(AccessLog(app), listener, threads=args.threads,
+                                     connection_limit=args.connection_limit,
+                                     connection_timeout=args.connection_timeout, max_body_bytes=MAX_BODY_BYTES)
+    log_to_stderr()
     host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"Serving runs from {args.runs} at http://{host}:{server.socket.getsockname()[1]}/ (Ctrl-C to stop)", file=sys.stderr,
-          flush=True)
+    print(f"Serving runs from {args.runs} at http://{host}:{port}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
     stop_on_signals()
     try:
-        server.serve_forever()  # returns on Ctrl-C or SIGTERM: werkzeug catches the KeyboardInterrupt
+        server.run()  # returns on Ctrl-C or SIGTERM: waitress catches the KeyboardInterrupt
     finally:
         kill_jobs_on_signals(jobs)
         jobs.close()
+        listener.close()
     print("models.serve: stopped", file=sys.stderr)
     return cli.EXIT_INTERRUPTED
 

@@ -7,6 +7,10 @@ Routes (every answer to bad input is a 4xx JSON ``{"error", "status", "allowed"?
 - ``GET /generate?run=NAME&class=Sneaker&n=16&seed=7[&format=zip][&checkpoint=best]`` a PNG grid or a zip;
 - ``GET|POST /api/jobs``, ``GET|DELETE /api/jobs/ID`` training jobs;
 - ``GET /api/runs/NAME/samples/FILE`` a run's sample grids (what a job's ``sample_url`` points at).
+
+Before any route, :mod:`models.web.guard` checks the Host, the origin of changes and their JSON content
+type, and adds the security headers. No answer names a folder of the server's by its absolute path: the runs
+folder and the data root are written as paths relative to them.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import io
 import json
 import re
 import secrets
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -24,7 +29,7 @@ from flask import Flask, Response, jsonify, render_template, request, send_file,
 
 from models import run_folder
 from models.images import image_grid, png_bytes
-from models.web import configs, params
+from models.web import configs, guard, params
 from models.web.errors import ApiError, register_error_handlers
 from models.web.jobs import Job, JobQueue
 from models.web.registry import RunRegistry
@@ -58,14 +63,33 @@ def only_parameters(allowed: Iterable[str]) -> None:
         raise ApiError(400, f"unknown parameter {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}", allowed)
 
 
-def create_app(runs_dir: Path, data_root: Path, token: str | None = None, jobs: JobQueue | None = None) -> Flask:
+def path_hider(folders: dict[Path, str]):
+    """A function that rewrites ``folder/x`` as ``x`` and a bare ``folder`` as its description, for each
+    folder (resolved and as given) in ``folders``."""
+    spellings = sorted({(str(spelling), label) for folder, label in folders.items()
+                        for spelling in (Path(folder).absolute(), Path(folder).resolve()) if str(spelling) != "/"},
+                       key=lambda pair: -len(pair[0]))  # the longest first: a folder inside another
+
+    def hide(text: str) -> str:
+        for spelling, label in spellings:
+            text = text.replace(spelling + "/", "").replace(spelling, label)
+        return text
+
+    return hide
+
+
+def create_app(runs_dir: Path, data_root: Path, token: str | None = None, jobs: JobQueue | None = None,
+               allowed_hosts: guard.AllowedHosts = guard.LOOPBACK_ANY_PORT) -> Flask:
+    """The app; ``allowed_hosts`` are the Host values it answers (see models.web.guard)."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONFIG_BYTES
     app.json.sort_keys = False
-    registry = RunRegistry(runs_dir)
-    jobs = jobs or JobQueue(runs_dir)
     data_root = Path(data_root)
-    register_error_handlers(app)
+    registry = RunRegistry(runs_dir, data_root)
+    jobs = jobs or JobQueue(runs_dir)
+    hide_paths = path_hider({data_root: "the data root", Path(runs_dir): "the runs folder"})
+    guard.install(app, allowed_hosts)
+    register_error_handlers(app, hide_paths)
 
     @app.before_request
     def check_token():
@@ -114,14 +138,15 @@ def create_app(runs_dir: Path, data_root: Path, token: str | None = None, jobs: 
         only_parameters(())
         runs = registry.runs()
         return jsonify({
-            "runs_dir": str(registry.runs_dir),
-            "models": [info.summary() for info in runs if not info.problem],
-            "broken": [{"name": info.name, "problem": info.problem} for info in runs if info.problem],
+            "runs_dir": registry.runs_dir.name,
+            "models": [info.summary(registry.data_root) for info in runs if not info.problem],
+            "broken": [{"name": info.name, "problem": hide_paths(info.problem)} for info in runs if info.problem],
         })
 
     def job_json(job: Job) -> dict:
         described = jobs.describe(job)
         sample = described.pop("sample")
+        described["message"] = hide_paths(described["message"])
         described["url"] = url_for("job", job_id=job.id)
         described["sample_url"] = url_for("run_sample", name=job.id, filename=sample) if sample else None
         return described
@@ -135,7 +160,7 @@ def create_app(runs_dir: Path, data_root: Path, token: str | None = None, jobs: 
     def job_submit():
         only_parameters(("name",))
         config = posted_config()
-        name = params.name(request.args.get("name") or request.form.get("name") or default_job_name(config), "name")
+        name = params.name(request.args.get("name") or default_job_name(config), "name")
         job = jobs.submit(configs.check_posted_config(config, data_root), name)
         response = jsonify(job_json(job))
         response.status_code = 202
@@ -166,20 +191,17 @@ def create_app(runs_dir: Path, data_root: Path, token: str | None = None, jobs: 
 
 
 def posted_config() -> object:
-    """The JSON config from an uploaded file field ``config`` or, failing that, from the request body."""
-    if request.mimetype == "multipart/form-data":
-        upload = request.files.get("config")
-        if upload is None:
-            raise ApiError(400, "the upload has no file field named 'config'; send the JSON config as -F config=@FILE")
-        raw, source = upload.read(), f"uploaded file {upload.filename!r}"
-    else:
-        raw, source = request.get_data(), "request body"
+    """The JSON config of the request body (the guard has checked that it is declared JSON)."""
+    raw, source = request.get_data(), "request body"
     if not raw.strip():
-        raise ApiError(400, "no config: send a JSON config as the request body or as an uploaded file field 'config'")
+        raise ApiError(400, "no config: send a JSON config as the request body (Content-Type: application/json)")
     try:
         config = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ApiError(400, f"{source} is not valid JSON ({error})") from None
+    except ValueError:  # an integer of thousands of digits, which Python will not convert
+        raise ApiError(400, f"{source} holds a number of more than {sys.get_int_max_str_digits()} digits; "
+                            "every number in a config is short") from None
     except RecursionError:  # json.loads ran out of stack
         raise nested_too_deeply(source) from None
     if depth(config) > MAX_CONFIG_DEPTH:

@@ -4,7 +4,7 @@ The server trains on behalf of whoever can reach it, so a posted config may only
 server's data root: ``data_path`` (and ``data_dir``) are resolved against that root (symlinks followed) and
 rewritten as absolute paths; anything outside it, and s3:// URLs (which would use the server's credentials),
 is refused. So is a path whose files link out of the root: the files of an IDX folder, the shards of a
-.npz dataset, each resolved on its own.
+.npz dataset, each resolved on its own. Answers name paths relative to the root, never the root itself.
 """
 from __future__ import annotations
 
@@ -20,25 +20,25 @@ from preprocessing.dataset import shard_names
 def under_data_root(key: str, value: object, data_root: Path) -> str:
     root = data_root.resolve()
     if not isinstance(value, str) or not value or is_s3_url(value):
-        raise ApiError(400, f"{key} = {value!r} is not allowed here; use a path under the server's data root {root}")
+        raise ApiError(400, f"{key} = {value!r} is not allowed here; use a path under the server's data root")
     if "\0" in value:
-        raise ApiError(400, f"{key} = {value!r} contains a NUL character; use a path under the server's data root {root}")
+        raise ApiError(400, f"{key} = {value!r} contains a NUL character; use a path under the server's data root")
     try:
         path = (root / value).resolve()
         exists = path.exists()
     except (OSError, RuntimeError) as error:  # a name too long, a loop of links
         raise ApiError(400, f"{key} = {value[:200]!r} cannot be used as a path ({reason(error)})") from None
     if not path.is_relative_to(root):
-        raise ApiError(403, f"{key} = {value!r} lies outside the server's data root {root}; use a path under it")
+        raise ApiError(403, f"{key} = {value!r} lies outside the server's data root; use a path under it")
     if not exists:
-        raise ApiError(400, f"{key} = {value!r}: no such file or folder under the data root {root}")
+        raise ApiError(400, f"{key} = {value!r}: no such file or folder under the data root")
     try:
         outside = next((file for file in files_read_from(path) if not resolves_under(file, root)), None)
     except OSError as error:
         raise ApiError(400, f"{key} = {value!r} cannot be read ({reason(error)})") from None
     if outside is not None:
-        raise ApiError(403, f"{key} = {value!r}: {outside} links to a file outside the server's data root {root}; "
-                            "copy the data into it instead")
+        raise ApiError(403, f"{key} = {value!r}: {outside.relative_to(root)} links to a file outside the server's "
+                            "data root; copy the data into it instead")
     return str(path)
 
 

@@ -1,6 +1,8 @@
 """Every failed request answers with JSON: what is wrong and, where it helps, what is allowed."""
 from __future__ import annotations
 
+from typing import Callable
+
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
@@ -24,15 +26,17 @@ def _answer(status: int, message: str, allowed: object = None):
     return jsonify(body), status
 
 
-def register_error_handlers(app: Flask) -> None:
+def register_error_handlers(app: Flask, hide_paths: Callable[[str], str] = str) -> None:
+    """``hide_paths`` rewrites the server's own folders out of messages (see models.web.app.path_hider)."""
+
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):
-        return _answer(error.status, error.message, error.allowed)
+        return _answer(error.status, hide_paths(error.message), error.allowed)
 
     @app.errorhandler(UserError)
     def user_error(error: UserError):
         # Raised by the trainer's own checks (a config, a class name): the user can fix it.
-        return _answer(400, str(error))
+        return _answer(400, hide_paths(str(error)))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -4,7 +4,8 @@ Each job is a run: its id is the run's name, its progress is what the trainer wr
 (status.json, metrics.jsonl, samples/). Cancelling sends SIGINT, which the trainer answers by saving a
 checkpoint and stopping with state "interrupted", so the work done so far is kept and can be resumed
 with ``python -m models.train --resume``. The posted config and the trainer's output are kept beside the
-runs in ``<runs>/.jobs/`` (a hidden folder the run listing skips). Jobs live as long as the server does,
+runs in ``<runs>/.jobs/`` (a hidden folder the run listing skips) and removed when the job is cancelled. At
+most ``max_queued`` jobs wait at a time; one more is refused with 429. Jobs live as long as the server does,
 and never longer: each trainer runs in a process group of its own, which closing the queue stops, and
 which the kernel stops should the server die without closing it (see models.web.job_process).
 """
@@ -29,6 +30,7 @@ ENDED = ("finished", "interrupted", "failed", "cancelled")
 LOSS_KEYS = ("d_loss", "g_loss")
 METRICS_TAIL_BYTES = 64 * 1024
 STOP_TIMEOUT_S = 120  # a checkpoint is saved within seconds; past this the trainer is stuck
+DEFAULT_MAX_QUEUED = 8
 
 
 def now() -> str:
@@ -48,6 +50,7 @@ class Job:
     ended_at: str | None = None
     exit_code: int | None = None
     cancel_requested: bool = False
+    cancelled_by_user: bool = False  # its files go once it has ended
     process: subprocess.Popen | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -66,8 +69,9 @@ def last_line(path: Path) -> str:
 
 
 class JobQueue:
-    def __init__(self, runs_dir: Path):
+    def __init__(self, runs_dir: Path, max_queued: int = DEFAULT_MAX_QUEUED):
         self.runs_dir = Path(runs_dir).resolve()
+        self.max_queued = max_queued
         self.jobs_dir = self.runs_dir / ".jobs"
         self._jobs: dict[str, Job] = {}
         self._waiting: collections.deque[Job] = collections.deque()
@@ -81,6 +85,9 @@ class JobQueue:
                 raise ApiError(503, "the server is shutting down; no new jobs")
             if name in self._jobs or (self.runs_dir / name).exists():
                 raise ApiError(409, f"a run or job named {name!r} already exists; choose another name")
+            if len(self._waiting) >= self.max_queued:
+                raise ApiError(429, f"the job queue is full ({len(self._waiting)} waiting, the most this server "
+                                    "queues: --max-queued-jobs); wait for one to start or cancel one")
             job = Job(
                 id=name,
                 run_dir=self.runs_dir / name,
@@ -112,6 +119,7 @@ class JobQueue:
         with self._changed:
             if job.state in ENDED:
                 raise ApiError(409, f"job {job_id!r} has already ended ({job.state}); only queued or running jobs can be cancelled")
+            job.cancelled_by_user = True
             if job.state == "queued":
                 self._waiting.remove(job)
                 self._end(job, "cancelled", "cancelled before it started")
@@ -188,6 +196,9 @@ class JobQueue:
 
     def _end(self, job: Job, state: str, message: str) -> None:
         job.state, job.message, job.ended_at = state, message, now()
+        if job.cancelled_by_user or state == "cancelled":  # its run folder, if any, keeps what it trained
+            for path in (job.config_path, job.log_path):
+                path.unlink(missing_ok=True)
         job.done.set()
 
     def describe(self, job: Job) -> dict:

@@ -5,7 +5,8 @@ looked at again on every listing, so runs that finish while the server is up (it
 included) appear without a restart. A run's files are read again whenever one of them changes, so a run
 resumed and finished again is loaded again, and a run that was broken (a config.json that is not JSON, an
 empty generator.keras) is served again as soon as the file is fixed. A broken run is listed with its
-problem and never keeps the server from serving the others.
+problem and never keeps the server from serving the others. A listing states each run's generator as its
+config.json builds it (choice and architecture), and names its data by a path relative to the data root.
 """
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from infra.errors import UserError
+from infra.storage import is_s3_url
 from models import run_folder
 from models.web.errors import ApiError
 
-SUMMARY_KEYS = ("data_path", "latent_dim", "loss", "batch_size", "steps", "epochs", "metric_evaluate", "backend", "seed")
+SUMMARY_KEYS = ("latent_dim", "loss", "batch_size", "steps", "epochs", "metric_evaluate", "backend", "seed")
 # What a loaded generator is made of: a change to one of these means loading it again.
 MODEL_FILES = (run_folder.GENERATOR_FILE, run_folder.CONFIG_FILE, run_folder.CHECKPOINTS_DIR)
 # What else the listing shows: a change means reading the run's files again, not its model.
@@ -50,28 +52,58 @@ class RunInfo:
     def image_shape(self) -> list[int] | None:
         return self.config.get("image_shape")
 
-    def summary(self) -> dict:
+    def summary(self, data_root: Path | None = None) -> dict:
+        shape = self.image_shape
         return {
             "name": self.name,
-            "image_shape": self.image_shape,
+            "image_shape": shape,
+            "image_size": shape[:2] if shape else None,
             "class_names": self.class_names,
+            "num_classes": len(self.class_names) if self.class_names else 0,
             "conditional": bool(self.class_names),
-            "config": config_summary(self.config),
+            "generator": network_summary(self.config, "generator"),
+            "config": config_summary(self.config, data_root),
             "best_metric": self.best_metric,
             "checkpoints": list(self.checkpoints),
             "state": self.status.get("state"),
             "steps": self.status.get("step"),
+            "total_steps": self.status.get("total_steps"),
             "updated": self.status.get("updated"),
             "warnings": list(self.warnings),
         }
 
 
-def config_summary(config: dict) -> dict:
+def network_summary(config: dict, role: str) -> dict | None:
+    """What builds the run's ``role`` network: its choice and its architecture (mlp, conv, resnet, shapes),
+    as config.json states them or, where it leaves them out, as the choice's defaults fill them in."""
+    from models.networks.options import resolve_options
+
+    network = config.get(role)
+    if not isinstance(network, dict):
+        return None
+    try:
+        resolved = resolve_options(network, role)
+    except (UserError, KeyError, TypeError):  # an older or hand-edited config: report what it says
+        resolved = network
+    return {key: resolved.get(key) for key in ("choice", "architecture", "conditional")}
+
+
+def public_data_path(value: object, data_root: Path | None) -> object:
+    """A run's data as the listing shows it: relative to the data root, else by its file name alone (never
+    an absolute path of the server's); dataset names and s3:// URLs as they are."""
+    if not isinstance(value, str) or is_s3_url(value) or not Path(value).is_absolute():
+        return value
+    if data_root is not None:
+        for root in (Path(data_root).absolute(), Path(data_root).resolve()):
+            if Path(value).is_relative_to(root):
+                return str(Path(value).relative_to(root))
+    return Path(value).name
+
+
+def config_summary(config: dict, data_root: Path | None = None) -> dict:
     """The settings that tell runs apart at a glance (config.json holds every one)."""
-    summary = {}
-    for role in ("generator", "discriminator"):
-        network = config.get(role)
-        summary[role] = network.get("choice") if isinstance(network, dict) else None
+    summary = {role: network_summary(config, role) for role in ("generator", "discriminator")}
+    summary["data_path"] = public_data_path(config.get("data_path"), data_root)
     summary.update({key: config.get(key) for key in SUMMARY_KEYS})
     return summary
 
@@ -125,8 +157,9 @@ def load_info(path: Path) -> RunInfo:
 
 
 class RunRegistry:
-    def __init__(self, runs_dir: Path):
+    def __init__(self, runs_dir: Path, data_root: Path | None = None):
         self.runs_dir = Path(runs_dir)
+        self.data_root = data_root
         self._lock = threading.Lock()  # guards the dictionaries below, never held while loading a model
         self._infos: dict[str, RunInfo] = {}
         self._run_locks: dict[str, threading.Lock] = {}
@@ -152,7 +185,7 @@ class RunRegistry:
         runs = {info.name: info for info in self.runs()}
         names = sorted(runs)
         if not runs:
-            raise ApiError(404, f"no finished runs in {self.runs_dir} yet (a run is served once its generator.keras exists)")
+            raise ApiError(404, f"no finished runs in the runs folder {self.runs_dir.name!r} yet (a run is served once its generator.keras exists)")
         if name is None or name == "":
             if len(runs) > 1:
                 raise ApiError(400, f"{len(runs)} runs are served; choose one with run=NAME", names)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -58,11 +59,13 @@ def wait_for(condition, timeout: float, what: str):
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def start_server(runs: Path, data_root: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    """``python -m models.serve`` on a free loopback port, its stderr in ``log``; returns it and its URL."""
+def start_server(runs: Path, data_root: Path, log: Path, *flags: str) -> tuple[subprocess.Popen, str]:
+    """``python -m models.serve`` (with ``flags``) on a free loopback port, its stderr in ``log``; returns it
+    and its URL."""
     with open(log, "w") as stderr:
         server = subprocess.Popen(
-            [sys.executable, "-m", "models.serve", "--runs", str(runs), "--data-root", str(data_root), "--port", "0"],
+            [sys.executable, "-m", "models.serve", "--runs", str(runs), "--data-root", str(data_root), "--port", "0",
+             *flags],
             cwd=PROJECT_ROOT, env=trainer_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
         )
     try:
@@ -72,6 +75,25 @@ def start_server(runs: Path, data_root: Path, log: Path) -> tuple[subprocess.Pop
         server.wait(timeout=30)
         raise
     return server, address.group(0)
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """SIGTERM, as a service manager stops it, and wait; SIGKILL should it not stop."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=30)
+
+
+def loopback_session():
+    """A requests session that never goes through a proxy (loopback only)."""
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    return session
 
 
 @pytest.fixture(scope="session")

@@ -49,8 +49,23 @@ def test_models_lists_the_finished_run_with_its_shape_classes_and_config(client)
     assert model["checkpoints"] == ["last"]
     assert model["best_metric"] is None
     assert (model["state"], model["steps"]) == ("finished", RUN_STEPS)
-    assert model["config"]["generator"] == "cgan"
+    assert model["config"]["generator"] == {"choice": "cgan", "architecture": "conv", "conditional": True}
+    assert model["generator"] == model["config"]["generator"]
+    assert (model["image_size"], model["num_classes"], model["total_steps"]) == ([IMAGE_SIZE] * 2, 10, RUN_STEPS)
     assert model["config"]["latent_dim"] == 8
+
+
+def test_models_states_a_shapes_generators_architecture(runs_dir, data_root, tmp_path):
+    """Issue 38: a shapes generator was listed as plain "dcgan"; the listing reads config.json's architecture."""
+    runs = tmp_path / "runs"
+    shutil.copytree(runs_dir / RUN, runs / "vector")
+    config = json.loads((runs / "vector" / "config.json").read_text())
+    config["generator"] = {**config["generator"], "choice": "dcgan", "architecture": "shapes", "conditional": False}
+    (runs / "vector" / "config.json").write_text(json.dumps({**config, "class_names": None, "image_shape": [32, 32, 3]}))
+    (model,) = create_app(runs, data_root).test_client().get("/api/models").get_json()["models"]
+    assert model["generator"] == {"choice": "dcgan", "architecture": "shapes", "conditional": False}
+    assert (model["image_size"], model["num_classes"], model["class_names"]) == ([32, 32], 0, None)
+    assert (model["state"], model["steps"], model["total_steps"]) == ("finished", RUN_STEPS, RUN_STEPS)
 
 
 def test_generate_returns_a_grid_of_the_generators_own_images(client, generator):

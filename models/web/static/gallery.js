@@ -42,6 +42,14 @@ function selectedModel() {
   return models.find((model) => model.name === $("run").value);
 }
 
+// "dcgan (shapes)": the choice and, where it is not the choice's usual one, the architecture.
+function network(described) {
+  if (!described) return "?";
+  const usual = { gan: "mlp" }[described.choice] || "conv";
+  return described.architecture && described.architecture !== usual
+    ? `${described.choice} (${described.architecture})` : described.choice;
+}
+
 function fillRunDetails() {
   const model = selectedModel();
   const classSelect = $("class");
@@ -56,7 +64,8 @@ function fillRunDetails() {
   const [height, width, channels] = model.image_shape || [];
   const metric = model.best_metric ? `, best ${model.best_metric.name} ${model.best_metric.value.toFixed(3)} at step ${model.best_metric.step}` : "";
   $("run-info").textContent = `${width}×${height} px, ${channels === 1 ? "grey" : "colour"}, ` +
-    `${model.config.generator} generator / ${model.config.discriminator} discriminator, ${model.steps} steps${metric}`;
+    `${network(model.config.generator)} generator / ${network(model.config.discriminator)} discriminator, ` +
+    `${model.steps} steps${metric}`;
 }
 
 async function loadModels() {
@@ -137,13 +146,13 @@ async function refreshJobs() {
   }
 }
 
+// The config file goes as a JSON body: the server takes changes only as application/json.
 async function submitJob(event) {
   event.preventDefault();
-  const form = new FormData();
-  form.append("config", $("config-file").files[0]);
-  if ($("job-name").value) form.append("name", $("job-name").value);
   try {
-    await request("/api/jobs", { method: "POST", body: form });
+    const body = await $("config-file").files[0].text();
+    await request("/api/jobs", { method: "POST", headers: { "Content-Type": "application/json" }, body },
+                  { name: $("job-name").value });
     showError($("job-error"), null);
     refreshJobs();
   } catch (error) {
