@@ -6,6 +6,11 @@ failed pull never leaves a truncated file). Because S3 computes ETags per upload
 same part size (:data:`PART_SIZE`); objects uploaded by other tools with another part size are still
 recognised by inferring their part size from the part count.
 
+An upload in parts that fails in any way this process sees (an error, Ctrl-C, a SIGTERM that the command
+turns into one) is aborted, so the bucket keeps no orphan parts; what a SIGKILL or a lost machine leaves
+behind is listed by :func:`incomplete_uploads` and removed by :func:`abort_incomplete_uploads`, as the S3
+lifecycle rule that aborts incomplete multipart uploads would.
+
 Problems a user can fix (wrong credentials, a missing bucket, an unreachable endpoint, a malformed URL)
 become a one-line :class:`~infra.errors.UserError`. A local destination spelled with a trailing slash is a
 folder, created when missing, as with ``aws s3 cp``.
@@ -17,6 +22,7 @@ import hashlib
 import math
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterator
 
@@ -177,12 +183,117 @@ def upload_file(local_path, url: str, client=None) -> None:
     if not key or key.endswith("/"):
         key += local_path.name
         url = f"s3://{bucket}/{key}"
-    with _s3_errors(url, client):
+    with _aborted_on_failure(client, bucket, key), _s3_errors(url, client):
         client.head_bucket(Bucket=bucket)
         client.upload_file(str(local_path), bucket, key, Config=TRANSFER)
         stored = client.head_object(Bucket=bucket, Key=key)
     if not matches_etag(local_path, stored["ETag"], stored["ContentLength"]):
         raise UserError(f"{url}: upload verification failed; the stored ETag {stored['ETag']} does not match {local_path}")
+
+
+@contextlib.contextmanager
+def _aborted_on_failure(client, bucket: str, key: str) -> Iterator[None]:
+    """Abort every multipart upload of ``key`` started inside the block when the block fails in any way.
+
+    boto3's transfer manager aborts on the failures it sees itself; this also covers Ctrl-C and SIGTERM
+    arriving between its calls, and says so when the abort itself fails (a lost connection).
+    """
+    started: list[str] = []
+
+    def record(parsed=None, **_):
+        if parsed and parsed.get("Bucket") == bucket and parsed.get("Key") == key and parsed.get("UploadId"):
+            started.append(parsed["UploadId"])
+
+    event = "after-call.s3.CreateMultipartUpload"
+    client.meta.events.register(event, record)
+    try:
+        yield
+    except BaseException as failure:
+        left = [upload_id for upload_id in started if not _abort_upload(client, bucket, key, upload_id)]
+        if left and isinstance(failure, UserError):
+            raise UserError(f"{failure}; its incomplete upload could not be aborted either: remove it with "
+                            f"python -m preprocessing.s3 clean s3://{bucket}/{key} --older-than 0") from None
+        raise
+    finally:
+        client.meta.events.unregister(event, record)
+
+
+def _abort_upload(client, bucket: str, key: str, upload_id: str) -> bool:
+    """Abort one multipart upload; True when it is gone (aborted now, or already by boto3)."""
+    try:
+        _abort(client, bucket, key, upload_id)
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+        return False
+    return True
+
+
+def _abort(client, bucket: str, key: str, upload_id: str) -> None:
+    """Abort one multipart upload; one that is already gone (completed or aborted) is no error."""
+    try:
+        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    except botocore.exceptions.ClientError as error:
+        if str(error.response.get("Error", {}).get("Code")) not in ("NoSuchUpload", "404"):
+            raise
+
+
+@dataclass
+class IncompleteUpload:
+    """A multipart upload that was started and neither completed nor aborted: its parts take space."""
+
+    key: str
+    upload_id: str
+    initiated: datetime
+    parts: int
+    bytes: int
+
+    def age_hours(self, now: datetime) -> float:
+        return (now - self.initiated).total_seconds() / 3600
+
+
+def incomplete_uploads(url: str, client=None) -> list[IncompleteUpload]:
+    """The incomplete multipart uploads under the URL's key prefix, oldest first."""
+    client = client or s3_client()
+    bucket, prefix = split_s3_url(url)
+    uploads = []
+    with _s3_errors(url, client):
+        for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
+            for entry in page.get("Uploads", []):
+                sizes = _part_sizes(client, bucket, entry["Key"], entry["UploadId"])
+                if sizes is not None:
+                    initiated = entry["Initiated"].astimezone(timezone.utc)
+                    uploads.append(IncompleteUpload(entry["Key"], entry["UploadId"], initiated, len(sizes), sum(sizes)))
+    return sorted(uploads, key=lambda upload: (upload.initiated, upload.key))
+
+
+def _part_sizes(client, bucket: str, key: str, upload_id: str) -> list[int] | None:
+    """The sizes of an upload's parts; None when it was completed or aborted since it was listed."""
+    sizes = []
+    try:
+        for page in client.get_paginator("list_parts").paginate(Bucket=bucket, Key=key, UploadId=upload_id):
+            sizes.extend(part["Size"] for part in page.get("Parts", []))
+    except botocore.exceptions.ClientError as error:
+        if str(error.response.get("Error", {}).get("Code")) in ("NoSuchUpload", "404"):
+            return None
+        raise
+    return sizes
+
+
+def abort_incomplete_uploads(url: str, older_than_hours: float, client=None,
+                             now: datetime | None = None) -> tuple[list[IncompleteUpload], list[IncompleteUpload]]:
+    """Abort the incomplete uploads under the URL started at least ``older_than_hours`` ago; return
+    (aborted, kept). Younger ones are kept: they may belong to a push that is still running."""
+    client = client or s3_client()
+    bucket, _ = split_s3_url(url)
+    now = now or datetime.now(timezone.utc)
+    aborted, kept = [], []
+    for upload in incomplete_uploads(url, client):
+        if upload.age_hours(now) < older_than_hours:
+            kept.append(upload)
+            continue
+        with _s3_errors(f"s3://{bucket}/{upload.key}", client):
+            _abort(client, bucket, upload.key, upload.upload_id)
+        aborted.append(upload)
+    return aborted, kept
 
 
 def download_file(url: str, local_path, client=None) -> Path:

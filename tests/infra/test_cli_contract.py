@@ -131,6 +131,12 @@ def cases(paths: dict[str, Path]) -> dict[str, list[tuple[list[str], str]]]:
             (["sync", "a", "b"], "argument action: invalid choice: 'sync'"),
             (["pull", "s3://bucket/x.npz", f"{UNWRITABLE}/x/"], f"DST {UNWRITABLE}/x: cannot write in /proc"),
             (["push", p["missing"], "s3://bucket/in/"], "no such file or folder to push"),
+            (["clean", "s3://bucket/x", "--older-than", "-1"], "--older-than: '-1' is not a number of hours >= 0"),
+            (["clean", "s3://bucket/x", "--older-than", "nan"], "--older-than: 'nan' is not a number of hours >= 0"),
+            (["clean", "bucket/x"], "'bucket/x' is not an S3 URL"),
+            (["clean", "s3://bucket/x", "extra"], "clean takes one S3 URL; got an extra argument 'extra'"),
+            (["push", p["missing"], "s3://bucket/in/", "--older-than", "1"], "--older-than goes with clean, not push"),
+            (["clean", "s3://bucket/x", "--incomplete"], "--incomplete goes with ls, not clean"),
         ],
         "scraping.commons": [
             (["--category", "Logos", "--no-such-flag"], flag_help("python -m scraping.commons")),
