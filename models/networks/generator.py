@@ -1,15 +1,15 @@
 """Generators: latent vector (and label) in, images in [-1, 1] (tanh) or [0, 1] (sigmoid) out.
 
 Built from keras.layers only, so that generator.keras loads with plain keras.saving.load_model; the one
-exception, the shapes generator's renderer, is a registered layer that loads once models.networks.shapes is
-imported."""
+exceptions, the shapes and vector generators' renderers, are registered layers that load once
+models.networks.shapes and models.networks.vector are imported."""
 from __future__ import annotations
 
 import keras
 from keras import layers
 
 from infra.errors import UserError
-from models.networks import resnet, shapes
+from models.networks import resnet, shapes, vector
 from models.networks.attention import AttentionPlacement
 from models.networks.blocks import (auto_width, conv, dense, drop, embed, hidden, label_input,
                                     palette_skipped_doublings, upsamplings)
@@ -30,9 +30,13 @@ def build_generator(options: dict, image_shape: tuple, latent_dim: int, num_clas
         else:
             x = layers.Concatenate()([z, embed(labels, num_classes, opts)])
     body = {"mlp": _mlp_body, "conv": _conv_body, "resnet": resnet.generator_body,
-            "shapes": shapes.generator_body}[opts["architecture"]]
+            "shapes": shapes.generator_body, "vector": None}[opts["architecture"]]
     feature_maps = FeatureMapHooks(opts, AttentionPlacement(opts, "generator"))
-    if opts["palette"]:
+    if opts["architecture"] == "vector":
+        # The palette's colours are part of the scene the renderer paints (and an SVG names), not a pixel mix.
+        x = vector.generator_body(x, _palette_colours(x, image_shape[-1], opts), opts, tuple(image_shape))
+        activation = "linear"
+    elif opts["palette"]:
         height, width, channels = image_shape
         logits = body(x, opts, (height, width, opts["palette"]), feature_maps)
         if opts["palette_scale"] > 1:

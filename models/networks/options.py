@@ -106,10 +106,13 @@ def _check_combinations(resolved: dict, role: str) -> None:
                         "palette; set palette (2 or more) or leave palette_background null")
     if resolved["architecture"] == "shapes":
         _check_shapes(resolved, role)
-    if resolved["skip_excitation"] and (role == "discriminator" or resolved["architecture"] in ("mlp", "shapes")):
+    if resolved["architecture"] == "vector":
+        _check_vector(resolved, role)
+    if resolved["skip_excitation"] and (role == "discriminator"
+                                        or resolved["architecture"] in ("mlp", "shapes", "vector")):
         raise UserError(f"{role}.skip_excitation: only a conv or resnet generator gates its feature maps; set "
                         "skip_excitation false here")
-    if resolved["self_attention"] is not None and resolved["architecture"] in ("mlp", "shapes"):
+    if resolved["self_attention"] is not None and resolved["architecture"] in ("mlp", "shapes", "vector"):
         raise UserError(f"{role}.self_attention: an {resolved['architecture']} network has no feature maps to "
                         "attend over; set self_attention to null or architecture to conv or resnet")
 
@@ -122,6 +125,19 @@ def _check_shapes(resolved: dict, role: str) -> None:
     if resolved["palette"] != 2:
         raise UserError(f"generator.palette: {resolved['palette']!r} with architecture 'shapes'; the shapes "
                         "generator draws a mark on a background, so set palette to 2")
+
+
+def _check_vector(resolved: dict, role: str) -> None:
+    """The vector generator paints its parts from a palette whose entry 0 is the background."""
+    if role == "discriminator":
+        raise UserError("discriminator.architecture: 'vector' draws images and is for generators only; allowed "
+                        "for a discriminator: mlp, conv, resnet")
+    if resolved["palette"] is None:
+        raise UserError("generator.palette: null with architecture 'vector'; the vector generator paints its parts "
+                        "from a palette whose entry 0 is the background, so set palette to 2 or more (e.g. 4)")
+    if resolved["palette_scale"] != 1:
+        raise UserError(f"generator.palette_scale: {resolved['palette_scale']} with architecture 'vector'; the "
+                        "vector renderer draws at any size, so set palette_scale to 1")
 
 
 def is_conditional(options: dict) -> bool:

@@ -21,8 +21,12 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "generator for marks made of geometric parts - dense layers (widths, default [256, 256]) give "
         "shape_count primitives (boxes with rounded corners, circles and stadiums at the limit; rotated, "
         "hollowed into rings or frames, adding to the mark or carving holes in it), rendered anti-aliased into "
-        "the mask that the palette paints. null: mlp for gan, conv for every other choice.",
-        "enum": [None, "mlp", "conv", "resnet", "shapes"],
+        "the mask that the palette paints. 'vector' (generator only, with a palette): a layered vector "
+        "generator - dense layers (widths, default [256, 256]) give a scene of vector_parts painted in order over "
+        "the background (palette entry 0): rounded boxes and rings, closed cubic Bezier paths (even-odd fill) and "
+        "Bezier strokes with round caps, each painting one palette entry; models.generate writes it as SVG at any "
+        "size. null: mlp for gan, conv for every other choice.",
+        "enum": [None, "mlp", "conv", "resnet", "shapes", "vector"],
         "default": None,
     },
     "conditional": {
@@ -74,6 +78,39 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "type": "integer",
         "minimum": 1, "maximum": 256,
         "default": 16,
+    },
+    "vector_parts": {
+        "description": "Generator, architecture vector: the kinds of its parts in painter's order (later parts "
+        "paint over earlier ones): 'box' (rounded box, rotated, filled or a ring), 'path' (closed path of "
+        "path_segments cubic Bezier segments, even-odd fill) or 'stroke' (open Bezier curve of stroke_segments "
+        "segments with a width and round caps). Each part paints one palette entry or is off; painting entry 0, "
+        "the background, carves through what lies beneath. null: [box, path, path, stroke, box, path, stroke, "
+        "path].",
+        "type": ["array", "null"],
+        "items": {"enum": ["box", "path", "stroke"]},
+        "minItems": 1, "maxItems": 64,
+        "default": None,
+    },
+    "path_segments": {
+        "description": "Generator, architecture vector: cubic Bezier segments of each closed path (it starts as "
+        "a circle).",
+        "type": "integer",
+        "minimum": 2, "maximum": 12,
+        "default": 4,
+    },
+    "stroke_segments": {
+        "description": "Generator, architecture vector: cubic Bezier segments of each stroke (it starts as a "
+        "straight line).",
+        "type": "integer",
+        "minimum": 1, "maximum": 8,
+        "default": 2,
+    },
+    "curve_samples": {
+        "description": "Generator, architecture vector: points the renderer samples along each Bezier segment to "
+        "measure distances to it (more: closer to the exact curve that the SVG draws, and slower).",
+        "type": "integer",
+        "minimum": 2, "maximum": 32,
+        "default": 4,
     },
     "embedding_dim": {
         "description": "Size of the label embedding of a conditional network.",

@@ -75,6 +75,24 @@ def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
+def rounded_box_distance(local_x, local_y, half_width, half_height, roundness, thickness):
+    """The signed distance (negative inside) of a box with rounded corners, in its own frame, hollowed to a band
+    along its edge when ``thickness`` is low: the shapes and vector generators' box part.
+
+    Corners have radius sigmoid(roundness) x the shorter half-size, so roundness -> -inf is a box and +inf a
+    circle or a stadium. The band is 2 x sigmoid(thickness) x the shorter half-size wide inside the edge: a ring
+    or frame, or from sigmoid 0.5 up the filled shape (a wide range of the parameter, as most parts of logos are
+    filled). Per-part terms broadcast against the pixel grid."""
+    shorter = ops.minimum(half_width, half_height)
+    radius = ops.sigmoid(roundness) * shorter
+    beyond_x = ops.abs(local_x) - (half_width - radius)
+    beyond_y = ops.abs(local_y) - (half_height - radius)
+    distance = (ops.sqrt(ops.square(ops.relu(beyond_x)) + ops.square(ops.relu(beyond_y)) + 1e-8)
+                + ops.minimum(ops.maximum(beyond_x, beyond_y), 0.0) - radius)
+    half_band = ops.sigmoid(thickness) * shorter
+    return ops.abs(distance + half_band) - half_band
+
+
 @keras.saving.register_keras_serializable(package="logogan")
 class ShapeRenderer(layers.Layer):
     """(B, K, len(PARAMETERS)) raw primitive parameters -> (B, H, W, 2) log-weights of background and mark.
@@ -119,18 +137,7 @@ class ShapeRenderer(layers.Layer):
         offset_y = grid_y - CENTRE_RANGE * ops.tanh(p["centre_y"])
         local_x, local_y = cos * offset_x + sin * offset_y, cos * offset_y - sin * offset_x
 
-        # A rounded box's exact signed distance: corners of radius roundness x the shorter half-size, so
-        # roundness 0 is a box and 1 a circle or a stadium. Per-primitive terms are computed before broadcasting.
-        shorter = ops.minimum(half_width, half_height)
-        radius = ops.sigmoid(p["roundness"]) * shorter
-        beyond_x = ops.abs(local_x) - (half_width - radius)
-        beyond_y = ops.abs(local_y) - (half_height - radius)
-        distance = (ops.sqrt(ops.square(ops.relu(beyond_x)) + ops.square(ops.relu(beyond_y)) + 1e-8)
-                    + ops.minimum(ops.maximum(beyond_x, beyond_y), 0.0) - radius)
-        # A band 2 x half_band wide inside the edge: a ring or frame, or from sigmoid 0.5 up the filled shape (a
-        # wide range of the parameter, as most parts of logos are filled).
-        half_band = ops.sigmoid(p["thickness"]) * shorter
-        distance = ops.abs(distance + half_band) - half_band
+        distance = rounded_box_distance(local_x, local_y, half_width, half_height, p["roundness"], p["thickness"])
         coverage = ops.sigmoid(distance * (-1.0 / (self.edge_px * pixel)))
 
         # Each primitive is off, adds or carves: chosen outright in the forward pass (a translucent part would be

@@ -1,0 +1,385 @@
+"""The layered vector generator: each image is a scene of a background, a small palette and K parts painted in
+order, rendered anti-aliased by a differentiable renderer, and the same scene is a standalone SVG.
+
+Parts come in three kinds, listed in painter's order by the generator's ``vector_parts``:
+
+- ``box``: a box with rounded corners (a circle or stadium at the limit), rotated, filled or hollowed into a
+  ring or frame (the shapes generator's primitive);
+- ``path``: a closed path of ``path_segments`` cubic Bézier segments, filled by the even-odd rule, so a path
+  that crosses itself has holes; it starts as a circle;
+- ``stroke``: an open path of ``stroke_segments`` cubic Bézier segments drawn with a width and round caps, for
+  letter-like marks; it starts as a straight line.
+
+Each part either is off or paints one palette entry, chosen outright in the forward pass with the softmax's
+gradient (straight-through): a translucent part would be a colour no logo has, and an exact entry is what lets
+``models.generate --colours`` repaint a sample. Entry 0 is the background, so a part that paints it carves
+through everything beneath. The renderer samples each Bézier segment at ``curve_samples`` points and measures
+each pixel's distance to the resulting polyline (DiffVG's approach, in closed form per edge); coverage is a
+logistic of the signed distance, about a pixel wide, so every parameter has a gradient along its edges.
+
+:class:`VectorRenderer` is registered with Keras, so a saved vector generator loads with
+``keras.saving.load_model`` once this module has been imported (``models.generate`` does that). Its input, the
+flat *scene* (palette colours, then each part's raw parameters), is what :mod:`models.vector_svg` writes out.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from models.backends import fused
+from models.networks.blocks import dense, drop, hidden, spectral
+from models.networks.shapes import CENTRE_RANGE, MIN_HALF_SIZE, rounded_box_distance
+
+PART_KINDS = ("box", "path", "stroke")
+DEFAULT_PARTS = ["box", "path", "path", "stroke", "box", "path", "stroke", "path"]
+DEFAULT_WIDTHS = [256, 256]
+BOX_PARAMETERS = ("centre_x", "centre_y", "half_width", "half_height", "direction_x", "direction_y", "roundness",
+                  "thickness")
+OFFSET_SCALE = 0.25  # control points move by this many part sizes per unit of raw output
+STROKE_HALF_WIDTHS = (0.03, 0.25)  # canvas units: about 0.8 to 7 px at 56 px
+EDGE_PX = 0.3  # the logistic's scale in pixels: about the slope of the box-filter coverage an SVG renderer gives
+
+
+@dataclass(frozen=True)
+class SceneLayout:
+    """Where each value of a flat scene vector sits: the palette's colours, then per part in painter's order
+    its choice logits (off, entry 0 .. entry palette-1), then each kind's geometry."""
+    parts: tuple
+    palette: int
+    channels: int
+    path_segments: int
+    stroke_segments: int
+
+    @property
+    def box_size(self) -> int:
+        return len(BOX_PARAMETERS)
+
+    @property
+    def path_size(self) -> int:  # centre (2), size (1), 3 control points per segment
+        return 3 + 6 * self.path_segments
+
+    @property
+    def stroke_size(self) -> int:  # centre (2), size (1), 3 per segment and the end point, half-width (1)
+        return 3 + 2 * (3 * self.stroke_segments + 1) + 1
+
+    def count(self, kind: str) -> int:
+        return sum(1 for part in self.parts if part == kind)
+
+    @property
+    def blocks(self) -> list[tuple[str, int]]:
+        """(name, length) of each block of the flat scene, in order."""
+        return [("colours", self.palette * self.channels), ("choices", len(self.parts) * (self.palette + 1)),
+                ("box", self.count("box") * self.box_size), ("path", self.count("path") * self.path_size),
+                ("stroke", self.count("stroke") * self.stroke_size)]
+
+    @property
+    def size(self) -> int:
+        return sum(length for _, length in self.blocks)
+
+    def split(self, scene) -> dict:
+        """The flat (B, size) scene as named blocks: colours (B, P, C), choices (B, K, P+1) and each kind's
+        (B, count, parameters)."""
+        out, start = {}, 0
+        shapes = {"colours": (self.palette, self.channels), "choices": (len(self.parts), self.palette + 1),
+                  "box": (self.count("box"), self.box_size), "path": (self.count("path"), self.path_size),
+                  "stroke": (self.count("stroke"), self.stroke_size)}
+        for name, length in self.blocks:
+            out[name] = ops.reshape(scene[:, start:start + length], (-1, *shapes[name]))
+            start += length
+        return out
+
+
+def generator_body(x, colours, opts: dict, image_shape: tuple):
+    """Dense layers, then each part's raw parameters; with the palette's colours (B, P, C) they make the flat
+    scene, rendered to (B, H, W, C) images in the output range."""
+    height, width, channels = image_shape
+    layout = layout_from_options(opts, channels)
+    for units in opts["widths"] or DEFAULT_WIDTHS:
+        x = hidden(dense(units, opts)(x), opts)
+    x = drop(x, opts)
+    geometry_size = layout.size - layout.palette * channels
+    # Unit-variance outputs per latent draw (as in the shapes generator): the parts start as varied as the data.
+    raw = spectral(layers.Dense(geometry_size, name="vector_parameters",
+                                kernel_initializer=keras.initializers.VarianceScaling(1.0, "fan_in"),
+                                bias_initializer=keras.initializers.Constant(starting_layout(layout))), opts)(x)
+    scene = layers.Concatenate(name="vector_scene")([layers.Flatten()(colours), raw])
+    value_range = (-1.0, 1.0) if opts["output_activation"] == "tanh" else (0.0, 1.0)
+    return VectorRenderer(height, width, list(layout.parts), layout.palette, channels, layout.path_segments,
+                          layout.stroke_segments, opts["curve_samples"], value_range, dtype="float32",
+                          name="vector_renderer")(scene)
+
+
+def layout_from_options(opts: dict, channels: int) -> SceneLayout:
+    return SceneLayout(tuple(opts["vector_parts"] or DEFAULT_PARTS), opts["palette"], channels,
+                       opts["path_segments"], opts["stroke_segments"])
+
+
+def starting_layout(layout: SceneLayout) -> list[float]:
+    """Biases of the geometry block: parts spread on a sunflower spiral within half the canvas, small, on, and
+    painting the mark's entries in turn (never the background, which would carve). Identical starting parts
+    would get identical gradients and stay together."""
+    golden_angle = math.pi * (3.0 - math.sqrt(5.0))
+    count = len(layout.parts)
+    centres = []
+    for index in range(count):
+        radius, angle = 0.5 * math.sqrt((index + 0.5) / count), index * golden_angle
+        centres.append([math.atanh(radius * math.cos(angle) / CENTRE_RANGE),
+                        math.atanh(radius * math.sin(angle) / CENTRE_RANGE)])
+    choices = []
+    for index in range(count):
+        logits = [0.0] * (layout.palette + 1)
+        logits[0] = logits[1] = -1.0  # off, background
+        logits[2 + index % max(layout.palette - 1, 1) if layout.palette > 1 else 1] = 1.0
+        choices += logits
+    small = _logit((0.2 - MIN_HALF_SIZE) / (1.0 - MIN_HALF_SIZE))
+    kinds = {kind: [] for kind in PART_KINDS}
+    for index, kind in enumerate(layout.parts):
+        if kind == "box":
+            kinds[kind] += [*centres[index], small, small, 1.0, 0.0, 2.0 if index % 2 else -2.0, 3.0]
+        elif kind == "path":
+            kinds[kind] += [*centres[index], small] + [0.0] * (6 * layout.path_segments)
+        else:
+            kinds[kind] += [*centres[index], small] + [0.0] * (2 * (3 * layout.stroke_segments + 1)) + [0.0]
+    return choices + kinds["box"] + kinds["path"] + kinds["stroke"]
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+def bezier_basis(samples: int) -> np.ndarray:
+    """(samples, 4): the cubic Bernstein weights at t = 0, 1/samples, ..., (samples-1)/samples."""
+    t = np.arange(samples, dtype="float32")[:, None] / samples
+    return np.concatenate([(1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t ** 2, t ** 3], axis=1)
+
+
+def circle_points(segments: int) -> np.ndarray:
+    """(3 x segments, 2): anchors and control points of the closed cubic path that approximates the unit circle."""
+    kappa = 4.0 / 3.0 * math.tan(math.pi / (2 * segments))
+    points = []
+    for index in range(segments):
+        angle, following = 2 * math.pi * index / segments, 2 * math.pi * (index + 1) / segments
+        anchor = np.array([math.cos(angle), math.sin(angle)])
+        ahead = np.array([math.cos(following), math.sin(following)])
+        points += [anchor, anchor + kappa * np.array([-math.sin(angle), math.cos(angle)]),
+                   ahead - kappa * np.array([-math.sin(following), math.cos(following)])]
+    return np.array(points, dtype="float32")
+
+
+def line_points(segments: int, angle: float) -> np.ndarray:
+    """(3 x segments + 1, 2): the control points of a straight stroke from -1 to 1 at ``angle``."""
+    along = np.linspace(-1.0, 1.0, 3 * segments + 1, dtype="float32")
+    return np.stack([along * math.cos(angle), along * math.sin(angle)], axis=1).astype("float32")
+
+
+def stroke_angle(index: int) -> float:
+    """The starting direction of the index-th stroke: golden-angle turns, so strokes start in varied directions."""
+    return index * math.pi * (3.0 - math.sqrt(5.0))
+
+
+def decode(scene, layout: SceneLayout) -> dict:
+    """The flat (B, size) scene as geometry in canvas units ([-1, 1] along the longer side, y down):
+
+    - ``colours`` (B, P, C) in the output range; ``choices`` (B, K, P+1) one-hot (straight-through);
+    - ``box``: centre (B, n, 2), half_size (B, n, 2), direction (B, n, 2) unit, roundness and thickness
+      (B, n) raw (see :func:`models.networks.shapes.rounded_box_distance`);
+    - ``path``: points (B, n, 3S, 2), anchors and control points of the closed path;
+    - ``stroke``: points (B, n, 3S+1, 2) and half_width (B, n)."""
+    blocks = layout.split(scene)
+    soft = ops.softmax(blocks["choices"], axis=-1)
+    hard = ops.one_hot(ops.argmax(soft, axis=-1), layout.palette + 1, dtype="float32")
+    out = {"colours": blocks["colours"], "choices": soft + ops.stop_gradient(hard - soft)}
+    span = 1.0 - MIN_HALF_SIZE
+
+    box = blocks["box"]
+    norm = ops.sqrt(ops.square(box[..., 4]) + ops.square(box[..., 5]) + 1e-6)
+    out["box"] = {"centre": CENTRE_RANGE * ops.tanh(box[..., 0:2]),
+                  "half_size": MIN_HALF_SIZE + span * ops.sigmoid(box[..., 2:4]),
+                  "direction": ops.stack([box[..., 4] / norm, box[..., 5] / norm], axis=-1),
+                  "roundness": box[..., 6], "thickness": box[..., 7]}
+
+    for kind, base in (("path", _path_base(layout)), ("stroke", _stroke_base(layout))):
+        raw = blocks[kind]
+        centre = ops.expand_dims(CENTRE_RANGE * ops.tanh(raw[..., 0:2]), 2)
+        size = ops.expand_dims(ops.expand_dims(MIN_HALF_SIZE + span * ops.sigmoid(raw[..., 2]), -1), -1)
+        point_count = base.shape[1]
+        offsets = ops.reshape(raw[..., 3:3 + 2 * point_count], (-1, raw.shape[1], point_count, 2))
+        out[kind] = {"points": centre + size * (ops.convert_to_tensor(base)[None] + OFFSET_SCALE * offsets)}
+    low, high = STROKE_HALF_WIDTHS
+    out["stroke"]["half_width"] = low + (high - low) * ops.sigmoid(blocks["stroke"][..., -1])
+    return out
+
+
+def _path_base(layout: SceneLayout) -> np.ndarray:
+    """(paths, 3S, 2): every path starts as the unit circle (scaled by its size)."""
+    return np.repeat(circle_points(layout.path_segments)[None], layout.count("path"), axis=0)
+
+
+def _stroke_base(layout: SceneLayout) -> np.ndarray:
+    """(strokes, 3S+1, 2): straight lines in varied directions."""
+    lines = [line_points(layout.stroke_segments, stroke_angle(index)) for index in range(layout.count("stroke"))]
+    return np.array(lines, dtype="float32").reshape(layout.count("stroke"), 3 * layout.stroke_segments + 1, 2)
+
+
+@keras.saving.register_keras_serializable(package="logogan")
+class VectorRenderer(layers.Layer):
+    """(B, layout.size) flat scenes -> (B, H, W, C) images in the output range, by painter's order over the
+    background (palette entry 0). Any size: :meth:`at_size` gives the same renderer for another canvas."""
+
+    def __init__(self, height: int, width: int, parts: list, palette: int, channels: int, path_segments: int,
+                 stroke_segments: int, curve_samples: int, value_range=(-1.0, 1.0), **kwargs):
+        super().__init__(**kwargs)
+        self.height, self.width, self.curve_samples = height, width, curve_samples
+        self.value_range = tuple(value_range)
+        self.layout = SceneLayout(tuple(parts), palette, channels, path_segments, stroke_segments)
+        self._render = fused(self.draw_op_by_op)
+
+    def get_config(self):
+        layout = self.layout
+        return {**super().get_config(), "height": self.height, "width": self.width, "parts": list(layout.parts),
+                "palette": layout.palette, "channels": layout.channels, "path_segments": layout.path_segments,
+                "stroke_segments": layout.stroke_segments, "curve_samples": self.curve_samples,
+                "value_range": list(self.value_range)}
+
+    def at_size(self, height: int, width: int) -> "VectorRenderer":
+        """The same renderer drawing on a height x width canvas (the scene is resolution-free)."""
+        config = {**self.get_config(), "height": height, "width": width, "name": f"vector_renderer_{height}"}
+        return VectorRenderer.from_config(config)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.height, self.width, self.layout.channels)
+
+    def call(self, scene):
+        return self._render(ops.cast(scene, "float32"))
+
+    def draw_op_by_op(self, scene):
+        """The rendering as separate ops; call() runs it fused (models.backends.fused), with the same result."""
+        layout = self.layout
+        pixel = 2.0 / max(self.height, self.width)  # canvas units per pixel
+        rows = (ops.arange(self.height, dtype="float32") - (self.height - 1) / 2.0) * pixel
+        columns = (ops.arange(self.width, dtype="float32") - (self.width - 1) / 2.0) * pixel
+        grid_y = ops.reshape(rows, (1, self.height, 1, 1))  # (1, H, 1, 1) against (B, 1, 1, n) per-part values
+        grid_x = ops.reshape(columns, (1, 1, self.width, 1))
+        parts = decode(scene, layout)
+
+        distances = {}  # kind -> (B, H, W, n) signed distance, negative inside
+        if layout.count("box"):
+            distances["box"] = _box_distance(parts["box"], grid_x, grid_y)
+        if layout.count("path"):
+            distances["path"] = self._path_distance(parts["path"]["points"], grid_x, grid_y)
+        if layout.count("stroke"):
+            along = self._stroke_distance(parts["stroke"]["points"], grid_x, grid_y)
+            distances["stroke"] = along - _per_part(parts["stroke"]["half_width"])
+        coverage = ops.sigmoid(ops.concatenate([distances[kind] for kind in PART_KINDS if kind in distances], -1)
+                               * (-1.0 / (EDGE_PX * pixel)))
+        coverage = ops.take(coverage, _painter_order(layout), axis=-1)  # (B, H, W, K)
+
+        choices, colours = parts["choices"], parts["colours"]
+        alpha = coverage * _per_part(1.0 - choices[..., 0])
+        part_colours = ops.einsum("bkp,bpc->bkc", choices[..., 1:], colours)  # (B, K, C)
+        image = ops.broadcast_to(colours[:, None, None, 0, :], (ops.shape(scene)[0], self.height, self.width,
+                                                                 layout.channels))
+        for index in range(len(layout.parts)):
+            weight = alpha[..., index:index + 1]
+            image = image + weight * (part_colours[:, None, None, index, :] - image)
+        return image
+
+    def _path_distance(self, points, grid_x, grid_y):
+        """Signed distance to closed paths: the distance to their flattened outline, negative where the even-odd
+        rule puts the pixel inside."""
+        segments = self.layout.path_segments
+        following = ops.roll(points, -3, axis=2)[:, :, 0:3 * segments:3]  # each segment's end anchor
+        controls = ops.reshape(points, (-1, points.shape[1], segments, 3, 2))
+        controls = ops.concatenate([controls, ops.expand_dims(following, 3)], axis=3)  # (B, n, S, 4, 2)
+        vertices = ops.reshape(ops.einsum("tq,bnsqd->bnstd", bezier_basis(self.curve_samples), controls),
+                               (-1, points.shape[1], segments * self.curve_samples, 2))
+        start, end = vertices, ops.roll(vertices, -1, axis=2)
+        distance = _polyline_distance(start, end, grid_x, grid_y)
+        return distance * (1.0 - 2.0 * _inside(start, end, grid_x, grid_y))
+
+    def _stroke_distance(self, points, grid_x, grid_y):
+        """Unsigned distance to open paths (their flattened centre lines)."""
+        segments = self.layout.stroke_segments
+        controls = ops.stack([points[:, :, index:index + 4] for index in range(0, 3 * segments, 3)], axis=2)
+        vertices = ops.reshape(ops.einsum("tq,bnsqd->bnstd", bezier_basis(self.curve_samples), controls),
+                               (-1, points.shape[1], segments * self.curve_samples, 2))
+        vertices = ops.concatenate([vertices, points[:, :, -1:]], axis=2)
+        return _polyline_distance(vertices[:, :, :-1], vertices[:, :, 1:], grid_x, grid_y)
+
+
+def _per_part(values):
+    """(B, n) -> (B, 1, 1, n): one value per part, broadcast over the pixels."""
+    return ops.expand_dims(ops.expand_dims(values, 1), 1)
+
+
+def _box_distance(box: dict, grid_x, grid_y):
+    cos, sin = _per_part(box["direction"][..., 0]), _per_part(box["direction"][..., 1])
+    offset_x = grid_x - _per_part(box["centre"][..., 0])
+    offset_y = grid_y - _per_part(box["centre"][..., 1])
+    local_x, local_y = cos * offset_x + sin * offset_y, cos * offset_y - sin * offset_x
+    return rounded_box_distance(local_x, local_y, _per_part(box["half_size"][..., 0]),
+                                _per_part(box["half_size"][..., 1]), _per_part(box["roundness"]),
+                                _per_part(box["thickness"]))
+
+
+def _edges(start, end):
+    """(B, n, E, 2) edge ends -> per-edge coordinates shaped (B, 1, 1, n, E), to broadcast over the pixels."""
+    def expand(values):
+        return ops.expand_dims(ops.expand_dims(values, 1), 1)
+    return (expand(start[..., 0]), expand(start[..., 1]), expand(end[..., 0] - start[..., 0]),
+            expand(end[..., 1] - start[..., 1]))
+
+
+def _polyline_distance(start, end, grid_x, grid_y):
+    """(B, H, W, n): each pixel's distance to the nearest of each part's edges start -> end (B, n, E, 2).
+
+    The nearest edge is found without a gradient over every (pixel, edge) pair, then the distance to that one edge
+    is measured again with its gradient: the exact gradient of the minimum, at a fraction of the backward pass's
+    cost over all pairs."""
+    ax, ay, abx, aby = _edges(ops.stop_gradient(start), ops.stop_gradient(end))
+    px, py = ops.expand_dims(grid_x, -1) - ax, ops.expand_dims(grid_y, -1) - ay
+    along = ops.clip((px * abx + py * aby) / (abx * abx + aby * aby + 1e-12), 0.0, 1.0)
+    nearest = ops.argmin(ops.square(px - along * abx) + ops.square(py - along * aby), axis=-1)  # (B, H, W, n)
+
+    parts, edges = start.shape[1], start.shape[2]
+    height, width = nearest.shape[1], nearest.shape[2]
+    # Index into each image's (n x E) edges, the same for every image: part k's edges start at k x E.
+    index = ops.reshape(ops.cast(nearest, "int32") + ops.arange(parts, dtype="int32") * edges,
+                        (-1, height * width * parts))
+
+    def nearest_edge(values):  # (B, n, E) -> (B, H, W, n)
+        taken = ops.take_along_axis(ops.reshape(values, (-1, parts * edges)), index, axis=1)
+        return ops.reshape(taken, (-1, height, width, parts))
+    ax, ay = nearest_edge(start[..., 0]), nearest_edge(start[..., 1])
+    abx, aby = nearest_edge(end[..., 0]) - ax, nearest_edge(end[..., 1]) - ay
+    px, py = grid_x - ax, grid_y - ay
+    along = ops.clip((px * abx + py * aby) / (abx * abx + aby * aby + 1e-12), 0.0, 1.0)
+    return ops.sqrt(ops.square(px - along * abx) + ops.square(py - along * aby) + 1e-10)
+
+
+def _inside(start, end, grid_x, grid_y):
+    """(B, H, W, n) 1.0 where a ray from the pixel to +x crosses the closed outline an odd number of times (the
+    even-odd rule, SVG's fill-rule="evenodd"); no gradient, the distance carries it."""
+    ax, ay, abx, aby = _edges(ops.stop_gradient(start), ops.stop_gradient(end))
+    y, x = ops.expand_dims(grid_y, -1), ops.expand_dims(grid_x, -1)
+    straddles = ops.not_equal(ay > y, ay + aby > y)
+    crossing_x = ax + (y - ay) * abx / ops.where(straddles, aby, 1.0)
+    crossings = ops.sum(ops.cast(ops.logical_and(straddles, x < crossing_x), "float32"), axis=-1)
+    return crossings - 2.0 * ops.floor(crossings / 2.0)
+
+
+def _painter_order(layout: SceneLayout) -> np.ndarray:
+    """Indices that take the kinds' concatenated coverage (boxes, paths, strokes) to the parts' painter's order."""
+    offsets, start = {}, 0
+    for kind in PART_KINDS:
+        offsets[kind], start = start, start + layout.count(kind)
+    seen = {kind: 0 for kind in PART_KINDS}
+    order = []
+    for kind in layout.parts:
+        order.append(offsets[kind] + seen[kind])
+        seen[kind] += 1
+    return np.array(order, dtype="int32")
