@@ -185,7 +185,8 @@ class RunRegistry:
         runs = {info.name: info for info in self.runs()}
         names = sorted(runs)
         if not runs:
-            raise ApiError(404, f"no finished runs in the runs folder {self.runs_dir.name!r} yet (a run is served once its generator.keras exists)")
+            raise ApiError(404, f"no finished runs in the runs folder {self.runs_dir.name!r} yet (a run is served "
+                                "once its generator.keras exists)")
         if name is None or name == "":
             if len(runs) > 1:
                 raise ApiError(400, f"{len(runs)} runs are served; choose one with run=NAME", names)

@@ -61,7 +61,8 @@ def test_models_states_a_shapes_generators_architecture(runs_dir, data_root, tmp
     shutil.copytree(runs_dir / RUN, runs / "vector")
     config = json.loads((runs / "vector" / "config.json").read_text())
     config["generator"] = {**config["generator"], "choice": "dcgan", "architecture": "shapes", "conditional": False}
-    (runs / "vector" / "config.json").write_text(json.dumps({**config, "class_names": None, "image_shape": [32, 32, 3]}))
+    config.update(class_names=None, image_shape=[32, 32, 3])
+    (runs / "vector" / "config.json").write_text(json.dumps(config))
     (model,) = create_app(runs, data_root).test_client().get("/api/models").get_json()["models"]
     assert model["generator"] == {"choice": "dcgan", "architecture": "shapes", "conditional": False}
     assert (model["image_size"], model["num_classes"], model["class_names"]) == ([32, 32], 0, None)

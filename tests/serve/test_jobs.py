@@ -10,7 +10,7 @@ import pytest
 from models.web.app import MAX_CONFIG_BYTES, create_app
 from models.web.jobs import JobQueue
 from models.run_folder import read_metrics
-from tests.serve.conftest import RUN, tiny_config, wait_for
+from tests.serve.conftest import RUN, loopback_session, start_server, stop_server, tiny_config, wait_for
 
 TRAINING_TIMEOUT_S = 240
 
@@ -82,10 +82,9 @@ def test_bad_configs_are_refused_with_what_is_wrong(checking_client, body, statu
 
 def test_bad_uploads_names_and_job_ids_are_refused(checking_client):
     client, _ = checking_client
-    no_field = client.post("/api/jobs", data={"other": (io.BytesIO(b"{}"), "c.json")})
-    assert no_field.status_code == 400 and "no file field named 'config'" in no_field.get_json()["error"]
-    broken = client.post("/api/jobs", data={"config": (io.BytesIO(b"{"), "broken.json")})
-    assert broken.status_code == 400 and "uploaded file 'broken.json' is not valid JSON" in broken.get_json()["error"]
+    for upload in ({"other": (io.BytesIO(b"{}"), "c.json")}, {"config": (io.BytesIO(b"{}"), "c.json")}):
+        refused = client.post("/api/jobs", data=upload)  # a form's type: what a page elsewhere can send
+        assert refused.status_code == 415 and "takes Content-Type: application/json" in refused.get_json()["error"]
     spaced = client.post("/api/jobs?name=two%20words", json=config_with())
     assert spaced.status_code == 400 and "name 'two words' is not allowed" in spaced.get_json()["error"]
     huge = client.post("/api/jobs", data=b" " * (MAX_CONFIG_BYTES + 1), content_type="application/json")
@@ -97,16 +96,17 @@ def test_bad_uploads_names_and_job_ids_are_refused(checking_client):
 
 def test_a_job_trains_to_the_end_and_its_run_is_then_served(jobs_client):
     client, runs, _ = jobs_client
-    upload = json.dumps(tiny_config("tiny.npz", conditional=False)).encode()
-    started = client.post("/api/jobs", data={"config": (io.BytesIO(upload), "plain.json"), "name": "plain"})
+    started = client.post("/api/jobs?name=plain", json=tiny_config("tiny.npz", conditional=False))
     assert started.status_code == 202
     assert started.headers["Location"] == "/api/jobs/plain"
     assert started.get_json()["state"] in ("queued", "running")
 
     waiting = client.post("/api/jobs?name=waiting", json=tiny_config("tiny.npz"))
     assert waiting.get_json()["state"] == "queued"  # one job at a time: this one waits for "plain"
+    assert (runs / ".jobs" / "waiting.json").is_file()
     cancelled = client.delete("/api/jobs/waiting")
     assert (cancelled.status_code, cancelled.get_json()["state"]) == (200, "cancelled")
+    assert not (runs / ".jobs" / "waiting.json").exists()  # a cancelled job leaves no files behind
     assert [job["id"] for job in client.get("/api/jobs").get_json()["jobs"]] == ["plain", "waiting"]
 
     job = wait_until_ended(client, "plain")
@@ -138,6 +138,7 @@ def test_cancelling_a_running_job_stops_it_with_a_checkpoint_and_closing_stops_t
     assert job["state"] == "interrupted", job
     assert 2 <= job["step"] < 100_000
     assert json.loads((runs / "long" / "status.json").read_text())["state"] == "interrupted"
+    assert sorted(path.name for path in (runs / ".jobs").iterdir()) == ["later.json", "later.log"]
     assert (runs / "long" / "checkpoints" / "last").is_dir()
     assert client.get("/api/models").get_json()["models"] == []  # interrupted: no generator.keras to serve
 
@@ -163,3 +164,33 @@ def test_a_job_the_trainer_rejects_fails_with_the_trainers_message(tmp_path):
     assert job["state"] == "failed", job
     assert job["exit_code"] != 0
     assert "broken.npz: not a readable .npz dataset" in job["message"]
+
+
+def test_the_server_queues_at_most_max_queued_jobs_and_forgets_cancelled_ones(tmp_path, data_root):
+    """Through the real server process: one job runs, one waits, the next is a 429; cancelled jobs' files go."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    server, url = start_server(runs, data_root, tmp_path / "serve.log", "--max-queued-jobs", "1")
+    session = loopback_session()
+    try:
+        config = tiny_config("tiny.npz", steps=100_000)
+        assert session.post(f"{url}/api/jobs?name=first", json=config, timeout=60).status_code == 202
+        wait_for(lambda: session.get(f"{url}/api/jobs/first", timeout=30).json()["state"] == "running", 60,
+                 "job 'first' to start")
+        assert session.post(f"{url}/api/jobs?name=second", json=config, timeout=60).status_code == 202
+        refused = session.post(f"{url}/api/jobs?name=third", json=config, timeout=60)
+        assert refused.status_code == 429, refused.text
+        assert refused.json() == {"status": 429, "error": "the job queue is full (1 waiting, the most this server "
+                                  "queues: --max-queued-jobs); wait for one to start or cancel one"}
+        assert sorted(path.name for path in (runs / ".jobs").iterdir()) == ["first.json", "first.log", "second.json"]
+
+        for name in ("second", "first"):
+            cancelled = session.delete(f"{url}/api/jobs/{name}", timeout=120)
+            assert cancelled.status_code in (200, 202), cancelled.text
+        wait_for(lambda: session.get(f"{url}/api/jobs/first", timeout=30).json()["state"] not in ("queued", "running"),
+                 TRAINING_TIMEOUT_S, "job 'first' to stop")
+        assert [job["state"] for job in session.get(f"{url}/api/jobs", timeout=30).json()["jobs"]][1] == "cancelled"
+        assert list((runs / ".jobs").iterdir()) == []
+        assert session.post(f"{url}/api/jobs?name=third", json=tiny_config("tiny.npz"), timeout=60).status_code == 202
+    finally:
+        stop_server(server)
