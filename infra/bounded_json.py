@@ -41,14 +41,14 @@ def loads_bounded(text: str, source: str, max_depth: int = MAX_DEPTH) -> object:
     try:
         value = json.loads(text, parse_int=_bounded_int)
     except _TooManyDigits as error:
-        raise UserError(f"{source}: holds a number with {len(str(error).lstrip('-'))} digits; "
+        raise UserError(f"{source} holds a number with {len(str(error).lstrip('-'))} digits; "
                         f"at most {MAX_INT_DIGITS} are accepted") from None
     except RecursionError:
-        raise UserError(f"{source}: is nested too deeply; at most {max_depth} levels are accepted") from None
+        raise UserError(f"{source} is nested too deeply; at most {max_depth} levels are accepted") from None
     except json.JSONDecodeError as error:
-        raise UserError(f"{source}: is not JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
+        raise UserError(f"{source} is not JSON ({error.msg})") from None
     except ValueError as error:  # what else the decoder refuses, e.g. a lone surrogate
-        raise UserError(f"{source}: is not JSON ({' '.join(str(error).split())[:120]})") from None
+        raise UserError(f"{source} is not JSON ({' '.join(str(error).split())[:120]})") from None
     if depth(value) > max_depth:
-        raise UserError(f"{source}: is nested too deeply; at most {max_depth} levels are accepted")
+        raise UserError(f"{source} is nested too deeply; at most {max_depth} levels are accepted")
     return value

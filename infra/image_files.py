@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Iterator
@@ -66,15 +67,15 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
 
 def declared_pixels(data: bytes) -> int | None:
     """The pixel count an image's header declares, read without decoding; None when it is not an image
-    Pillow knows. A header beyond Pillow's own bomb limit counts as that limit's double, which no caller
-    accepts."""
+    Pillow knows."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             with Image.open(io.BytesIO(data)) as image:
                 return image.width * image.height
-        except Image.DecompressionBombError:
-            return 2 * DEFAULT_MAX_PIXELS + 1
+        except Image.DecompressionBombError as error:  # Pillow's message is the one place that names the size
+            found = re.search(r"\((\d+) pixels\)", str(error))
+            return int(found.group(1)) if found else 2 * DEFAULT_MAX_PIXELS + 1
         except Exception:  # Pillow raises many kinds for bytes it cannot identify; each means "not an image"
             return None
 

@@ -12,6 +12,10 @@ infra.storage, which verifies every upload's ETag and reports errors in one line
 a per-host semaphore gives the same politeness (2 requests per host at a time), and urllib3's Retry gives
 backoff on 429/5xx/timeouts with ``Retry-After`` honoured.
 
+Each file has a deadline (``--deadline``) besides the per-read ``--timeout``: a server that trickles a byte
+now and then never trips a read timeout, so a watchdog shuts the file's sockets down when its deadline
+passes, whatever phase (headers, body, a retry) the fetch is in.
+
 Each image is checked before it is kept: an ``image/*`` content type, at most ``--max-bytes`` (checked
 from Content-Length and again while streaming), and bytes that decode (Pillow for raster formats,
 cairosvg in its safe mode for SVG). ``manifest.csv`` records every file kept, with its source and credit.
@@ -20,8 +24,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import re
+import socket
 import tempfile
 import threading
 import urllib.request
@@ -31,16 +35,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import cairosvg
 import requests
-from PIL import Image
 from requests.adapters import HTTPAdapter
 from tqdm import tqdm
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
 from infra import cli, storage
 from infra.atomic import write_text
 from infra.errors import UserError
+from infra.icons import SvgError, render_svg
+from infra.image_files import ImageRefused, open_image
 from infra.output_paths import check_output_folder
 from scraping.identity import require_contact_for, resolve_contact, user_agent
 from scraping.items import read_items
@@ -50,10 +55,89 @@ RASTER_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp", 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MANIFEST_EVERY = 50  # files kept between manifest saves, so a crash loses little
 CHUNK = 64 * 1024
+DEFAULT_DEADLINE = 120.0  # seconds per file, retries included
 
 
 class Rejected(Exception):
     """An image not kept; the message is the reason counted in the summary."""
+
+
+OVER_DEADLINE = "over the deadline"
+
+
+class DeadlinePassed(Exception):
+    """Raised inside urllib3 when a fetch asks for a connection after its file's deadline."""
+
+
+_fetching = threading.local()  # the FileDeadline of the fetch this thread runs, if any
+
+
+class FileDeadline:
+    """A watchdog over one file's fetch: at the deadline, every connection the fetch used is shut down, which
+    wakes a read blocked on it; a retry that asks for a connection afterwards gets DeadlinePassed."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expired = False
+        self.connections = []
+        self.lock = threading.Lock()
+        self.timer = threading.Timer(seconds, self.expire)
+        self.timer.daemon = True
+
+    def __enter__(self) -> "FileDeadline":
+        _fetching.deadline = self
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.timer.cancel()
+        _fetching.deadline = None
+
+    def watch(self, connection) -> None:
+        with self.lock:
+            if self.expired:
+                raise DeadlinePassed
+            self.connections.append(connection)
+
+    def expire(self) -> None:
+        with self.lock:
+            self.expired = True
+            for connection in self.connections:
+                sock = getattr(connection, "sock", None)
+                if sock is not None:
+                    try:  # the plain socket's shutdown, also under TLS: it must not touch the SSL state
+                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+
+class _Watched:
+    """A urllib3 pool that hands each connection it gives out to the current fetch's FileDeadline."""
+
+    def _get_conn(self, timeout=None):
+        connection = super()._get_conn(timeout)
+        deadline = getattr(_fetching, "deadline", None)
+        if deadline is not None:
+            try:
+                deadline.watch(connection)
+            except DeadlinePassed:
+                self._put_conn(connection)
+                raise
+        return connection
+
+
+class _WatchedHTTPPool(_Watched, HTTPConnectionPool):
+    pass
+
+
+class _WatchedHTTPSPool(_Watched, HTTPSConnectionPool):
+    pass
+
+
+class _WatchedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
 @dataclass
@@ -77,63 +161,69 @@ def http_session(contact: str | None, retries: int, pool_size: int) -> requests.
         respect_retry_after_header=True,
         raise_on_status=False,
     )
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=pool_size, pool_maxsize=pool_size)
+    adapter = _WatchedAdapter(max_retries=retry, pool_connections=pool_size, pool_maxsize=pool_size)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
 
 
-def read_limited(chunks, max_bytes: int) -> bytes:
+def read_limited(chunks, max_bytes: int, deadline: FileDeadline | None = None) -> bytes:
     body = bytearray()
     for chunk in chunks:
         body.extend(chunk)
         if len(body) > max_bytes:
             raise Rejected("too large")
+        if deadline is not None and deadline.expired:
+            raise Rejected(OVER_DEADLINE)
     return bytes(body)
 
 
-def fetch(url: str, session: requests.Session, timeout: float, max_bytes: int) -> tuple[str, bytes]:
-    """(content type, body) of ``url``; ``data:`` URLs (inline SVGs from the gallery spider) are decoded here."""
+def fetch(url: str, session: requests.Session, timeout: float, max_bytes: int,
+          deadline: float = DEFAULT_DEADLINE) -> tuple[str, bytes]:
+    """(content type, body) of ``url``, all within ``deadline`` seconds; ``data:`` URLs (inline SVGs from the
+    gallery spider) are decoded here."""
     if url.startswith("data:"):
         with urllib.request.urlopen(url) as response:  # data: URLs never touch the network
             return response.headers.get_content_type(), read_limited(iter(lambda: response.read(CHUNK), b""), max_bytes)
-    try:
-        with session.get(url, timeout=timeout, stream=True) as response:
-            if response.status_code != 200:
-                raise Rejected(f"HTTP {response.status_code}")
-            content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            if not content_type.startswith("image/"):
-                raise Rejected(f"not an image ({content_type or 'no content type'})")
-            if int(response.headers.get("Content-Length") or 0) > max_bytes:
-                raise Rejected("too large")
-            return content_type, read_limited(response.iter_content(CHUNK), max_bytes)
-    except requests.exceptions.Timeout:
-        raise Rejected("timed out") from None
-    except requests.exceptions.RequestException:
-        raise Rejected("connection failed") from None
+    with FileDeadline(deadline) as watch:
+        try:
+            with session.get(url, timeout=timeout, stream=True) as response:
+                if response.status_code != 200:
+                    raise Rejected(f"HTTP {response.status_code}")
+                content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                if not content_type.startswith("image/"):
+                    raise Rejected(f"not an image ({content_type or 'no content type'})")
+                if int(response.headers.get("Content-Length") or 0) > max_bytes:
+                    raise Rejected("too large")
+                body = read_limited(response.iter_content(CHUNK), max_bytes, watch)
+        except (requests.exceptions.RequestException, DeadlinePassed) as error:
+            if watch.expired:
+                raise Rejected(OVER_DEADLINE) from None
+            raise Rejected("timed out" if isinstance(error, requests.exceptions.Timeout) else "connection failed") from None
+        if watch.expired:  # a body without a length ends at the shutdown as if it were whole
+            raise Rejected(OVER_DEADLINE)
+    return content_type, body
 
 
 def image_extension(content_type: str, body: bytes) -> str:
     """The file extension of a body that decodes as an image; Rejected("undecodable") otherwise."""
     if content_type == "image/svg+xml" or body.lstrip()[:5] in (b"<svg ", b"<?xml"):
         try:
-            cairosvg.svg2png(bytestring=body, output_width=16)
-        except Exception:  # cairosvg raises many kinds on malformed SVG; each one means "not usable"
-            raise Rejected("undecodable") from None
+            render_svg(body.decode("utf-8", "replace"), 16)  # within infra.icons' size, pixel, time and memory limits
+        except SvgError as error:
+            raise Rejected("undecodable" if error.reason == "cannot render" else f"SVG {error.reason}") from None
         return "svg"
     try:
-        with Image.open(io.BytesIO(body)) as image:
-            image.verify()  # chunk checksums: load() alone accepts some truncated files
-        with Image.open(io.BytesIO(body)) as image:
-            image.load()
+        with open_image(body) as image:  # structure checked, pixels limited, then decoded
             return RASTER_EXTENSIONS.get(image.format, (image.format or "img").lower())
-    except Exception:  # Pillow raises OSError, SyntaxError, DecompressionBombError... for bad bytes
-        raise Rejected("undecodable") from None
+    except ImageRefused as refused:
+        raise Rejected("decompression bomb" if refused.reason == "decompression bomb" else "undecodable") from None
 
 
-def fetch_checked(url: str, session_for, timeout: float, max_bytes: int, host_slots) -> Fetched:
+def fetch_checked(url: str, session_for, timeout: float, max_bytes: int, host_slots,
+                  deadline: float = DEFAULT_DEADLINE) -> Fetched:
     with host_slots(url):
-        content_type, body = fetch(url, session_for(), timeout, max_bytes)
+        content_type, body = fetch(url, session_for(), timeout, max_bytes, deadline)
     extension = image_extension(content_type, body)
     return Fetched(body, extension, hashlib.sha1(body).hexdigest())
 
@@ -259,7 +349,7 @@ def manifest_row(path: str, url: str, item: dict, fetched_sha1: str, size: int) 
 
 
 def download(items: list[dict], sink, *, original: bool, per_host: int, retries: int, timeout: float,
-             max_bytes: int, contact: str | None, progress: bool) -> Summary:
+             max_bytes: int, contact: str | None, progress: bool, deadline: float = DEFAULT_DEADLINE) -> Summary:
     summary = Summary()
     previous = parse_manifest(sink.read_manifest(), sink.manifest_name())
     kept = [row for row in previous if sink.is_intact(row)]
@@ -297,7 +387,8 @@ def download(items: list[dict], sink, *, original: bool, per_host: int, retries:
     bar = tqdm(total=len(to_fetch), desc="Downloading", unit="img", disable=not progress)
     try:
         with ThreadPoolExecutor(workers) as pool:
-            futures = [pool.submit(fetch_checked, url, session_for, timeout, max_bytes, slots) for _, url in to_fetch]
+            futures = [pool.submit(fetch_checked, url, session_for, timeout, max_bytes, slots, deadline)
+                       for _, url in to_fetch]
             # Results are taken in items order so that which of two identical images is kept never varies.
             for (item, url), future in zip(to_fetch, futures):
                 try:
@@ -346,7 +437,11 @@ def parse_args(argv):
     parser.add_argument("--per-host", type=int, default=2, help="requests in flight to one host at most (default: 2)")
     parser.add_argument("--retries", type=int, default=4,
                         help="retries per image on 429/5xx and timeouts, with backoff and Retry-After (default: 4)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a server (default: 30)")
+    parser.add_argument("--timeout", type=float, default=30.0,
+                        help="seconds to wait for a server to answer or send more bytes (default: 30)")
+    parser.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE,
+                        help="seconds one file may take in all, retries included; a slower one is cut off and "
+                        f"counted as '{OVER_DEADLINE}' (default: {DEFAULT_DEADLINE:g})")
     parser.add_argument("--max-bytes", type=int, default=20_000_000,
                         help="reject images larger than this many bytes (default: 20000000)")
     parser.add_argument("--contact", default=None,
@@ -367,6 +462,8 @@ def main(argv=None) -> int:
         raise UserError(f"--retries {args.retries} must be 0 or more")
     if args.timeout <= 0:
         raise UserError(f"--timeout {args.timeout} must be more than 0")
+    if not 0 < args.deadline <= 86400:
+        raise UserError(f"--deadline {args.deadline} must be more than 0 and at most 86400 seconds")
     items = read_items(args.items)
     contact = resolve_contact(args.contact)
     require_contact_for((source_url(item, args.original) for item in items), contact)
@@ -380,7 +477,7 @@ def main(argv=None) -> int:
         sink = LocalFolder(Path(args.out))
     summary = download(items, sink, original=args.original, per_host=args.per_host, retries=args.retries,
                        timeout=args.timeout, max_bytes=args.max_bytes, contact=contact,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, deadline=args.deadline)
     print(f"{args.out}: {summary.line()}")
     return 0
 

@@ -8,6 +8,10 @@ The walkthrough converted Font Awesome's raw SVGs with cairosvg into ``./png/`` 
 cairosvg (in its safe default: no external files or URLs, no XML entities), keeps each icon's aspect
 ratio centred on a square canvas, uses every core, and writes manifest.csv with each icon's source and
 licence. An SVG that cannot be rendered is named on stderr and counted, never dropped silently.
+
+Each SVG is rendered within limits (``infra.icons``): its size in bytes, the pixels of the images it
+embeds, a time limit (``--time-limit``) and a memory cap. In a folder run a file over them is reported
+and skipped, counted by reason in the summary; a single file given with ``--path`` is one line, exit 2.
 """
 from __future__ import annotations
 
@@ -16,9 +20,10 @@ import hashlib
 import io
 import os
 import sys
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.resources import files
-from multiprocessing import Pool
 from pathlib import Path
 
 from tqdm import tqdm
@@ -26,7 +31,7 @@ from tqdm import tqdm
 from infra import cli
 from infra.atomic import atomic_write, write_text
 from infra.errors import UserError
-from infra.icons import WHITE, render_svg, simple_icons
+from infra.icons import MAX_SVG_BYTES, RENDER_SECONDS, WHITE, SvgError, render_svg, simple_icons
 from infra.output_paths import check_output_folder
 from scraping.manifest import MANIFEST, manifest_text
 
@@ -43,16 +48,27 @@ class SvgJob:
     licence: str
     title: str
     fill: str | None = None
+    refused: str | None = None  # why it is not rendered at all, found before reading it
 
 
 def folder_jobs(folder: Path) -> list[SvgJob]:
+    """One job per .svg in ``folder``, or for the one file ``folder`` names."""
+    if folder.is_file() and folder.suffix.lower() == ".svg":
+        return [file_job(folder)]
     if not folder.is_dir():
-        raise UserError(f"--path {folder} is not a folder of .svg files")
+        raise UserError(f"--path {folder} is not a folder of .svg files (nor one .svg file)")
     paths = sorted(folder.glob("*.svg"))
     if not paths:
         raise UserError(f"--path {folder} holds no .svg files")
-    return [SvgJob(path.stem, path.read_text(encoding="utf-8", errors="replace"), str(path), "", path.stem)
-            for path in paths]
+    return [file_job(path) for path in paths]
+
+
+def file_job(path: Path) -> SvgJob:
+    size = path.stat().st_size
+    if size > MAX_SVG_BYTES:  # not even read: its size alone refuses it
+        return SvgJob(path.stem, "", str(path), "", path.stem,
+                      refused=f"SVG too large: {size} bytes; at most {MAX_SVG_BYTES} are accepted")
+    return SvgJob(path.stem, path.read_text(encoding="utf-8", errors="replace"), str(path), "", path.stem)
 
 
 def fontawesome_jobs(icon_set: str) -> list[SvgJob]:
@@ -78,15 +94,24 @@ class Settings:
     size: int
     background: tuple[int, int, int] | None
     margin: float
+    time_limit: float = RENDER_SECONDS
 
 
-def rasterize_one(job: SvgJob, settings: Settings) -> dict | str:
+@dataclass(frozen=True)
+class Failure:
+    reason: str  # the label the summary counts
+    line: str  # the file and what is wrong with it
+
+
+def rasterize_one(job: SvgJob, settings: Settings) -> dict | Failure:
     """The manifest row of the PNG written for ``job``, or why it could not be rendered."""
+    if job.refused:
+        return Failure(job.refused.split(":", 1)[0], f"{job.source}: {job.refused}")
     try:
         image = render_svg(job.svg, settings.size, fill=job.fill, background=settings.background,
-                           margin=settings.margin)
-    except Exception as error:  # cairosvg/ElementTree raise many kinds for a bad SVG; each is reported
-        return f"{job.source}: cannot render ({type(error).__name__}: {str(error)[:120]})"
+                           margin=settings.margin, time_limit=settings.time_limit)
+    except SvgError as error:
+        return Failure(error.reason, f"{job.source}: {' '.join(str(error).split())[:200]}")
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     body = buffer.getvalue()
@@ -98,20 +123,26 @@ def rasterize_one(job: SvgJob, settings: Settings) -> dict | str:
             "artist": "", "title": job.title, "page_url": ""}
 
 
-def _rasterize_job(args: tuple[SvgJob, Settings]) -> dict | str:
-    return rasterize_one(*args)
-
-
-def rasterize(jobs: list[SvgJob], settings: Settings, workers: int, progress: bool) -> tuple[list[dict], list[str]]:
+def rasterize(jobs: list[SvgJob], settings: Settings, workers: int, progress: bool) -> tuple[list[dict], list[Failure]]:
+    """Render every job; the renders run in infra.icons' worker processes, so threads here keep them busy."""
     settings.out.mkdir(parents=True, exist_ok=True)
     rows, failures = [], []
-    with Pool(workers) as pool:
-        results = pool.imap_unordered(_rasterize_job, [(job, settings) for job in jobs], chunksize=8)
+    with ThreadPoolExecutor(workers) as pool:
+        results = pool.map(lambda job: rasterize_one(job, settings), jobs)
         for result in tqdm(results, total=len(jobs), desc="Rasterizing", unit="icon", disable=not progress):
             (rows if isinstance(result, dict) else failures).append(result)
     rows.sort(key=lambda row: row["path"])
     write_text(settings.out / MANIFEST, manifest_text(rows))
-    return rows, sorted(failures)
+    return rows, sorted(failures, key=lambda failure: failure.line)
+
+
+def summary(rows: list[dict], failures: list[Failure], size: int, out: Path) -> str:
+    line = f"Wrote {len(rows)} PNGs ({size}x{size}) to {out}"
+    if failures:
+        counts = Counter(failure.reason for failure in failures)
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(counts.items()))
+        line += f"; {len(failures)} SVGs not rendered ({reasons}), listed above"
+    return line
 
 
 def parse_args(argv):
@@ -127,7 +158,8 @@ def parse_args(argv):
     parser.add_argument("--source", choices=("folder", "simple-icons", "fontawesome"), default="folder",
                         help="where the SVGs come from: a folder (--path), the simple-icons-pack package, or the "
                         "fontawesomefree package (--set) (default: folder)")
-    parser.add_argument("--path", type=Path, default=None, help="folder of .svg files, for --source folder")
+    parser.add_argument("--path", type=Path, default=None,
+                        help="folder of .svg files, or one .svg file, for --source folder")
     parser.add_argument("--set", dest="icon_set", choices=FONTAWESOME_SETS, default="brands",
                         help="Font Awesome set, for --source fontawesome (default: brands)")
     parser.add_argument("--brand-colours", action="store_true",
@@ -138,6 +170,10 @@ def parse_args(argv):
                         help="white RGB, or transparent RGBA (default: white)")
     parser.add_argument("--margin", type=float, default=0.06,
                         help="fraction of the side left blank around each icon, 0 to 0.4 (default: 0.06)")
+    parser.add_argument("--time-limit", type=float, default=RENDER_SECONDS,
+                        help="seconds one SVG may take to render; a slower one is reported and skipped, and its "
+                        f"render stopped (default: {RENDER_SECONDS:g}). SVGs over {MAX_SVG_BYTES} bytes, or whose "
+                        "embedded images declare more than 4096x4096 pixels in all, are skipped without rendering")
     parser.add_argument("--limit", type=int, default=None, help="render only the first N icons by name (default: all)")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="processes in parallel (default: all cores)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -150,6 +186,8 @@ def main(argv=None) -> int:
         raise UserError(f"--size {args.size} is too small; use 8 or more")
     if not 0 <= args.margin <= 0.4:
         raise UserError(f"--margin {args.margin} is outside 0..0.4")
+    if not 0 < args.time_limit <= 3600:
+        raise UserError(f"--time-limit {args.time_limit} must be more than 0 and at most 3600 seconds")
     for flag, value in (("--limit", args.limit), ("--workers", args.workers)):
         if value is not None and value < 1:
             raise UserError(f"{flag} {value} must be 1 or more")
@@ -158,6 +196,7 @@ def main(argv=None) -> int:
     if args.brand_colours and args.source != "simple-icons":
         raise UserError("--brand-colours applies to --source simple-icons only")
     check_output_folder(args.out, "--out")
+    single = args.source == "folder" and args.path.is_file()
     if args.source == "folder":
         jobs = folder_jobs(args.path)
     elif args.source == "fontawesome":
@@ -165,12 +204,18 @@ def main(argv=None) -> int:
     else:
         jobs = simple_icons_jobs(args.brand_colours)
     jobs = jobs[: args.limit]
-    settings = Settings(args.out, args.size, BACKGROUNDS[args.background], args.margin)
+    settings = Settings(args.out, args.size, BACKGROUNDS[args.background], args.margin, args.time_limit)
+    if single:  # one file asked for by name: its failure is the command's, before anything is written
+        result = rasterize_one(jobs[0], settings)
+        if isinstance(result, Failure):
+            raise UserError(f"--path {result.line}")
+        write_text(settings.out / MANIFEST, manifest_text([result]))
+        print(summary([result], [], args.size, args.out))
+        return 0
     rows, failures = rasterize(jobs, settings, args.workers, progress=not args.no_progress)
     for failure in failures:
-        print(f"not rendered: {failure}", file=sys.stderr)
-    print(f"Wrote {len(rows)} PNGs ({args.size}x{args.size}) to {args.out}"
-          + (f"; {len(failures)} SVGs could not be rendered (listed above)" if failures else ""))
+        print(f"not rendered: {failure.line}", file=sys.stderr)
+    print(summary(rows, failures, args.size, args.out))
     return 0
 
 

@@ -48,8 +48,8 @@ def hostile_datasets(folder: Path) -> dict[str, tuple[Path, str]]:
         np.savez_compressed(folder / f"{name}.npz", **arrays)
         found[name] = (folder / f"{name}.npz", message)
 
-    write("deep-meta", "'meta': is nested too deeply", x=images(), meta=np.array("[" * 100_000 + "]" * 100_000))
-    write("digits-meta", "'meta': holds a number with 5000 digits", x=images(),
+    write("deep-meta", "'meta' is nested too deeply", x=images(), meta=np.array("[" * 100_000 + "]" * 100_000))
+    write("digits-meta", "'meta' holds a number with 5000 digits", x=images(),
           meta=np.array(json.dumps({"count": 0}).replace("0", "9" * 5000)))
     write("empty-sides", "images are 0x0 pixels", x=np.zeros((2, 0, 0, 3), np.uint8))
     write("thin-sides", "images are 1x20000 pixels", x=np.zeros((2, 1, 20000, 1), np.uint8))

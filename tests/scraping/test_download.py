@@ -5,6 +5,9 @@ import base64
 import csv
 import hashlib
 import json
+import socket
+import threading
+import time
 
 import pytest
 
@@ -137,3 +140,72 @@ def test_image_checks(body, content_type, reason):
     else:
         with pytest.raises(download.Rejected, match=reason):
             download.image_extension(content_type, body)
+
+
+class TricklingServer:
+    """A loopback server that answers every request one byte at a time, ``interval`` seconds apart, in the
+    headers or (with ``headers_whole``) only in the body, until the client hangs up."""
+
+    def __init__(self, interval: float, headers_whole: bool):
+        self.interval, self.headers_whole = interval, headers_whole
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.base = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.accept, daemon=True)]
+
+    def __enter__(self):
+        self.threads[0].start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop.set()
+        self.listener.close()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+    def accept(self):
+        while not self.stop.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            thread = threading.Thread(target=self.trickle, args=(client,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def trickle(self, client):
+        headers = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n"
+        with client:
+            client.recv(65536)
+            try:
+                if self.headers_whole:
+                    client.sendall(headers)
+                for byte in (png_bytes(1) if self.headers_whole else headers) * 1000:
+                    if self.stop.wait(self.interval):
+                        return
+                    client.sendall(bytes([byte]))
+            except OSError:
+                return  # the client hung up: what the deadline is for
+
+
+@pytest.mark.parametrize("headers_whole", [True, False], ids=["trickled-body", "trickled-headers"])
+def test_a_trickling_server_is_cut_off_at_the_deadline(tmp_path, capsys, headers_whole):
+    with TricklingServer(interval=0.2, headers_whole=headers_whole) as server:
+        urls = tmp_path / "urls.txt"
+        urls.write_text(f"{server.base}/slow.png\n")
+        out = tmp_path / "logos"
+        started = time.monotonic()
+        assert download.main(["--items", str(urls), "--out", str(out), "--no-progress", "--timeout", "5",
+                              "--deadline", "1.5", "--retries", "2"]) == 0
+        elapsed = time.monotonic() - started
+    assert capsys.readouterr().out.strip() == (
+        f"{out}: downloaded 0, skipped 0 (already there), duplicates 0, failed 1 (over the deadline: 1)")
+    assert 1.5 <= elapsed < 6
+    assert [path.name for path in out.iterdir()] == []
+
+
+def test_a_bad_deadline_is_one_line(tmp_path):
+    urls = tmp_path / "urls.txt"
+    urls.write_text("http://127.0.0.1:9/a.png\n")
+    with pytest.raises(UserError, match=r"^--deadline 0.0 must be more than 0 and at most 86400 seconds$"):
+        download.main(["--items", str(urls), "--out", str(tmp_path / "o"), "--deadline", "0"])

@@ -21,8 +21,8 @@ def hostile_items(folder: Path) -> dict[str, tuple[Path, str]]:
     folder.mkdir(parents=True, exist_ok=True)
     lines = {
         "deep-nesting": ('{"url": "%s", "title": %s}' % (URL, "[" * 50_000 + "]" * 50_000),
-                         "line 2: is nested too deeply"),
-        "huge-int": ('{"url": "%s", "width": %s}' % (URL, "9" * 5000), "line 2: holds a number with 5000 digits"),
+                         "line 2 is nested too deeply"),
+        "huge-int": ('{"url": "%s", "width": %s}' % (URL, "9" * 5000), "line 2 holds a number with 5000 digits"),
         "number-title": (json.dumps({"url": URL, "title": 12}), "line 2: 'title' is JSON int; expected a string"),
         "object-url": (json.dumps({"url": {"href": URL}}), "line 2: 'url' is JSON dict; expected a string"),
         "list-url": (json.dumps({"url": [URL]}), "line 2: 'url' is JSON list; expected a string"),

@@ -1,16 +1,21 @@
 """SVG -> PNG: aspect ratio and centring, backgrounds, the packaged icon sets, bad and hostile SVGs."""
 from __future__ import annotations
 
+import base64
 import csv
+import io
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from infra import icons
 from infra.errors import UserError
-from infra.icons import parse_hex_colour, simple_icons
+from infra.icons import SvgError, parse_hex_colour, render_svg, simple_icons
 from scraping import rasterize
 from tests.scraping.conftest import run_stage
+from tests.preprocessing.image_fixtures import png_with_declared_size
 from tests.scraping.wiki_server import WikiServer, png_bytes
 
 WIDE = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 20 10"><rect width="20" height="10"/></svg>'
@@ -33,7 +38,7 @@ def test_folder_keeps_aspect_ratio_centred_and_reports_bad_svgs(tmp_path, capsys
                            "--workers", "2", "--no-progress"]) == 0
     captured = capsys.readouterr()
     assert captured.err.startswith(f"not rendered: {svgs / 'broken.svg'}: cannot render")
-    assert captured.out.strip() == f"Wrote 2 PNGs (16x16) to {out}; 1 SVGs could not be rendered (listed above)"
+    assert captured.out.strip() == f"Wrote 2 PNGs (16x16) to {out}; 1 SVGs not rendered (cannot render: 1), listed above"
 
     wide = np.asarray(Image.open(out / "wide.png"))
     assert wide.shape == (16, 16, 3)
@@ -105,3 +110,88 @@ def test_bad_flags_get_one_line(tmp_path):
         "scraping.rasterize: error: --path DIR goes with --source folder (the default) and only with it")
     with pytest.raises(UserError, match=f"--path {tmp_path} holds no .svg files"):
         rasterize.main(["--path", str(tmp_path)])
+
+
+def embedding(png: bytes) -> str:
+    """An SVG showing ``png`` as a data: URI, the way editors embed bitmaps."""
+    return ('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 10 10">'
+            f'<image width="10" height="10" xlink:href="data:image/png;base64,{base64.b64encode(png).decode()}"/>'
+            "</svg>")
+
+
+def use_explosion(levels: int) -> str:
+    """A couple of KB that draw 10**(levels + 1) rectangles: each group <use>s the one below ten times."""
+    groups = '<g id="g0">' + "".join(f'<rect x="{i}" y="{i}" width="1" height="1"/>' for i in range(10)) + "</g>"
+    for level in range(1, levels + 1):
+        groups += f'<g id="g{level}">' + f'<use xlink:href="#g{level - 1}"/>' * 10 + "</g>"
+    return ('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 20 20">'
+            f'<defs>{groups}</defs><use xlink:href="#g{levels}"/></svg>')
+
+
+def hostile_svgs(folder):
+    """Per kind of hostile SVG: (its path, a piece of the one line that refuses it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    found = {}
+    bomb = folder / "embedded-bomb.svg"  # a 20000x20000 PNG in a few hundred bytes of SVG
+    bomb.write_text(embedding(png_with_declared_size(20000, 20000)))
+    found["embedded-bomb"] = (bomb, "embedded images too large: they declare 400000000 pixels; at most 16777216")
+    huge = folder / "huge.svg"
+    huge.write_text(WIDE.replace("<rect", "<!--" + "x" * (9 << 20) + "--><rect"))
+    found["huge"] = (huge, f"SVG too large: {huge.stat().st_size} bytes; at most {icons.MAX_SVG_BYTES}")
+    slow = folder / "slow.svg"
+    slow.write_text(use_explosion(5))
+    found["slow"] = (slow, "too slow to render: took more than 1 s")
+    return found
+
+
+def test_a_folder_run_skips_and_counts_svgs_over_the_limits(tmp_path, capsys):
+    svgs = tmp_path / "svg"
+    hostile = hostile_svgs(svgs)
+    (svgs / "wide.svg").write_text(WIDE)
+    out = tmp_path / "png"
+    started = time.monotonic()
+    assert rasterize.main(["--path", str(svgs), "--out", str(out), "--size", "16", "--workers", "2",
+                           "--time-limit", "1", "--no-progress"]) == 0
+    assert time.monotonic() - started < 30
+    captured = capsys.readouterr()
+    assert captured.out.strip() == (f"Wrote 1 PNGs (16x16) to {out}; 3 SVGs not rendered (SVG too large: 1, "
+                                    "embedded images too large: 1, too slow to render: 1), listed above")
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 3
+    for path, message in hostile.values():
+        assert any(line.startswith(f"not rendered: {path}: {message}") for line in lines), (message, lines)
+    assert [row["path"] for row in rows_of(out)] == ["wide.png"]
+
+
+@pytest.mark.parametrize("kind", ["embedded-bomb", "huge", "slow"])
+def test_one_svg_given_directly_over_the_limits_is_one_line(tmp_path, kind):
+    path, message = hostile_svgs(tmp_path / "svg")[kind]
+    out = tmp_path / "png"
+    result = run_stage("-m", "scraping.rasterize", "--path", str(path), "--out", str(out), "--time-limit", "1",
+                       "--no-progress")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"scraping.rasterize: error: --path {path}: {message}")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_one_good_svg_given_directly_is_rendered(tmp_path):
+    (tmp_path / "wide.svg").write_text(WIDE)
+    assert rasterize.main(["--path", str(tmp_path / "wide.svg"), "--out", str(tmp_path / "png"), "--size", "16",
+                           "--no-progress"]) == 0
+    assert [row["path"] for row in rows_of(tmp_path / "png")] == ["wide.png"]
+    assert np.asarray(Image.open(tmp_path / "png" / "wide.png")).shape == (16, 16, 3)
+
+
+def test_a_render_that_needs_more_memory_than_its_cap_is_stopped(monkeypatch):
+    """A bitmap within the pixel limit, decoded by a worker allowed less memory than it needs."""
+    buffer = io.BytesIO()
+    Image.new("L", (4000, 4000), 0).save(buffer, "PNG")
+    monkeypatch.setattr(icons, "RENDER_MEMORY_BYTES", 48 << 20)
+    monkeypatch.setattr(icons, "_WORKERS", icons._WorkerPool())
+    try:
+        with pytest.raises(SvgError, match="^needs too much memory: more than 48 MiB$"):
+            render_svg(embedding(buffer.getvalue()), 32)
+        assert render_svg(WIDE, 8).size == (8, 8)  # the same worker serves the next file
+    finally:
+        icons._WORKERS.close()
