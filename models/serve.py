@@ -21,7 +21,6 @@ Content-Type: application/json. At most --max-queued-jobs jobs wait at a time; m
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import os
 import signal
@@ -34,7 +33,7 @@ from infra.errors import UserError
 from models.web import wsgi_server
 from models.web.access_log import AccessLog
 from models.web.app import MAX_CONFIG_BYTES, create_app
-from models.web.guard import parse_allowed_host, served_hosts
+from models.web.guard import is_loopback, parse_allowed_host, served_hosts
 from models.web.jobs import DEFAULT_MAX_QUEUED, JobQueue
 
 DEFAULT_DATA_ROOT = Path("data")
@@ -91,15 +90,6 @@ def parse_args(argv):
                         help="training jobs waiting at most, besides the running one; one more is refused "
                              f"with 429 (1 to 1000; default: {DEFAULT_MAX_QUEUED})")
     return parser.parse_args(argv)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_args(args) -> None:

@@ -83,7 +83,7 @@ def served_hosts(bound: str, port: int, extra: list[str] = ()) -> AllowedHosts:
     """The Host values a server bound to ``bound``:``port`` answers: the bound address; for a loopback or
     wildcard bind the loopback names too; and each ``--allowed-host`` (any port unless it names one)."""
     names = {host_literal(bound.lower())} if not is_wildcard(bound) else set()
-    if bound == "localhost" or is_wildcard(bound) or _is_loopback(bound):
+    if is_wildcard(bound) or is_loopback(bound):
         names.update(LOOPBACK_NAMES)
     exact = {f"{name}:{port}" for name in names}
     if port == 80:  # browsers leave the default port out of Host
@@ -98,9 +98,11 @@ def served_hosts(bound: str, port: int, extra: list[str] = ()) -> AllowedHosts:
     return AllowedHosts(frozenset(exact), frozenset(any_port))
 
 
-def _is_loopback(address: str) -> bool:
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
     try:
-        return ipaddress.ip_address(address).is_loopback
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 
