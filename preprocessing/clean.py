@@ -1,4 +1,4 @@
-"""Clean a folder of real-world images into a square, same-size dataset.
+"""Clean folders of real-world images (raster and SVG) into a square, same-size dataset.
 
     python -m preprocessing.clean --input collected/logos --size 56 --trim --out data/logos_56_raw.npz
 """
@@ -6,19 +6,31 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from infra import cli
 from infra.errors import UserError
+from infra.icons import SvgError, render_svg
 from preprocessing.collection import LABEL_MODES, Collection, scan_collection
 from preprocessing.dataset import Dataset
 from preprocessing.geometry import FITS, as_channels, square_and_resize
 from preprocessing.images import DEFAULT_MAX_PIXELS, SkippedImage, open_image, to_rgb_or_grey
+
+# An SVG file: optional XML declaration, comments and doctype, then the <svg> root element. Files are
+# recognised by content, not name, so a PNG saved as .svg still opens and an SVG without the suffix renders.
+_SVG_START = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>\s*)?(?:(?:<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)\s*)*<svg\b",
+    re.IGNORECASE | re.DOTALL,
+)
+SVG_SNIFF_BYTES = 65536
 from preprocessing.pack import add_output_arguments, check_output_arguments, report_written, write_packed
 from preprocessing.provenance import licence_counts
 
@@ -45,17 +57,49 @@ class Cleaned:
     skipped: dict[str, list[str]] = field(default_factory=dict)
 
 
+def is_svg(data: bytes) -> bool:
+    return _SVG_START.match(data[:SVG_SNIFF_BYTES]) is not None
+
+
 def clean_image(data: bytes, options: CleanOptions) -> np.ndarray:
-    """One encoded image -> uint8 (size, size, 3|1); raises SkippedImage with the reason."""
-    image = open_image(data, options.max_pixels)
-    width, height = image.size
-    if max(width, height) / min(width, height) > options.max_aspect:
-        raise SkippedImage("extreme aspect", f"{width}x{height} beyond --max-aspect {options.max_aspect}")
-    if min(width, height) < options.min_size:
-        raise SkippedImage("too small", f"{width}x{height} < --min-size {options.min_size}")
+    """One encoded image (raster or SVG) -> uint8 (size, size, 3|1); raises SkippedImage with the reason."""
+    if is_svg(data):
+        image = open_svg(data, options)
+    else:
+        image = open_image(data, options.max_pixels)
+        width, height = image.size
+        if max(width, height) / min(width, height) > options.max_aspect:
+            raise SkippedImage("extreme aspect", f"{width}x{height} beyond --max-aspect {options.max_aspect}")
+        if min(width, height) < options.min_size:
+            raise SkippedImage("too small", f"{width}x{height} < --min-size {options.min_size}")
     image = to_rgb_or_grey(image, options.grayscale)
     image = square_and_resize(image, options.size, options.fit, options.trim, options.margin, options.tolerance)
     return as_channels(image)
+
+
+def svg_render_side(size: int) -> int:
+    """SVGs are drawn larger than the output, so that --trim and the antialiased resize start from a sharp image
+    as they do with a large raster."""
+    return min(max(4 * size, 256), 2048)
+
+
+def open_svg(data: bytes, options: CleanOptions) -> Image.Image:
+    """Render an SVG with the project's icon renderer (safe mode, within its limits) onto transparency, centred
+    on a square canvas; the renderer's refusals are skips with its reason (cannot render, SVG too large ...).
+
+    A vector image has no pixel size, so --min-size does not apply; --max-aspect applies to what it draws.
+    """
+    try:
+        canvas = render_svg(data.decode("utf-8", errors="replace"), svg_render_side(options.size), background=None)
+    except SvgError as error:
+        raise SkippedImage(error.reason, str(error)) from None
+    box = canvas.getchannel("A").getbbox()
+    if box is None:
+        raise SkippedImage("blank", "the SVG draws nothing")
+    width, height = box[2] - box[0], box[3] - box[1]
+    if max(width, height) / min(width, height) > options.max_aspect:
+        raise SkippedImage("extreme aspect", f"draws {width}x{height} beyond --max-aspect {options.max_aspect}")
+    return canvas
 
 
 def _clean_file(job: tuple[Path, CleanOptions]) -> np.ndarray | str:
@@ -79,25 +123,58 @@ def clean_collection(collection: Collection, options: CleanOptions, workers: int
             results = list(tqdm(pool.imap(_clean_file, jobs, chunksize=16), **bar))
     kept = [index for index, result in enumerate(results) if isinstance(result, np.ndarray)]
     skipped: dict[str, list[str]] = {}
-    for path, result in zip(collection.files, results):
+    for name, result in zip(collection.source_names(), results):
         if isinstance(result, str):
-            skipped.setdefault(result.split(":")[0], []).append(collection.relative(path))
+            skipped.setdefault(result.split(":")[0], []).append(name)
     if not kept:
-        raise UserError(f"--input {collection.root}: no usable images ({describe_skipped(skipped)})")
+        folders = " --input ".join(str(root) for root in collection.roots)
+        raise UserError(f"--input {folders}: no usable images ({describe_skipped(skipped)})")
     return Cleaned(x=np.stack([results[index] for index in kept]), kept=kept, skipped=skipped)
 
 
 def describe_skipped(skipped: dict[str, list[str]]) -> str:
+    """E.g. ``skipped 3: 2 not an image (.txt), 1 corrupt (1 .png, 1 .svg)``: by reason, then by file type."""
     if not skipped:
         return "none skipped"
-    return "skipped " + ", ".join(f"{len(paths)} {reason}" for reason, paths in sorted(skipped.items()))
+    total = sum(len(paths) for paths in skipped.values())
+    return f"skipped {total}: " + ", ".join(
+        f"{len(paths)} {reason} ({describe_types(paths)})" for reason, paths in sorted(skipped.items())
+    )
+
+
+def describe_types(paths: list[str]) -> str:
+    """``.png`` when all share one type, else ``2 .png, 1 .svg``; a file without a suffix is ``no suffix``."""
+    return describe_suffix_counts(Counter(Path(path).suffix.lower() or "no suffix" for path in paths))
+
+
+def describe_suffix_counts(types: dict[str, int]) -> str:
+    if len(types) == 1:
+        return next(iter(types))
+    return ", ".join(f"{count} {suffix}" for suffix, count in sorted(types.items()))
+
+
+def describe_inputs(collection: Collection, cleaned: Cleaned) -> str:
+    """``Cleaned 197 of 200 files`` and, with several folders, how many each gave."""
+    summary = f"Cleaned {len(cleaned.kept)} of {len(collection.files)} files"
+    if len(collection.roots) > 1:
+        counts = input_counts(collection, cleaned)
+        summary += " (" + ", ".join(f"{row['folder']}: {row['kept']} of {row['files']}" for row in counts) + ")"
+    return summary
+
+
+def input_counts(collection: Collection, cleaned: Cleaned) -> list[dict]:
+    files, kept = Counter(collection.file_roots), Counter(collection.file_roots[index] for index in cleaned.kept)
+    return [{"folder": str(root), "files": files[index], "kept": kept[index]}
+            for index, root in enumerate(collection.roots)]
 
 
 def cleaned_dataset(collection: Collection, cleaned: Cleaned, options: CleanOptions) -> Dataset:
     """The dataset with its provenance: source paths, credits, licences and what was skipped."""
-    sources = [collection.relative(collection.files[index]) for index in cleaned.kept]
+    names = collection.source_names()
+    sources = [names[index] for index in cleaned.kept]
     meta = {
-        "input": str(collection.root),
+        "input": str(collection.root) if len(collection.roots) == 1 else [str(root) for root in collection.roots],
+        "inputs": input_counts(collection, cleaned),
         "sources": sources,
         "count": len(sources),
         "skipped": {reason: paths for reason, paths in sorted(cleaned.skipped.items())},
@@ -114,7 +191,11 @@ def cleaned_dataset(collection: Collection, cleaned: Cleaned, options: CleanOpti
 
 def add_clean_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = CleanOptions()
-    parser.add_argument("--input", type=Path, required=True, help="folder of images; class subfolders become labels")
+    parser.add_argument(
+        "--input", type=Path, action="append", required=True,
+        help="folder of images: PNG, JPEG, GIF, WebP, BMP, TIFF ... and SVG (rendered in safe mode), mixed; class "
+        "subfolders become labels; repeat to take several folders together",
+    )  # fmt: skip
     parser.add_argument("--size", type=int, default=defaults.size, help=f"side of the square output images, 8 or more (default: {defaults.size})")
     parser.add_argument(
         "--fit", choices=FITS, default=defaults.fit,
@@ -145,7 +226,7 @@ def add_clean_arguments(parser: argparse.ArgumentParser) -> None:
         help="folders: one class per top-level subfolder; none: unlabelled; auto: folders when the top level "
         "holds only subfolders (two or more) (default: auto)",
     )  # fmt: skip
-    parser.add_argument("--manifest", type=Path, default=None, help="credits CSV (default: <input>/manifest.csv when present)")
+    parser.add_argument("--manifest", type=Path, default=None, help="credits CSV (default: each --input folder's manifest.csv when present)")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="processes working in parallel (default: all cores)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -173,26 +254,34 @@ def clean_options(args: argparse.Namespace) -> CleanOptions:
 
 
 def run_clean(args: argparse.Namespace) -> Dataset:
-    """Scan, clean and describe the input folder as the flags say; prints what was skipped."""
+    """Scan, clean and describe the input folders as the flags say; prints what was skipped."""
+    dataset, summary = clean_folders(args)
+    print(summary)
+    return dataset
+
+
+def clean_folders(args: argparse.Namespace) -> tuple[Dataset, str]:
+    """The cleaned dataset of the input folders, and one line saying what came in and what was skipped."""
     options = clean_options(args)
     collection = scan_collection(args.input, args.labels, args.manifest)
     cleaned = clean_collection(collection, options, args.workers, progress=not args.no_progress)
     ignored = sum(collection.ignored.values())
-    print(
-        f"Cleaned {len(cleaned.kept)} of {len(collection.files)} files; {describe_skipped(cleaned.skipped)}"
-        + (f"; ignored {ignored} non-image files" if ignored else "")
-    )
-    return cleaned_dataset(collection, cleaned, options)
+    summary = f"{describe_inputs(collection, cleaned)}; {describe_skipped(cleaned.skipped)}"
+    if ignored:
+        summary += f"; ignored {ignored} non-image files ({describe_suffix_counts(collection.ignored)})"
+    return cleaned_dataset(collection, cleaned, options), summary
 
 
 DESCRIPTION = """\
-Clean a folder of real-world images into a square, same-size dataset.
+Clean folders of real-world images into a square, same-size dataset.
 
+Raster files (PNG, JPEG, GIF, WebP, BMP, TIFF ...) and SVG files may be mixed, in one or more --input
+folders. SVGs are rendered with the project's icon renderer in its safe mode (no external files or URLs).
 Every file is opened safely (decompression bombs refused, structure verified, then fully decoded), brought
 to RGB (or grey) with transparency flattened onto white, optionally trimmed of uniform borders, squared by
 padding with the background (or centre-cropped) and resized with antialiasing. Files that are corrupt,
-too small or extremely elongated are skipped and counted by reason. Class subfolders become labels;
-manifest.csv from the collection stage supplies credits and licences. Runs on all cores.
+too small or extremely elongated are skipped and counted by reason and file type. Class subfolders become
+labels; manifest.csv from the collection stage supplies credits and licences. Runs on all cores.
 """
 
 

@@ -107,7 +107,7 @@ def test_bad_flags_and_inputs_are_one_line_errors(tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "x.png").write_bytes(b"nope")
-    with pytest.raises(UserError, match=r"no usable images \(skipped 1 not an image\)"):
+    with pytest.raises(UserError, match=r"no usable images \(skipped 1: 1 not an image \(\.png\)\)"):
         clean.main(["--input", str(broken), "--out", out, "--workers", "1", "--no-progress"])
 
 
