@@ -199,7 +199,8 @@ def fetch(url: str, session: requests.Session, timeout: float, max_bytes: int,
         except (requests.exceptions.RequestException, DeadlinePassed) as error:
             if watch.expired:
                 raise Rejected(OVER_DEADLINE) from None
-            raise Rejected("timed out" if isinstance(error, requests.exceptions.Timeout) else "connection failed") from None
+            timed_out = isinstance(error, requests.exceptions.Timeout)
+            raise Rejected("timed out" if timed_out else "connection failed") from None
         if watch.expired:  # a body without a length ends at the shutdown as if it were whole
             raise Rejected(OVER_DEADLINE)
     return content_type, body

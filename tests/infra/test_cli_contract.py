@@ -20,6 +20,9 @@ from PIL import Image
 
 from preprocessing.dataset import save_dataset
 from tests.models.helpers import tiny_config, write_config
+from tests.preprocessing.test_hostile_files import decompression_bomb, hostile_datasets
+from tests.scraping.test_hostile_items import hostile_items
+from tests.scraping.test_rasterize import hostile_svgs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 UNWRITABLE = "/proc/logogan"  # no one, not even root, can create files in /proc
@@ -60,6 +63,14 @@ print(json.dumps(results))
 """
 
 
+# Hostile files (issue 39): name -> (path, a piece of the one line that refuses it), filled in by ``inputs``.
+HOSTILE: dict[str, dict[str, tuple[Path, str]]] = {}
+
+
+def hostile_cases(kind: str, argv_for) -> list[tuple[list[str], str]]:
+    return [(argv_for(str(path)), message) for path, message in HOSTILE[kind].values()]
+
+
 def flag_help(command: str) -> str:
     return f"unrecognized arguments: --no-such-flag; see {command} --help"
 
@@ -91,6 +102,7 @@ def cases(paths: dict[str, Path]) -> dict[str, list[tuple[list[str], str]]]:
             ([*dataset_in, "--out", p["out.npz"], "--shard-mb", "many"], "argument --shard-mb: invalid int value"),
             (["--input", p["missing"] + ".npz", "--out", p["out.npz"]], "missing.npz: no such dataset file"),
             *[([*dataset_in, *argv], message) for argv, message in npz_out],
+            *hostile_cases("datasets", lambda path: ["--input", path, "--out", p["out.npz"]]),
         ],
         "preprocessing.build": [
             ([*folder_in, "--out", p["out.npz"], "--no-such-flag"], flag_help("python -m preprocessing.build")),
@@ -155,17 +167,22 @@ def cases(paths: dict[str, Path]) -> dict[str, list[tuple[list[str], str]]]:
             (["--items", p["items-huge-field"], "--out", p["downloads"]], "field larger than field limit"),
             (["--items", p["items-nul"], "--out", p["downloads"]], "line 2 holds a NUL character"),
             (["--items", p["items"], "--out", p["bad-manifest"]], "manifest.csv: line 2 is not UTF-8 text"),
+            (["--items", p["items"], "--out", p["downloads"], "--deadline", "0"], "--deadline 0.0 must be more than 0"),
+            *hostile_cases("items", lambda path: ["--items", path, "--out", p["out.npz"]]),
         ],
         "scraping.rasterize": [
             (["--path", p["svgs"], "--size", "big"], "argument --size: invalid int value: 'big'"),
             (["--path", p["missing"]], "is not a folder of .svg files"),
             *[(["--path", p["svgs"], "--out", *argv], message) for argv, message in folder_out],
+            *hostile_cases("svgs", lambda path: ["--path", path, "--out", p["out.npz"], "--time-limit", "1"]),
         ],
         "scraping.split_grid": [
             (["--image", p["sheet"], "--cols", "two", "--rows", "2"], "argument --cols/--col: invalid int value"),
             (["--image", p["missing"] + ".png", "--cols", "2", "--rows", "2"], "missing.png does not exist"),
             *[(["--image", p["sheet"], "--cols", "2", "--rows", "2", "--out", *argv], message)
               for argv, message in folder_out],
+            (["--image", p["bomb.png"], "--cols", "2", "--rows", "2", "--out", p["out.npz"]],
+             f"--image {p['bomb.png']} is not a readable image (decompression bomb"),
         ],
         "scraping.iconify": [  # refused before any registry is asked (nothing listens on port 9)
             (["--set", "devicon", "--out", p["downloads"], "--no-such-flag"], flag_help("python -m scraping.iconify")),
@@ -182,6 +199,8 @@ def cases(paths: dict[str, Path]) -> dict[str, list[tuple[list[str], str]]]:
             ([*train, "--runs-dir", f"{UNWRITABLE}/runs"], "--runs-dir /proc/logogan/runs: cannot write in /proc"),
             ([*train, "--runs-dir", p["file"]], f"--runs-dir {p['file']}: is a file"),
             (["--config", p["missing"] + ".json"], "missing.json"),
+            (["--config", p["labels-config"], "--steps", "1", "--no-progress", "--runs-dir", p["out.npz"]],
+             "labels run 0..7 but there are 2 class names, so 0..1 are allowed"),
         ],
         "models.generate": [
             (["--run", p["missing"], "--out", "x.png", "--no-such-flag"], flag_help("python -m models.generate")),
@@ -243,6 +262,12 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     Image.new("RGB", (32, 32), "white").save(paths["sheet"])
     paths["config"] = root / "config.json"
     write_config(paths["config"], tiny_config(paths["dataset"]))
+    paths["bomb.png"] = decompression_bomb(root / "bomb.png")
+    HOSTILE["datasets"] = hostile_datasets(root / "hostile-datasets")
+    HOSTILE["items"] = hostile_items(root / "hostile-items")
+    paths["labels-config"] = root / "labels-config.json"
+    write_config(paths["labels-config"], tiny_config(HOSTILE["datasets"]["labels-out-of-range"][0]))
+    HOSTILE["svgs"] = hostile_svgs(root / "hostile-svgs")
     return paths
 
 

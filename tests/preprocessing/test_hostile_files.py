@@ -179,6 +179,7 @@ def test_evaluate_refuses_a_decompression_bomb_among_real_images(tmp_path):
 
     folder = tmp_path / "real"
     Image.new("RGB", (16, 16), "red").save(decompression_bomb(folder / "b.png").with_name("a.png"))
-    with pytest.raises(UserError, match=rf"^{folder / 'b.png'} is not a readable image \(decompression bomb") as refused:
+    bomb = folder / "b.png"
+    with pytest.raises(UserError, match=rf"^{bomb} is not a readable image \(decompression bomb") as refused:
         load_image_source(str(folder), "real")
     assert "\n" not in str(refused.value)

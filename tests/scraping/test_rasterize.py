@@ -38,7 +38,8 @@ def test_folder_keeps_aspect_ratio_centred_and_reports_bad_svgs(tmp_path, capsys
                            "--workers", "2", "--no-progress"]) == 0
     captured = capsys.readouterr()
     assert captured.err.startswith(f"not rendered: {svgs / 'broken.svg'}: cannot render")
-    assert captured.out.strip() == f"Wrote 2 PNGs (16x16) to {out}; 1 SVGs not rendered (cannot render: 1), listed above"
+    assert captured.out.strip() == (f"Wrote 2 PNGs (16x16) to {out}; 1 SVGs not rendered (cannot render: 1), "
+                                    "listed above")
 
     wide = np.asarray(Image.open(out / "wide.png"))
     assert wide.shape == (16, 16, 3)
