@@ -18,6 +18,7 @@ import contextlib
 import sys
 from typing import Callable, Iterator, NoReturn, Sequence
 
+from infra import quiet
 from infra.errors import UserError
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "UserError", "command_name", "run"]
@@ -54,6 +55,7 @@ def _one_line_usage_errors() -> Iterator[None]:
 
 def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> NoReturn:
     """Call ``main`` and turn its outcome into an exit status and, for bad input, one line on stderr."""
+    quiet.install()  # the backends' start-up log lines stay off stderr (see infra.quiet)
     try:
         with _one_line_usage_errors():
             status = main(argv)

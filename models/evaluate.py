@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from infra import cli
+from infra import cli, quiet
 from infra.errors import UserError
 from models import run_folder
 
@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=32, help="images per Inception batch (default: 32)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    quiet.add_verbose_argument(parser)
     return parser
 
 

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from infra import cli
+from infra import cli, quiet
 from infra.errors import UserError
 from infra.output_paths import check_output_file, check_output_folder
 from models import run_folder
@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--interpolate", action="store_true",
                         help="write a latent walk between two random points instead of independent samples")
     parser.add_argument("--out", required=True, metavar="GRID.png|DIR", help="a .png grid, or a folder of PNGs")
+    quiet.add_verbose_argument(parser)
     return parser
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from infra import cli
+from infra import cli, quiet
 from infra.errors import UserError
 from infra.output_paths import check_output_folder
 from models import process_supervisor
@@ -24,6 +24,7 @@ examples:
   python -m models.train --config configs/logos_dcgan.json --steps 300 --name logos-short \\
       --set generator.optimizer.learning_rate=1e-4 --set batch_size=32
   python -m models.train --config configs/cgan_fashion_mnist.json --data fashion_mnist --backend jax
+  python -m models.train --config configs/logos_shapes.json --data my-logos/
   python -m models.train --resume runs/logos-short --steps 600
   python -m models.train --list-options
 
@@ -44,8 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--list-options", action="store_true",
                         help="print every config option with its type, default and meaning, then exit")
     parser.add_argument("--data", metavar="SOURCE",
-                        help="training data, overrides data_path: a .npz file, s3://bucket/key.npz, an IDX gzip "
-                             "folder, fashion_mnist or mnist (default: the config's data_path)")
+                        help="training data, overrides data_path: a .npz file, s3://bucket/key.npz, a folder of "
+                             "images (PNG, JPEG, SVG ... mixed; class subfolders become labels; built with "
+                             "preprocessing.build's defaults at the config's image_size, else 56 px, and cached "
+                             "in the user cache folder until the folder changes), an IDX gzip folder, "
+                             "fashion_mnist or mnist (default: the config's data_path)")
     parser.add_argument("--data-dir", metavar="DIR",
                         help="local copy of fashion_mnist / mnist IDX files (default: the config's data_dir, "
                              "then $LOGOGAN_DATA_DIR)")
@@ -60,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=BACKENDS,
                         help="Keras backend (default: $KERAS_BACKEND, then the config's backend, then tensorflow)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    quiet.add_verbose_argument(parser)
     several = parser.add_argument_group(
         "several processes (VMs) training one run, JAX only",
         "Start the same command on every VM with its own --process-id; all need the data and the same --name "
