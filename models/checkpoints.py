@@ -11,6 +11,9 @@ dropout layers' seed-generator states and BatchNorm statistics) and ``info.json`
 A checkpoint is written to a hidden temporary folder and renamed into place, so a crash leaves either
 the old or the new one, never half of one. The previous ``last`` is renamed to ``step_XXXXXX``; if a
 crash falls between the two renames, :meth:`Checkpoints.path` finds the newest ``step_XXXXXX``.
+
+Every checkpoint is good: values that are not finite (a diverged run's NaN or inf) are refused before
+anything is written (:class:`NotFinite`), so a run that resumes from one starts from weights it can train.
 """
 from __future__ import annotations
 
@@ -27,10 +30,34 @@ from infra.errors import UserError
 VARIABLES_FILE = "variables.npz"
 INFO_FILE = "info.json"
 GROUPS = ("generator", "discriminator", "generator_optimizer", "discriminator_optimizer")
+# A value beyond this is finite but out of range: a product of two overflows float32, so the next steps of a
+# network holding it produce inf or NaN whatever the learning rate (healthy weights and optimizer moments stay
+# many orders of magnitude below).
+OUT_OF_RANGE = 1e15
+
+
+class NotFinite(Exception):
+    """The values to save hold NaN or inf; nothing was written."""
 
 
 def _step_dir_name(step: int) -> str:
     return f"step_{step:06d}"
+
+
+def _value(variable) -> np.ndarray:
+    return np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable)
+
+
+def non_finite_names(arrays: dict[str, np.ndarray]) -> list[str]:
+    """The names of the floating-point arrays in ``arrays`` that hold a NaN or an inf."""
+    return [name for name, array in arrays.items()
+            if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all()]
+
+
+def describe_non_finite(bad: list[str], total: int, labels: dict[str, str] | None = None) -> str:
+    """A line such as ``3 of 76 variables are not finite (generator dense/kernel, ...)``, the first few named."""
+    shown = [labels.get(name, name) if labels else name for name in bad[:3]]
+    return f"{len(bad)} of {total} variables are not finite ({', '.join(shown)}{', ...' if len(bad) > 3 else ''})"
 
 
 class Checkpoints:
@@ -44,6 +71,30 @@ class Checkpoints:
             return []
         return sorted(path for path in self.folder.glob("step_*") if (path / INFO_FILE).is_file())
 
+    @staticmethod
+    def largest_magnitude(checkpoint: Path) -> float:
+        """The largest absolute floating-point value in ``checkpoint`` (0 for one it cannot read)."""
+        try:
+            with np.load(checkpoint / VARIABLES_FILE, allow_pickle=False) as archive:
+                return max([float(np.abs(array).max()) for array in map(archive.__getitem__, archive.files)
+                            if np.issubdtype(array.dtype, np.floating) and array.size] or [0.0])
+        except (OSError, ValueError):
+            return 0.0
+
+    def newest_finite(self) -> Path | None:
+        """The newest checkpoint (``last``, then the kept ``step_XXXXXX``) whose every value is finite.
+
+        Checkpoints this version writes always are; one written before the check existed may not be."""
+        last = self.path("last")
+        for checkpoint in ([last] if last is not None else []) + self._history()[::-1]:
+            try:
+                with np.load(checkpoint / VARIABLES_FILE, allow_pickle=False) as archive:
+                    if not non_finite_names({name: archive[name] for name in archive.files}):
+                        return checkpoint
+            except (OSError, ValueError):
+                continue
+        return None
+
     def path(self, slot: str = "last") -> Path | None:
         """The folder of checkpoint ``slot`` ("last" or "best"), or None when there is none."""
         target = self.folder / slot
@@ -55,16 +106,28 @@ class Checkpoints:
         return previous if (previous / INFO_FILE).is_file() else None
 
     def save(self, variable_groups: dict[str, list], info: dict, slot: str = "last") -> Path:
-        """Write the values of ``variable_groups`` (group name -> Keras variables) as checkpoint ``slot``."""
+        """Write the values of ``variable_groups`` (group name -> Keras variables) as checkpoint ``slot``.
+
+        Raises :class:`NotFinite`, writing nothing, when a value is NaN or inf. A failed write (a full disk)
+        removes what it wrote and leaves the previous checkpoints as they were."""
+        arrays = {f"{group}/{index:04d}": _value(variable)
+                  for group, variables in variable_groups.items() for index, variable in enumerate(variables)}
+        bad = non_finite_names(arrays)
+        if bad:
+            labels = {f"{group}/{index:04d}": f"{group} {getattr(variable, 'path', index)}"
+                      for group, variables in variable_groups.items() for index, variable in enumerate(variables)}
+            raise NotFinite(describe_non_finite(bad, len(arrays), labels))
         self.folder.mkdir(parents=True, exist_ok=True)
         partial = self.folder / f".partial-{slot}"
         shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir()
-        arrays = {f"{group}/{index:04d}": np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable)
-                  for group, variables in variable_groups.items() for index, variable in enumerate(variables)}
-        with atomic_write(partial / VARIABLES_FILE) as handle:
-            np.savez(handle, **arrays)
-        write_json(partial / INFO_FILE, info)
+        try:
+            partial.mkdir()
+            with atomic_write(partial / VARIABLES_FILE) as handle:
+                np.savez(handle, **arrays)
+            write_json(partial / INFO_FILE, info)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)  # give back the space a full disk needs
+            raise
         target = self.folder / slot
         if (target / INFO_FILE).is_file():
             retired = (self.folder / _step_dir_name(self.read_info(target)["step"]) if slot == "last"
@@ -78,7 +141,8 @@ class Checkpoints:
 
     def _prune(self) -> None:
         history = self._history()
-        kept = set(history[len(history) - (self.keep_last - 1):]) if self.keep_last > 1 else set()
+        # ``last`` is one of the keep_last; the newest keep_last - 1 of the older ones stay beside it.
+        kept = set(history[-(self.keep_last - 1):]) if self.keep_last > 1 else set()
         for path in history:
             step = self.read_info(path)["step"]
             if path not in kept and not (self.keep_every and step % self.keep_every == 0):
@@ -101,6 +165,13 @@ class Checkpoints:
                 arrays = {name: archive[name] for name in archive.files}
         except (OSError, ValueError) as error:
             raise UserError(f"{checkpoint / VARIABLES_FILE}: unreadable checkpoint ({error})") from None
+        bad = non_finite_names(arrays)
+        if bad:
+            good = self.newest_finite()
+            instead = (f"remove the newer checkpoint folders to resume from {good}, the newest whose every value "
+                       f"is finite" if good is not None else "no checkpoint of this run is finite; start a new run")
+            raise UserError(f"{checkpoint}: {describe_non_finite(bad, len(arrays))}, so training cannot resume from "
+                            f"it (it was written before checkpoints were checked); {instead}")
         for group, variables in variable_groups.items():
             saved = sorted(name for name in arrays if name.startswith(group + "/"))
             if len(saved) != len(variables):

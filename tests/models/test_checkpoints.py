@@ -1,11 +1,14 @@
-"""Checkpoint rotation, atomic replacement and restore checks."""
+"""Checkpoint rotation, atomic replacement, restore checks, and only finite values ever written."""
 from __future__ import annotations
+
+import errno
 
 import numpy as np
 import pytest
 
 from infra.errors import UserError
-from models.checkpoints import Checkpoints
+from models import checkpoints as checkpoints_module
+from models.checkpoints import VARIABLES_FILE, Checkpoints, NotFinite
 
 
 def groups(value: float) -> dict[str, list[np.ndarray]]:
@@ -78,3 +81,63 @@ def test_best_is_a_separate_slot(tmp_path):
     assert Checkpoints.read_info(checkpoints.path("best")) == {"step": 6, "best": 3.0}
     with pytest.raises(UserError, match="no 'last' checkpoint"):
         Checkpoints(tmp_path / "other").restore({"generator": []})
+
+
+def test_keeps_exactly_keep_checkpoints(tmp_path):
+    # keep_checkpoints 5 and a checkpoint every 2 of 10 steps: the pruning slice once went negative and kept
+    # only last, step_000006 and step_000008.
+    checkpoints = Checkpoints(tmp_path, keep_last=5)
+    for step in range(2, 11, 2):
+        checkpoints.save(groups(step), {"step": step})
+    assert saved_steps(checkpoints) == ["last", "step_000002", "step_000004", "step_000006", "step_000008"]
+    checkpoints.save(groups(12), {"step": 12})
+    assert saved_steps(checkpoints) == ["last", "step_000004", "step_000006", "step_000008", "step_000010"]
+    single = Checkpoints(tmp_path / "single", keep_last=1)
+    for step in range(1, 4):
+        single.save(groups(step), {"step": step})
+    assert saved_steps(single) == ["last"]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_values_that_are_not_finite_are_never_written(tmp_path, bad):
+    checkpoints = Checkpoints(tmp_path, keep_last=3)
+    checkpoints.save(groups(1.0), {"step": 1})
+    values = groups(2.0)
+    values["generator"][0][1, 2] = bad
+    with pytest.raises(NotFinite, match=r"^1 of 2 variables are not finite \(generator 0\)$"):
+        checkpoints.save(values, {"step": 2})
+    assert saved_steps(checkpoints) == ["last"]
+    assert Checkpoints.read_info(checkpoints.path("last"))["step"] == 1
+    assert checkpoints.newest_finite() == checkpoints.folder / "last"
+
+
+def test_a_checkpoint_written_before_the_check_is_refused_and_the_newest_finite_one_named(tmp_path):
+    checkpoints = Checkpoints(tmp_path, keep_last=3)
+    checkpoints.save(groups(1.0), {"step": 1})
+    checkpoints.save(groups(2.0), {"step": 2})
+    with np.load(checkpoints.folder / "last" / VARIABLES_FILE) as archive:  # what older versions could save
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["generator/0001"][0] = np.nan
+    np.savez(checkpoints.folder / "last" / VARIABLES_FILE, **arrays)
+    assert checkpoints.newest_finite() == checkpoints.folder / "step_000001"
+    with pytest.raises(UserError, match=r"last: 1 of 2 variables are not finite .* remove the newer checkpoint "
+                                        r"folders to resume from .*step_000001"):
+        checkpoints.restore({"generator": [Variable((2, 3)), Variable((1,))]})
+
+
+def test_a_full_disk_leaves_the_previous_checkpoints_as_they_were(tmp_path, monkeypatch):
+    checkpoints = Checkpoints(tmp_path, keep_last=3)
+    checkpoints.save(groups(1.0), {"step": 1})
+    checkpoints.save(groups(2.0), {"step": 2})
+    before = {path.name: (path / VARIABLES_FILE).read_bytes() for path in checkpoints.folder.iterdir()}
+
+    def savez_on_a_full_disk(handle, **arrays):
+        handle.write(b"x" * 1000)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoints_module.np, "savez", savez_on_a_full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        checkpoints.save(groups(3.0), {"step": 3})
+    after = {path.name: (path / VARIABLES_FILE).read_bytes() for path in checkpoints.folder.iterdir()}
+    assert after == before  # no .partial-last left behind, last and step_000001 untouched
+    assert Checkpoints.read_info(checkpoints.path("last"))["step"] == 2
