@@ -22,16 +22,31 @@ class RunOutputs:
         self.samples_dir = self.run_dir / SAMPLES_DIR
         self.samples_dir.mkdir(parents=True, exist_ok=True)
         self._events = EventWriter(self.run_dir / "tensorboard") if tensorboard else None
+        self.warnings: list[str] = []
+        self._status: dict | None = None
 
     def write_status(self, state: str, step: int, total_steps: int, message: str = "",
                      training_seconds: float | None = None) -> None:
         """``training_seconds``, on the finished status: how long this invocation's training loop ran, from its
-        start (where a time limit starts counting) to its last step's grid and checkpoint."""
+        start (where a time limit starts counting) to its last step's grid and checkpoint. ``warnings``, while
+        there are any (:meth:`set_warnings`): one line each, what looks wrong with the run and what to try."""
         status = {"state": state, "step": step, "total_steps": total_steps, "message": message,
                   "updated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         if training_seconds is not None:
             status["training_seconds"] = round(training_seconds, 2)
+        if self.warnings:
+            status["warnings"] = list(self.warnings)
         write_json(self.run_dir / STATUS_FILE, status)
+        self._status = status
+
+    def set_warnings(self, warnings: list[str]) -> None:
+        """Replace the run's warnings; status.json shows them at once when they change."""
+        if warnings == self.warnings:
+            return
+        self.warnings = list(warnings)
+        if self._status is not None:
+            self.write_status(self._status["state"], self._status["step"], self._status["total_steps"],
+                              self._status["message"], self._status.get("training_seconds"))
 
     def log(self, record: dict) -> None:
         """Append one line to metrics.jsonl and its numbers to TensorBoard's scalars."""

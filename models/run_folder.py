@@ -8,6 +8,7 @@
         samples/         step_NNNNNN.png grids
         checkpoints/     last/, best/, step_NNNNNN/ (see models.checkpoints)
         generator.keras  the exported generator, written last: a run that has it has finished
+        .trainer.lock    locked (flock) by the trainer writing the folder, so a second one is refused
 
 The readers never raise on a file's content: the server reads folders that the trainer is writing, that
 a crash cut short or that someone edited by hand. They return a default and, where a file is there but
@@ -15,10 +16,14 @@ cannot be used, the reason, so a caller can name the problem instead of failing.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import zipfile
 from pathlib import Path
+
+from infra.errors import UserError
 
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
@@ -27,6 +32,7 @@ GENERATOR_FILE = "generator.keras"
 CHECKPOINTS_DIR = "checkpoints"
 SAMPLES_DIR = "samples"
 SAMPLE_GLOB = "step_*.png"
+LOCK_FILE = ".trainer.lock"
 
 JSON_TYPE_NAMES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean",
                    type(None): "null"}
@@ -139,3 +145,42 @@ def latest_sample(run_dir: str | Path) -> Path | None:
     """The newest sample grid: names carry a zero-padded step, so the last name is the latest step."""
     samples = sorted((Path(run_dir) / SAMPLES_DIR).glob(SAMPLE_GLOB))
     return samples[-1] if samples else None
+
+
+_held_locks: dict[Path, int] = {}  # run folder -> descriptor of its locked LOCK_FILE, in this process
+
+
+def lock_run_folder(run_dir: str | Path) -> None:
+    """Take the run folder for this process's trainer, or raise a one-line UserError when another has it.
+
+    An OS lock (flock) on ``LOCK_FILE``: the kernel drops it when the process ends however it ends (exit,
+    crash, SIGKILL), so a stale lock never blocks a later trainer. Taking a folder this process already
+    holds is a no-op; :func:`unlock_run_folder` gives it back.
+    """
+    run_dir = Path(run_dir).resolve()
+    if run_dir in _held_locks:
+        return
+    try:
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise UserError(f"{run_dir / LOCK_FILE}: cannot create the run folder's lock ({error.strerror})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        holder = os.read(fd, 32).decode("ascii", errors="replace").strip()
+        os.close(fd)
+        if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise UserError(f"{run_dir / LOCK_FILE}: cannot lock the run folder ({error.strerror})") from None
+        who = f"another trainer (pid {holder})" if holder.isdigit() else "another trainer"
+        raise UserError(f"{run_dir}: {who} is writing this run folder; wait until it ends (or stop it), or give "
+                        "another --name") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _held_locks[run_dir] = fd
+
+
+def unlock_run_folder(run_dir: str | Path) -> None:
+    """Give back a run folder :func:`lock_run_folder` took in this process; nothing if it holds none."""
+    fd = _held_locks.pop(Path(run_dir).resolve(), None)
+    if fd is not None:
+        os.close(fd)  # closing the only descriptor of the lock file drops the flock

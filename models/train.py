@@ -12,6 +12,7 @@ from infra import cli, quiet
 from infra.errors import UserError
 from infra.output_paths import check_output_folder
 from models import process_supervisor
+from models.run_folder import lock_run_folder, unlock_run_folder
 
 BACKENDS = ("tensorflow", "jax")
 HEARTBEAT_SECONDS = 60
@@ -175,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_run_name(config["name"], f"{source}: name")
     if args.resume:
         check_output_folder(run_dir, "--resume")
+        if first_process:
+            lock_run_folder(run_dir)  # held until the trainer ends: a second trainer of the folder is refused
     else:
         check_output_folder(config["runs_dir"], "--runs-dir")
     if not config["data_path"]:
@@ -243,10 +246,12 @@ def new_run_dir(config: dict) -> Path:
                                                datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
     config["name"] = name
     run_dir = Path(config["runs_dir"]) / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock_run_folder(run_dir)  # a trainer writing the folder, or started at the same moment, refuses this one
     if (run_dir / "config.json").exists():
+        unlock_run_folder(run_dir)
         raise UserError(f"{run_dir}: a run with this name exists; continue it with --resume {run_dir} or pick "
                         "another --name")
-    run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 
 

@@ -7,9 +7,15 @@ periodic work needs the weights (sample grids, evaluations, checkpoints, the laz
 sees exactly the step it names. What every step draws is a pure function of (seed, step)
 (:mod:`models.step_inputs`); with the networks' own random state in the checkpoint, a resumed run repeats
 exactly the steps an uninterrupted one would have taken, however its steps were grouped into calls.
+
+A run ends in one of four states in status.json: finished, interrupted (a signal; resume continues it),
+failed (diverged, a full disk, bad data, an internal error: the message says which, in one line) or, only
+when the process is killed outright, still running. Checkpoints hold finite values only
+(:mod:`models.checkpoints`); a run whose weights stop being finite has diverged.
 """
 from __future__ import annotations
 
+import errno
 import math
 import os
 import signal
@@ -27,11 +33,12 @@ from models import builders, networks
 from models.backends import (accelerator_present, device_memory_bytes, is_lost_process_error, make_train_step,
                              process_count, process_index, seed_everything, share_from_first_process,
                              training_devices)
-from models.checkpoints import Checkpoints
+from models.checkpoints import OUT_OF_RANGE, Checkpoints, NotFinite
 from models.images import image_grid
 from models.networks.spectral import count_spectral_layers, normalize_spectral_kernels
 from models.outputs import RunOutputs
-from models.run_folder import GENERATOR_FILE
+from models.run_folder import GENERATOR_FILE, unlock_run_folder
+from models.sample_health import MAX_IMAGES, SampleHealth, small_dataset_hint
 from models.sampling import generate_uint8, latent_vectors, recompute_batch_norm_statistics
 from models.step_inputs import EMA_STATISTICS_NOISE, EVAL_NOISE, SAMPLE_NOISE, DataOrder, StepInputs
 
@@ -39,6 +46,8 @@ EMA_STATISTICS_BATCHES = 16
 STEPS_PER_CALL_ON_ACCELERATORS = 8  # enough to hide the per-call launch cost of a small step
 DEVICE_DATA_SHARE = 0.25  # data_placement auto: the images may take this share of the device's memory
 DEVICE_DATA_BYTES_UNKNOWN_MEMORY = 2 << 30  # ... or this much where the backend does not report its memory
+# Failed writes a user can fix (free space, raise a quota or a file size limit, make the folder writable).
+USER_FIXABLE_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 class StopRequest:
@@ -154,6 +163,10 @@ class Trainer:
         self.sample_inputs = self._sample_inputs()
         self.metric = None if config["metric_evaluate"] == "none" else config["metric_evaluate"]
         self.best_value = None
+        spread = np.linspace(0, len(dataset.x) - 1, min(len(dataset.x), MAX_IMAGES)).astype(int)
+        self.sample_health = SampleHealth(dataset.x[spread], config)
+        self.sample_warning = None  # the latest grid's SampleWarning
+        self.hints: list[str] = []  # what the start found (a small dataset), kept in status.json's warnings
 
     def _sample_inputs(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Fixed noise for the sample grids, so successive grids show the same images improving."""
@@ -167,36 +180,57 @@ class Trainer:
     def _generator_labels(self, labels: np.ndarray | None) -> np.ndarray | None:
         return labels if self.gan.generator_conditional else None
 
-    def sample_grid(self) -> np.ndarray:
+    def sample_images(self) -> np.ndarray:
+        """The images of the sample grid, uint8, in the grid's order."""
         noise, labels = self.sample_inputs
-        images = generate_uint8(self.shown_generator, noise, self._generator_labels(labels),
-                                builders.output_activation(self.config))
-        return image_grid(images, columns=self.config["sample_columns"])
+        return generate_uint8(self.shown_generator, noise, self._generator_labels(labels),
+                              builders.output_activation(self.config))
+
+    def sample_grid(self) -> np.ndarray:
+        return image_grid(self.sample_images(), columns=self.config["sample_columns"])
 
     def run(self, resume: bool) -> int:
-        """Train to ``total_steps``; returns the exit status (0 finished, 130 stopped by a signal)."""
+        """Train to ``total_steps``; returns the exit status (0 finished, 130 stopped by a signal).
+
+        Whatever ends the training, status.json says so: a failure leaves it ``failed`` with a one-line reason,
+        and a failure the user can fix (divergence, a full disk, labels the run has no class for) is raised as a
+        one-line UserError. The run folder's lock (:func:`models.run_folder.lock_run_folder`) is given back."""
+        try:
+            return self._run(resume)
+        finally:
+            if self.writes:
+                unlock_run_folder(self.run_dir)
+
+    def _run(self, resume: bool) -> int:
         start_step = 0
         if resume and self.writes and self.checkpoints.path("last") is not None:
             info = self.checkpoints.restore(self.variable_groups)
             start_step, self.best_value = info["step"], info.get("best")
+        self._use_configured_learning_rates()
         start_step = self._agree_with_first_process(start_step)
         if start_step > self.total_steps:
             raise UserError(f"{self.run_dir}: its checkpoint is at step {start_step}, past the {self.total_steps} "
                             f"steps asked for; give --steps {start_step} or more")
         outputs = RunOutputs(self.run_dir, tensorboard=self.config["tensorboard"]) if self.writes else NoOutputs()
-        if resume:
-            outputs.drop_metrics_after(start_step)
-        train_step = self.make_train_step()
-        started = time.monotonic()
-        limit_minutes = self.config["time_limit_minutes"]
-        deadline = None if limit_minutes is None else started + 60 * limit_minutes
-        evaluator = self._make_evaluator() if self.metric and self.writes else None
-        outputs.write_status("running", start_step, self.total_steps, "resumed" if start_step else "started")
         progress = tqdm(total=self.total_steps, initial=start_step, unit="step", desc="training",
                         disable=not self.show_progress, file=sys.stderr, dynamic_ncols=True)
         step, saved_step = start_step, start_step
-        metrics = PendingMetrics(start_step, self.config["batch_size"])
         try:
+            self._check_labels()
+            if resume:
+                outputs.drop_metrics_after(start_step)
+            train_step = self.make_train_step()
+            started = time.monotonic()
+            limit_minutes = self.config["time_limit_minutes"]
+            deadline = None if limit_minutes is None else started + 60 * limit_minutes
+            evaluator = self._make_evaluator() if self.metric and self.writes else None
+            outputs.write_status("running", start_step, self.total_steps, "resumed" if start_step else "started")
+            hint = small_dataset_hint(len(self.dataset.x), self.config, self.conditional) if self.writes else None
+            if hint:
+                progress.write(hint, file=sys.stderr)
+                self.hints = [hint]
+                outputs.set_warnings(self.hints)
+            metrics = PendingMetrics(start_step, self.config["batch_size"])
             with StopRequest() as stop:
                 while step < self.total_steps and stop.signal_name is None:
                     count = self.call_length(step)
@@ -220,7 +254,9 @@ class Trainer:
                         hooks = set()  # process 0 alone samples, evaluates and saves
                     if "samples" in hooks:
                         self._sync(train_step, step)
-                        outputs.save_samples(step, self.sample_grid())
+                        images = self.sample_images()
+                        outputs.save_samples(step, image_grid(images, columns=self.config["sample_columns"]))
+                        self._check_samples(images, step, outputs, progress)
                     if "evaluation" in hooks and evaluator is not None:
                         self._sync(train_step, step)
                         self._evaluate(evaluator, step, outputs)
@@ -251,15 +287,23 @@ class Trainer:
                                  training_seconds=training_seconds)
             return 0
         except TrainingDiverged as error:
-            last = self.checkpoints.path("last")
-            kept = (f"the last good checkpoint is {last} (step {self.checkpoints.read_info(last)['step']})"
-                    if last else "no checkpoint was saved before it")
-            message = f"training diverged: {error}; stopped, {kept}"
-            outputs.write_status("failed", step, self.total_steps, message)
+            message = self._divergence_message(error)
+            self._write_failed(outputs, step, message)
+            raise UserError(message) from None
+        except UserError as error:
+            self._write_failed(outputs, step, str(error))
+            raise
+        except OSError as error:
+            if error.errno not in USER_FIXABLE_WRITE_ERRORS:
+                self._write_failed(outputs, step, internal_error_line(error, step))
+                raise
+            message = self._write_error_message(error, step)
+            self._write_failed(outputs, step, message)
             raise UserError(message) from None
         except Exception as error:
             if self.process_count == 1 or not is_lost_process_error(error):
-                raise
+                self._write_failed(outputs, step, internal_error_line(error, step))
+                raise  # an internal error: its traceback is what a fix needs
             # Another process of the run died: say so in one line rather than with the runtime's dump.
             message = (f"training stopped at step {step}: another process of this run stopped "
                        f"({str(error).splitlines()[0][:200]}); resume all processes from the last checkpoint")
@@ -354,8 +398,72 @@ class Trainer:
         return bool(self.gan.r1_gamma) and step % self.config["r1_interval"] == 0
 
     def _save_checkpoint(self, step: int, slot: str = "last") -> None:
-        self.checkpoints.save(self.variable_groups, {"step": step, "metric": self.metric, "best": self.best_value},
-                              slot=slot)
+        try:
+            self.checkpoints.save(self.variable_groups, {"step": step, "metric": self.metric, "best": self.best_value},
+                                  slot=slot)
+        except NotFinite as error:
+            raise TrainingDiverged(f"after step {step}, {error}") from None
+
+    def _use_configured_learning_rates(self) -> None:
+        """The optimizers' learning rates are variables that a checkpoint restores; the config's win, so that
+        ``--resume RUN --set generator.optimizer.learning_rate=...`` changes them."""
+        for role, optimizer in (("generator", self.generator_optimizer),
+                                ("discriminator", self.discriminator_optimizer)):
+            optimizer.learning_rate = self.config[role]["optimizer"]["learning_rate"]
+
+    def _check_labels(self) -> None:
+        if not self.conditional or not len(self.labels):
+            return
+        low, high = int(self.labels.min()), int(self.labels.max())
+        if low < 0 or high >= self.num_classes:
+            bad = low if low < 0 else high
+            names = self.config.get("class_names") or []
+            raise UserError(f"{self.config['data_path']}: label {bad} is outside the run's {self.num_classes} classes "
+                            f"({', '.join(map(str, names[:10]))}{', ...' if len(names) > 10 else ''}); allowed: "
+                            f"labels 0 to {self.num_classes - 1}, one per class name")
+
+    def _check_samples(self, images: np.ndarray, step: int, outputs: RunOutputs, progress) -> None:
+        """Warn, once per kind in the log and in status.json for as long as it lasts, when the grid looks like a
+        failing run (:mod:`models.sample_health`)."""
+        warning = self.sample_health.check(images, step)
+        if warning and warning.kind != getattr(self.sample_warning, "kind", None):
+            progress.write(warning.line, file=sys.stderr)
+        self.sample_warning = warning
+        outputs.set_warnings(self.hints + ([warning.line] if warning else []))
+
+    def _divergence_message(self, error: TrainingDiverged) -> str:
+        """One line: what diverged, the newest checkpoint it can resume from, and what to change first."""
+        rates = {role: self.config[role]["optimizer"]["learning_rate"] for role in ("generator", "discriminator")}
+        now = ", ".join(f"{role} {rate:g}" for role, rate in rates.items())
+        lower = " ".join(f"--set {role}.optimizer.learning_rate={rate / 10:g}" for role, rate in rates.items())
+        good = self.checkpoints.newest_finite()
+        if good is None:
+            return (f"training diverged: {error}; stopped before any checkpoint with finite values was saved; "
+                    f"start a new run with lower learning rates (now {now}), e.g. {lower}")
+        older = "" if good == self.checkpoints.path("last") else " (remove the newer checkpoint folders to resume it)"
+        found = (f"training diverged: {error}; stopped; the last checkpoint whose every variable is finite is {good} "
+                 f"(step {self.checkpoints.read_info(good)['step']}){older}")
+        largest = self.checkpoints.largest_magnitude(good)
+        if largest > OUT_OF_RANGE:
+            return (f"{found}, but its values are already out of range (largest {largest:.3g}) and would diverge "
+                    f"again whatever the learning rate: start a new run with lower learning rates (now {now}), "
+                    f"e.g. {lower}")
+        return (f"{found}; resuming it unchanged repeats this divergence: resume with lower learning rates (now "
+                f"{now}), e.g. python -m models.train --resume {self.run_dir} {lower}")
+
+    def _write_error_message(self, error: OSError, step: int) -> str:
+        last = self.checkpoints.path("last")
+        kept = (f"the last checkpoint {last} (step {self.checkpoints.read_info(last)['step']}) is intact"
+                if last is not None else "no checkpoint had been saved yet")
+        return (f"{self.run_dir}: could not write {error.filename or 'a file'} at step {step} ({error.strerror}); "
+                f"{kept}; free space (or fix the folder's permissions) and continue with --resume {self.run_dir}")
+
+    def _write_failed(self, outputs: RunOutputs, step: int, message: str) -> None:
+        """status.json says ``failed``, if it can be written at all (a full disk may refuse this too)."""
+        try:
+            outputs.write_status("failed", step, self.total_steps, message)
+        except OSError as error:
+            print(f"could not mark {self.run_dir} failed in its status.json ({error.strerror})", file=sys.stderr)
 
     def _finish(self, outputs: RunOutputs) -> None:
         export_generator(self.shown_generator, self.run_dir / GENERATOR_FILE)
@@ -386,6 +494,12 @@ class Trainer:
         if is_better(self.metric, value, self.best_value):
             self.best_value = value
             self._save_checkpoint(step, slot="best")
+
+
+def internal_error_line(error: BaseException, step: int) -> str:
+    """status.json's one line for an error no user input explains (a backend error, a bug)."""
+    first_line = (str(error).strip().splitlines() or [""])[0][:300]
+    return f"internal error at step {step}: {type(error).__name__}: {first_line}"
 
 
 def steps_per_call(config: dict) -> int:
