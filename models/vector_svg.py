@@ -12,8 +12,6 @@ import math
 
 import numpy as np
 
-from models.networks.vector import PART_KINDS
-
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
 
 
@@ -39,9 +37,9 @@ def scene_svg(scene: dict, index: int, layout, value_range: tuple, height: int, 
              f'{_number(view_height)}">',
              f'<rect x="{_number(-view_width / 2)}" y="{_number(-view_height / 2)}" width="{_number(view_width)}" '
              f'height="{_number(view_height)}" fill="{colours[0]}"/>']
-    seen = {kind: 0 for kind in PART_KINDS}
+    seen: dict[str, int] = {}
     for part, kind in enumerate(layout.parts):
-        which, seen[kind] = seen[kind], seen[kind] + 1
+        which = seen[kind] = seen.get(kind, -1) + 1
         choice = int(np.argmax(scene["choices"][index, part]))
         if choice == 0:  # off
             continue

@@ -1,0 +1,329 @@
+"""The vector generator: a palette and parts in painter's order (boxes, closed Bézier paths, Bézier strokes),
+rendered anti-aliased, the same scene written as SVG, and models.generate's vector outputs."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from infra.errors import UserError
+from infra.icons import render_svg
+from models import generate, train
+from models.networks import vector
+from models.networks.generator import build_generator
+from models.networks.shapes import CENTRE_RANGE, MIN_HALF_SIZE
+from models.vector_svg import scene_svg
+from tests.models.helpers import make_dataset, subprocess_env, tiny_config, write_config
+
+SIZE = 56
+PIXELS_PER_UNIT = SIZE / 2
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+WHITE, RED, BLUE = (1.0, 1.0, 1.0), (1.0, -1.0, -1.0), (-1.0, -1.0, 1.0)  # in the tanh range
+
+
+def _logit(p):
+    return math.log(p / (1 - p))
+
+
+def _size_raw(size):
+    return _logit((size - MIN_HALF_SIZE) / (1 - MIN_HALF_SIZE))
+
+
+def choice(entry):
+    """Choice logits that paint palette ``entry`` (None: off) outright."""
+    def logits(palette):
+        values = [0.0] * (palette + 1)
+        values[0 if entry is None else entry + 1] = 20.0
+        return values
+    return logits
+
+
+def box(centre=(0.0, 0.0), half=(0.5, 0.5), roundness=-20.0, thickness=20.0, entry=1):
+    """A box; roundness and thickness raw (-20: sharp corners; 20: filled)."""
+    return "box", entry, [math.atanh(centre[0] / CENTRE_RANGE), math.atanh(centre[1] / CENTRE_RANGE),
+                          _size_raw(half[0]), _size_raw(half[1]), 1.0, 0.0, roundness, thickness]
+
+
+def path(points, entry=1, size=0.5):
+    """A closed path through absolute anchor and control points (3 per segment), centred on the origin."""
+    base = vector.circle_points(len(points) // 3)
+    offsets = ((np.asarray(points, "float32") / size) - base) / vector.OFFSET_SCALE
+    return "path", entry, [0.0, 0.0, _size_raw(size), *offsets.reshape(-1)]
+
+
+def stroke(points, half_width, entry=1, size=0.5, index=0):
+    base = vector.line_points((len(points) - 1) // 3, vector.stroke_angle(index))
+    offsets = ((np.asarray(points, "float32") / size) - base) / vector.OFFSET_SCALE
+    low, high = vector.STROKE_HALF_WIDTHS
+    return "stroke", entry, [0.0, 0.0, _size_raw(size), *offsets.reshape(-1), _logit((half_width - low) / (high - low))]
+
+
+def straight(points):
+    """Anchors of a polygon -> the anchors and control points of its straight cubic segments."""
+    out = []
+    for index, start in enumerate(points):
+        end = np.asarray(points[(index + 1) % len(points)], "float32")
+        start = np.asarray(start, "float32")
+        out += [start, start + (end - start) / 3, start + 2 * (end - start) / 3]
+    return out
+
+
+def scene(parts, colours=(WHITE, RED, BLUE), path_segments=4, stroke_segments=1):
+    """A renderer and its one-image flat scene for ``parts`` in painter's order."""
+    layout = vector.SceneLayout(tuple(kind for kind, _, _ in parts), len(colours), 3, path_segments,
+                                stroke_segments)
+    values = [value for colour in colours for value in colour]
+    for _, entry, _ in parts:
+        values += choice(entry)(len(colours))
+    for kind in vector.PART_KINDS:
+        values += [value for part_kind, _, raw in parts if part_kind == kind for value in raw]
+    assert len(values) == layout.size
+    renderer = vector.VectorRenderer(SIZE, SIZE, list(layout.parts), len(colours), 3, path_segments,
+                                     stroke_segments, 16)
+    return renderer, np.array([values], dtype="float32")
+
+
+def render(parts, **kwargs) -> np.ndarray:
+    renderer, flat = scene(parts, **kwargs)
+    return ops.convert_to_numpy(renderer(flat))[0]
+
+
+def red_share(image):
+    return ((image[..., 0] - image[..., 2]) / 2).clip(0, 1)  # 1 where red, 0 where white or blue
+
+
+def circle(radius, segments=4):
+    return [point * radius for point in vector.circle_points(segments)]
+
+
+def test_a_closed_path_started_as_a_circle_fills_the_circle_with_anti_aliased_edges():
+    image = red_share(render([path(circle(0.5))]))
+    radius_px = 0.5 * PIXELS_PER_UNIT
+    assert image.sum() == pytest.approx(math.pi * radius_px**2, rel=0.01)
+    partial = np.count_nonzero((image > 0.1) & (image < 0.9))
+    assert image[28, 28] > 0.999 and image[2, 2] < 0.001 and partial < 2.5 * 2 * math.pi * radius_px
+
+
+def test_the_even_odd_rule_leaves_a_hole_where_a_path_winds_twice():
+    # A pentagram drawn as one closed path of straight segments: its inner pentagon is crossed twice.
+    star = [(0.8 * math.sin(4 * math.pi * k / 5), -0.8 * math.cos(4 * math.pi * k / 5)) for k in range(5)]
+    image = red_share(render([path(straight(star), size=0.5)], path_segments=5))
+    assert image[28, 28] < 0.01  # the centre is a hole
+    tip_row = round((-0.6 + 1) * PIXELS_PER_UNIT - 0.5)
+    assert image[tip_row, 28] > 0.9  # the top point is filled
+
+
+def test_a_stroke_is_its_centre_line_widened_with_round_caps():
+    line = [(-0.5 + k / 3, 0.0) for k in range(4)]
+    image = red_share(render([stroke(line, 0.1)]))
+    length, half = 1.0 * PIXELS_PER_UNIT, 0.1 * PIXELS_PER_UNIT
+    assert image.sum() == pytest.approx(length * 2 * half + math.pi * half**2, rel=0.02)
+    assert image[28, 28] > 0.99 and image[28 - 5, 28] < 0.01
+
+
+def test_parts_paint_in_order_and_painting_the_background_carves():
+    under, over = box(half=(0.5, 0.5), entry=1), box(half=(0.25, 0.25), entry=2)
+    image = render([under, over])
+    assert np.allclose(image[28, 28], BLUE, atol=1e-3) and np.allclose(image[28, 18], RED, atol=1e-3)
+    reversed_order = render([over, under])
+    assert np.allclose(reversed_order[28, 28], RED, atol=1e-3)  # the big box now covers the small one
+    carved = render([under, box(half=(0.25, 0.25), entry=0)])
+    assert np.allclose(carved[28, 28], WHITE, atol=1e-3) and np.allclose(carved[28, 18], RED, atol=1e-3)
+    assert np.allclose(render([under, box(entry=None)]), render([under]), atol=1e-6)  # off draws nothing
+
+
+def test_every_parameter_of_a_visible_part_gets_a_gradient():
+    import tensorflow as tf
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the gradient is checked on TensorFlow; test_the_same_scene_renders_the_same_on_jax checks JAX")
+    renderer, flat = scene([box(half=(0.4, 0.3), roundness=1.0, thickness=-0.5), path(circle(0.4), entry=2),
+                            stroke([(-0.5, 0.2), (0, 0.5), (0.2, -0.3), (0.5, 0.1)], 0.08)])
+    rng = np.random.default_rng(0)
+    flat = flat + rng.normal(0, 0.05, flat.shape).astype("float32") * (np.abs(flat) < 10)
+    variable = tf.Variable(flat)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(renderer(variable) * tf.random.stateless_normal((1, SIZE, SIZE, 3), (1, 2)))
+    gradient = tape.gradient(loss, variable).numpy()[0]
+    layout = renderer.layout
+    start = layout.palette * 3 + len(layout.parts) * (layout.palette + 1)
+    geometry = gradient[start:]
+    assert np.isfinite(gradient).all() and np.count_nonzero(np.abs(geometry) > 1e-6) == len(geometry)
+
+
+def test_the_fused_renderer_matches_the_op_by_op_drawing_in_values_and_gradients():
+    import tensorflow as tf
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("JAX's jitted step fuses the renderer itself; fused() returns it unchanged there")
+    generator = build_generator({"choice": "dcgan", "architecture": "vector", "palette": 4}, (24, 32, 3), 8, None)
+    renderer = generator.get_layer("vector_renderer")
+    scenes = keras.Model(generator.inputs, renderer.input)(np.random.default_rng(1).normal(size=(3, 8)))
+    variable = tf.Variable((ops.convert_to_numpy(scenes)
+                            + np.random.default_rng(2).normal(0, 0.5, scenes.shape)).astype("float32"))
+    results = []
+    for draw in (renderer, renderer.draw_op_by_op):
+        with tf.GradientTape() as tape:
+            images = draw(variable)
+            loss = tf.reduce_sum(images * tf.range(32, dtype=tf.float32)[:, None])
+        results.append((images.numpy(), tape.gradient(loss, variable).numpy()))
+    (fused_images, fused_gradient), (plain_images, plain_gradient) = results
+    assert fused_images.shape == (3, 24, 32, 3) and np.abs(plain_gradient).max() > 1e-3
+    np.testing.assert_allclose(fused_images, plain_images, atol=1e-4)
+    np.testing.assert_allclose(fused_gradient, plain_gradient, rtol=1e-3, atol=1e-3 * np.abs(plain_gradient).max())
+
+
+def _random_scenes(count=6, seed=0):
+    generator = build_generator({"choice": "dcgan", "architecture": "vector", "palette": 4}, (SIZE, SIZE, 3), 8,
+                                None)
+    renderer = generator.get_layer("vector_renderer")
+    flat = ops.convert_to_numpy(keras.Model(generator.inputs, renderer.input)(
+        np.random.default_rng(seed).normal(size=(count, 8))))
+    noise = np.random.default_rng(seed + 1).normal(0, 1.0, flat.shape).astype("float32")
+    noise[:, :renderer.layout.palette * 3] = 0  # colours stay in range; the geometry varies widely
+    return renderer, flat + noise
+
+
+def _numpy(value):
+    return {key: _numpy(item) for key, item in value.items()} if isinstance(value, dict) else \
+        ops.convert_to_numpy(value)
+
+
+def test_each_svg_renders_as_the_generator_draws_it_at_the_trained_size_and_four_times_larger():
+    renderer, flat = _random_scenes()
+    images = (ops.convert_to_numpy(renderer(flat)) + 1) / 2
+    decoded = _numpy(vector.decode(flat, renderer.layout))
+    large = (ops.convert_to_numpy(renderer.at_size(4 * SIZE, 4 * SIZE)(flat)) + 1) / 2
+    for index in range(len(flat)):
+        svg = scene_svg(decoded, index, renderer.layout, renderer.value_range, SIZE, SIZE)
+        assert svg.startswith("<svg") and svg.count("<path") >= 1
+        drawn = np.asarray(render_svg(svg, SIZE), "float32") / 255
+        assert np.abs(drawn - images[index]).mean() <= 0.02
+        shrunk = large[index].reshape(SIZE, 4, SIZE, 4, 3).mean(axis=(1, 3))
+        assert np.abs(shrunk - images[index]).mean() <= 0.03
+        drawn_large = np.asarray(render_svg(svg, 4 * SIZE), "float32") / 255
+        assert np.abs(drawn_large.reshape(SIZE, 4, SIZE, 4, 3).mean(axis=(1, 3)) - images[index]).mean() <= 0.03
+
+
+def test_the_same_scene_renders_the_same_on_jax(tmp_path):
+    renderer, flat = _random_scenes(count=3, seed=5)
+    np.save(tmp_path / "scenes.npy", flat)
+    script = (
+        "import sys, numpy as np, keras\n"
+        "from models.networks.vector import VectorRenderer\n"
+        "config = __import__('json').loads(sys.argv[1])\n"
+        "renderer = VectorRenderer.from_config(config)\n"
+        "np.save(sys.argv[3], keras.ops.convert_to_numpy(renderer(np.load(sys.argv[2]))))\n"
+    )
+    other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"
+    result = subprocess.run([sys.executable, "-c", script, json.dumps(renderer.get_config()),
+                             str(tmp_path / "scenes.npy"), str(tmp_path / "images.npy")],
+                            env=subprocess_env(KERAS_BACKEND=other), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    np.testing.assert_allclose(np.load(tmp_path / "images.npy"), ops.convert_to_numpy(renderer(flat)), atol=2e-4)
+
+
+@pytest.mark.parametrize("role, options, message", [
+    ("discriminator", {"choice": "dcgan", "architecture": "vector"}, "discriminator.architecture: 'vector' draws"),
+    ("generator", {"choice": "dcgan", "architecture": "vector"}, "generator.palette: null with architecture 'vector'"),
+    ("generator", {"choice": "dcgan", "architecture": "vector", "palette": 3, "palette_scale": 2},
+     "generator.palette_scale: 2 with architecture 'vector'"),
+    ("generator", {"choice": "dcgan", "architecture": "vector", "palette": 3, "vector_parts": ["box", "star"]},
+     "generator.vector_parts.1: 'star' is not one of"),
+    ("generator", {"choice": "dcgan", "architecture": "vector", "palette": 3, "vector_parts": []},
+     "generator.vector_parts: [] should be non-empty"),
+])
+def test_bad_vector_options_are_one_line_errors(role, options, message):
+    from models.networks.discriminator import build_discriminator
+
+    with pytest.raises(UserError) as error:
+        if role == "generator":
+            build_generator(options, (56, 56, 3), 8, None)
+        else:
+            build_discriminator(options, (56, 56, 3), None)
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def vector_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("vector_run")
+    config = tiny_config(make_dataset(folder / "squares.npz"), tensorboard=False)
+    config["generator"].update(architecture="vector", palette=3, vector_parts=["box", "path", "stroke"],
+                               widths=[16])
+    path = write_config(folder / "c.json", config)
+    assert train.main(["--config", str(path), "--steps", "3", "--name", "v", "--runs-dir", str(folder),
+                       "--no-progress"]) == 0
+    return folder / "v"
+
+
+def test_a_vector_run_writes_svgs_that_match_its_pngs(vector_run, tmp_path):
+    assert generate.main(["--run", str(vector_run), "--n", "4", "--seed", "5", "--format", "svg",
+                          "--out", str(tmp_path / "svg")]) == 0
+    assert generate.main(["--run", str(vector_run), "--n", "4", "--seed", "5", "--out", str(tmp_path / "png")]) == 0
+    names = sorted(path.name for path in (tmp_path / "svg").iterdir())
+    assert names == [f"sample_{index:04d}.svg" for index in range(4)]
+    from PIL import Image
+
+    for index in range(4):
+        svg = (tmp_path / "svg" / f"sample_{index:04d}.svg").read_text()
+        png = np.asarray(Image.open(tmp_path / "png" / f"sample_{index:04d}.png"), "float32") / 255
+        assert np.abs(np.asarray(render_svg(svg, 16), "float32") / 255 - png).mean() <= 0.02
+
+
+def test_size_colours_seeds_and_truncation(vector_run, tmp_path):
+    loaded = generate.load_generator(vector_run)
+    big = loaded.sample(2, seed=1, size=64)
+    small = loaded.sample(2, seed=1)
+    assert big.shape == (2, 64, 64, 3) and small.shape == (2, 16, 16, 3)
+    shrunk = big.astype("float32").reshape(2, 16, 4, 16, 4, 3).mean(axis=(2, 4))
+    assert np.abs(shrunk - small).mean() / 255 <= 0.03
+    painted = loaded.sample(2, seed=1, colours="#ff0000,#00ff00,#0000ff")
+    allowed = {(255, 0, 0), (0, 255, 0), (0, 0, 255)}
+    flat_pixels = {tuple(pixel) for pixel in painted.reshape(-1, 3)}
+    assert len(flat_pixels & allowed) >= 1 and painted[:, 0, 0].tolist() == [[255, 0, 0]] * 2  # background first
+    assert generate.main(["--run", str(vector_run), "--seeds", "3-5,9", "--truncation", "0.5",
+                          "--out", str(tmp_path / "seeds")]) == 0
+    assert sorted(path.name for path in (tmp_path / "seeds").iterdir()) == [
+        "seed0003.png", "seed0004.png", "seed0005.png", "seed0009.png"]
+    alone = loaded.generate(loaded.seed_latents([4]), truncation=0.5)[0]
+    from PIL import Image
+
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "seeds" / "seed0004.png")), alone)
+    assert np.array_equal(loaded.generate(loaded.seed_latents([4]), truncation=0.0),
+                          loaded.generate(loaded.seed_latents([7]), truncation=0.0))  # psi 0: the average sample
+
+
+def test_bad_vector_flags_are_one_line_errors(vector_run, tmp_path):
+    def error(*flags):
+        with pytest.raises(UserError) as caught:
+            generate.main(["--run", str(vector_run), *flags])
+        return str(caught.value)
+    assert error("--seeds", "5-2", "--out", str(tmp_path / "a")).startswith("--seeds '5-2': expected seeds")
+    assert error("--truncation", "1.5", "--out", str(tmp_path / "a")).startswith("--truncation 1.5: allowed 0")
+    assert error("--colours", "#ff0000", "--out", str(tmp_path / "a")).startswith("--colours: 1 colour(s)")
+    assert error("--colours", "red,#00ff00", "--out", str(tmp_path / "a")).startswith("--colours: 'red' is not")
+    assert error("--format", "svg", "--out", str(tmp_path / "a.png")).startswith("--format svg writes one SVG")
+    assert error("--size", "0", "--out", str(tmp_path / "a")).startswith("--size 0: allowed 1 to")
+
+
+def test_a_pixel_generator_refuses_svg_size_and_colours_in_one_line(tmp_path):
+    config = tiny_config(make_dataset(tmp_path / "squares.npz"), tensorboard=False)
+    path = write_config(tmp_path / "c.json", config)
+    assert train.main(["--config", str(path), "--steps", "2", "--name", "p", "--runs-dir", str(tmp_path),
+                       "--no-progress"]) == 0
+    for flags in (["--format", "svg"], ["--size", "64"], ["--colours", "#ff0000,#00ff00"]):
+        result = subprocess.run([sys.executable, "-m", "models.generate", "--run", str(tmp_path / "p"), *flags,
+                                 "--out", str(tmp_path / "out")], cwd=PROJECT_ROOT, env=subprocess_env(),
+                                capture_output=True, text=True, timeout=180)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert f"{flags[0]}" in result.stderr.strip().splitlines()[-1] and "vector generator" in result.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert os.path.isdir(tmp_path / "p")
