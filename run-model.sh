@@ -33,8 +33,11 @@ infra.device_check; if it does not, one line says so and the script stops with s
 on the CPU), prints the device that backend sees, and runs the config's full schedule.
 
 Options (each has an environment variable, as in the logo walkthrough; a flag wins):
-  --data PATH|s3://..  dataset: a .npz file, an s3:// URL (pulled into data/), fashion_mnist, mnist or
-                       an IDX folder (env XTRAIN; default: $DEFAULT_DATA, built if missing)
+  --data PATH|s3://..  dataset: a .npz file, an s3:// URL (pulled into data/), a folder of images
+                       (SVG, PNG, JPEG ... mixed; class subfolders become labels; built with
+                       preprocessing.build's defaults and cached until the folder changes), an IDX
+                       folder, fashion_mnist or mnist (env XTRAIN; default: $DEFAULT_DATA,
+                       built if missing)
   --config NAME|PATH   config name in configs/ or a path to a .json config (env CODE; default:
                        $DEFAULT_CONFIG)
   --date TAG           run tag; the run is named CONFIG_TAG (env DATE; default: the current time,
@@ -66,6 +69,7 @@ Examples:
   XTRAIN=s3://my-bucket/datasets/simple_icons_56.npz RESULTS=s3://my-bucket/runs DATE=first \\
       ./run-model.sh --tmux
   ./run-model.sh --config configs/cgan_fashion_mnist.json --data fashion_mnist --date f1
+  XTRAIN=~/my-logos ./run-model.sh --date mine      # a folder of SVG/PNG logos
   ./run-model.sh --backend tensorflow --date tf1
   ./run-model.sh --date two --coordinator 10.0.0.5:1234 --num-processes 2 --process-id 0   # on VM 1
   ./run-model.sh --date two --coordinator 10.0.0.5:1234 --num-processes 2 --process-id 1   # on VM 2

@@ -1,13 +1,24 @@
 """Training images for the trainer, from wherever the user keeps them.
 
-``load_training_data`` accepts a ``.npz`` dataset (local or ``s3://``), a folder of MNIST-format IDX gzip
-files, or the names ``fashion_mnist`` / ``mnist``. Every source becomes a :class:`preprocessing.dataset.Dataset`
-(uint8 NHWC images, optional labels and class names), and every problem is a one-line UserError.
+``load_training_data`` accepts a ``.npz`` dataset (local or ``s3://``), a folder of images (raster and SVG,
+optionally in class subfolders), a folder of MNIST-format IDX gzip files, or the names ``fashion_mnist`` /
+``mnist``. Every source becomes a :class:`preprocessing.dataset.Dataset` (uint8 NHWC images, optional labels and
+class names), and every problem is a one-line UserError.
+
+A folder of images is built into a dataset by the preprocessing stage (:func:`preprocessing.build.build_folders`,
+the defaults of ``python -m preprocessing.build``) and cached in the user cache folder under a key of the
+folder's file names, sizes and modification times and the build options: the next run reuses it, and a changed
+folder is built again.
 """
 from __future__ import annotations
 
+import glob
 import gzip
+import hashlib
+import json
 import os
+import re
+import sys
 import zlib
 from pathlib import Path
 
@@ -17,6 +28,8 @@ from PIL import Image
 from infra import storage
 from infra.errors import UserError
 from infra.user_cache import user_cache_dir
+from preprocessing.build import build_folders
+from preprocessing.clean import CleanOptions
 from preprocessing.dataset import Dataset, check_images, load_dataset
 from preprocessing.remote_dataset import pull_dataset
 
@@ -30,7 +43,13 @@ IDX_LABELS = "train-labels-idx1-ubyte"
 DATA_DIR_ENV = "LOGOGAN_DATA_DIR"
 IDX_UBYTE = 0x08  # the IDX type code of unsigned bytes, the only type MNIST-format files use
 
-SOURCES_HELP = "a .npz dataset, an s3:// URL of one, a folder of IDX gzip files, fashion_mnist or mnist"
+SOURCES_HELP = ("a .npz dataset, an s3:// URL of one, a folder of images, a folder of IDX gzip files, fashion_mnist "
+                "or mnist")
+DATA_FOLDER_HELP = (f"a data folder holds images (PNG, JPEG, GIF, WebP, BMP, TIFF, SVG ...; class subfolders become "
+                    f"labels) or MNIST-format {IDX_IMAGES}.gz and {IDX_LABELS}.gz")
+_IDX_NAME = re.compile(r"-idx\d-ubyte(\.gz)?$")
+# Bump when what build_folders makes from the same files changes, so that older cached builds are not reused.
+FOLDER_BUILD_VERSION = 1
 
 
 def load_training_data(source: str, data_dir: str | None = None, image_size: int | None = None) -> Dataset:
@@ -40,7 +59,7 @@ def load_training_data(source: str, data_dir: str | None = None, image_size: int
     elif storage.is_s3_url(source):
         dataset = load_dataset(_cached_download(source))
     elif Path(source).is_dir():
-        dataset = load_idx_folder(Path(source))
+        dataset = load_data_folder(Path(source), image_size)
     elif Path(source).suffix == ".npz":
         dataset = load_dataset(source)
     else:
@@ -76,6 +95,64 @@ def _load_named(name: str, data_dir: str | None) -> Dataset:
             f"{IDX_IMAGES}.gz and {IDX_LABELS}.gz in a folder and pass it with --data-dir or ${DATA_DIR_ENV}"
         ) from None
     return Dataset(x=x[..., None], y=y.astype(np.int64), class_names=class_names, meta={"source": name})
+
+
+def load_data_folder(folder: Path, image_size: int | None = None) -> Dataset:
+    """An IDX folder, or a folder of images built (at ``image_size``, else the build's default) and cached."""
+    if any(_IDX_NAME.search(path.name) for path in folder.iterdir()):
+        return load_idx_folder(folder)
+    return load_image_folder(folder, image_size or CleanOptions.size)
+
+
+def load_image_folder(folder: Path, size: int) -> Dataset:
+    """The dataset ``python -m preprocessing.build`` makes of ``folder`` at ``size`` px, built once per content;
+    says in one line on stderr whether it was built or reused."""
+    cached = cached_build_path(folder, size)
+    if cached.is_file():
+        try:
+            dataset = load_dataset(cached)
+        except UserError:
+            pass  # a damaged cache entry is built again
+        else:
+            print(f"data: reusing {len(dataset.x)} images built from {folder}, cached in {cached}", file=sys.stderr)
+            return dataset
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        built = build_folders([folder], cached, size, progress=sys.stderr.isatty())
+    except UserError as error:
+        # The build names its flag (--input FOLDER: ...); here the folder came from --data / data_path.
+        raise UserError(f"{str(error).removeprefix('--input ')}; {DATA_FOLDER_HELP}") from None
+    _remove_older_builds(cached)
+    summary = built.summary[0].lower() + built.summary[1:]
+    print(f"data: built {len(built.dataset.x)} images from {folder} into {cached} ({summary})", file=sys.stderr)
+    return built.dataset
+
+
+def cached_build_path(folder: Path, size: int) -> Path:
+    """Where the build of ``folder`` as it is now lives: named by the folder and size, keyed by a hash of every
+    file's name, size and modification time, the folder's location and the build options."""
+    resolved = folder.resolve()
+    content = hashlib.sha256()
+    for path in sorted(resolved.rglob("*")):
+        if path.is_file():
+            stat = path.stat()
+            content.update(f"{path.relative_to(resolved).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    content.update(json.dumps({"size": size, "version": FOLDER_BUILD_VERSION}).encode())
+    return user_cache_dir("datasets", f"{_build_prefix(resolved, size)}-{content.hexdigest()[:16]}.npz")
+
+
+def _build_prefix(resolved: Path, size: int) -> str:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", resolved.name)[:40] or "folder"
+    return f"{name}-{size}px-{hashlib.sha256(str(resolved).encode()).hexdigest()[:8]}"
+
+
+def _remove_older_builds(current: Path) -> None:
+    """Earlier builds of the same folder at the same size (their .npz, shards and contact sheet) are stale."""
+    prefix = current.name.rsplit("-", 1)[0] + "-"
+    keep = current.name.removesuffix(".npz")
+    for path in current.parent.glob(f"{glob.escape(prefix)}*"):
+        if not path.name.startswith(keep + "."):
+            path.unlink(missing_ok=True)
 
 
 def _idx_file(folder: Path, stem: str) -> Path:

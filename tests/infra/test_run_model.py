@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from preprocessing.dataset import save_dataset
 from tests.infra.cli_stub import PROJECT_ROOT
@@ -283,3 +284,23 @@ def test_only_process_0_of_a_multi_vm_run_syncs_to_results(recording, tiny, tmp_
     assert recorded(recording["log"], "preprocessing.s3") == expected
     assert ("Synced to:        s3://bucket/runs/tiny_vm/" in result.stdout) == pushes
     assert ("Process 1 of 2: only process 0 syncs the run to s3://bucket/runs/tiny_vm" in result.stdout) != pushes
+
+
+def test_a_folder_of_images_given_as_xtrain_is_built_cached_and_trained_on(project, tiny, tmp_path):
+    logos = tmp_path / "my logos"
+    logos.mkdir()
+    (logos / "mark.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><circle cx="12" '
+                                    'cy="12" r="9" fill="#d0103a"/></svg>')
+    for name, rows, columns in [("bar", slice(16, 24), slice(4, 36)), ("post", slice(4, 36), slice(16, 24)),
+                                ("corner", slice(0, 20), slice(0, 20))]:
+        image = np.full((40, 40, 3), 255, np.uint8)
+        image[rows, columns] = (0, 90, 200)
+        Image.fromarray(image).save(logos / f"{name}.png")
+    env = {**base_env(tmp_path), "XTRAIN": str(logos), "STEPS": "2", "DATE": "folder"}
+    result = run_model(project, env, "--config", str(tiny["config"]))
+    assert result.returncode == 0, result.stderr
+    cache = tmp_path / "home" / ".cache" / "logogan" / "datasets"
+    [built] = [line for line in result.stderr.splitlines() if line.startswith("data: ")]
+    assert built.startswith("data: built 4 images from ") and f"{logos} into {cache}/my_logos-56px-" in built
+    config = json.loads((project / "runs" / "tiny_folder" / "config.json").read_text())
+    assert config["data_path"] == str(logos) and config["image_shape"] == [56, 56, 3]
