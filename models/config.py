@@ -105,7 +105,8 @@ def schema() -> dict:
             "generator": _network_schema("generator"),
             "discriminator": _network_schema("discriminator"),
             "data_path": {"type": ["string", "null"], "default": None,
-                          "description": "Training images: a .npz dataset (local path or s3:// URL), an IDX "
+                          "description": "Training images: a .npz dataset (local path or s3:// URL), a folder "
+                                         "of images (built and cached as models.train --help says), an IDX "
                                          "gzip folder, or fashion_mnist / mnist. --data overrides it."},
             "data_dir": {"type": ["string", "null"], "default": None,
                          "description": "Local copy of fashion_mnist / mnist (IDX gzip files) for offline use."},
