@@ -87,18 +87,15 @@ def open_svg(data: bytes, options: CleanOptions) -> Image.Image:
     """Render an SVG with the project's icon renderer (safe mode, within its limits) onto transparency, centred
     on a square canvas; the renderer's refusals are skips with its reason (cannot render, SVG too large ...).
 
-    A vector image has no pixel size, so --min-size does not apply; --max-aspect applies to what it draws.
+    A vector image has no pixel size and is framed by its own view box, so --min-size and --max-aspect do not
+    apply (a wordmark in a square icon's view box is a logo, not a banner).
     """
     try:
         canvas = render_svg(data.decode("utf-8", errors="replace"), svg_render_side(options.size), background=None)
     except SvgError as error:
         raise SkippedImage(error.reason, str(error)) from None
-    box = canvas.getchannel("A").getbbox()
-    if box is None:
+    if canvas.getchannel("A").getbbox() is None:
         raise SkippedImage("blank", "the SVG draws nothing")
-    width, height = box[2] - box[0], box[3] - box[1]
-    if max(width, height) / min(width, height) > options.max_aspect:
-        raise SkippedImage("extreme aspect", f"draws {width}x{height} beyond --max-aspect {options.max_aspect}")
     return canvas
 
 

@@ -68,10 +68,15 @@ def test_an_svg_folder_alone_is_a_dataset_and_files_are_known_by_content(tmp_pat
     (folder / "circle.svg").write_text(RED_CIRCLE)
     (folder / "no-suffix").write_text(GREEN_BAR)  # an SVG without its suffix still renders
     logo(40).save(folder / "really-a-png.svg", format="PNG")  # and a PNG named .svg opens as a PNG
+    # A wordmark drawn across a square view box is framed by it, not refused as a banner (--max-aspect 4).
+    (folder / "wordmark.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24">'
+                                         '<rect x="0" y="10" width="24" height="4"/></svg>')
+    (folder / "empty.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"></svg>')
     lines, dataset = run_build(capsys, "--input", str(folder), "--size", "16", "--no-dedupe",
                                "--out", str(tmp_path / "svgs.npz"))
-    assert lines[0] == "Cleaned 3 of 3 files; none skipped"
-    assert dataset.meta["sources"] == ["circle.svg", "no-suffix", "really-a-png.svg"]
+    assert lines[0] == "Cleaned 4 of 5 files; skipped 1: 1 blank (.svg)"
+    assert dataset.meta["sources"] == ["circle.svg", "no-suffix", "really-a-png.svg", "wordmark.svg"]
+    assert dataset.x[3, 8, :, 0].max() < 10 and dataset.x[3, 2, 8, 0] == 255  # a black bar across the middle
 
 
 def test_an_svg_is_rendered_in_safe_mode(tmp_path, capsys):
