@@ -18,6 +18,7 @@ from infra.errors import UserError
 from infra.output_paths import check_output_file, check_output_folder
 from models import run_folder
 from models.images import image_grid, save_png
+from models.seeds import parse_seeds
 from models.vector_samples import VectorSamples, parse_colours, renderer_of
 
 CHECKPOINT_SLOTS = ("last", "best")
@@ -211,22 +212,6 @@ A vector generator (architecture 'vector') also renders at any --size, repaints 
 MAX_SEEDS = 10000
 
 
-def parse_seeds(text: str) -> list[int]:
-    """'0-35', '1,5,9' or '0-3,10' -> the seeds, in the order given (StyleGAN2-ADA's --seeds)."""
-    seeds = []
-    for piece in text.split(","):
-        match = re.fullmatch(r"\s*(\d{1,9})\s*(?:-\s*(\d{1,9})\s*)?", piece)
-        if not match or (match.group(2) is not None and int(match.group(2)) < int(match.group(1))):
-            raise UserError(f"--seeds {text!r}: expected seeds and ranges like 0-35 or 1,5,9 (whole numbers "
-                            "0-999999999, each range low-high)")
-        low = int(match.group(1))
-        high = int(match.group(2)) if match.group(2) is not None else low
-        seeds.extend(range(low, high + 1))
-        if len(seeds) > MAX_SEEDS:
-            raise UserError(f"--seeds {text!r}: more than {MAX_SEEDS} seeds; ask for fewer")
-    return seeds
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m models.generate", description="Generate images from a trained run.", epilog=EPILOG,
@@ -266,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.n < 1:
         raise UserError(f"--n {args.n}: must be at least 1")
-    seeds = None if args.seeds is None else parse_seeds(args.seeds)
+    seeds = None if args.seeds is None else parse_seeds(args.seeds, MAX_SEEDS)
     if seeds is not None and (args.seed is not None or args.interpolate):
         raise UserError("--seeds gives one image per seed; drop --seed and --interpolate, or drop --seeds")
     if args.format == "svg" and (Path(args.out).suffix.lower() == ".png" or args.interpolate):

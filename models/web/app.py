@@ -4,7 +4,9 @@ Routes (every answer to bad input is a 4xx JSON ``{"error", "status", "allowed"?
 
 - ``GET /`` the gallery page; ``GET /?generate_sample=Sneaker`` one image of that class (the old API);
 - ``GET /api/models`` the finished runs, and those whose files are broken with what is wrong;
-- ``GET /generate?run=NAME&class=Sneaker&n=16&seed=7[&format=zip][&checkpoint=best]`` a PNG grid or a zip;
+- ``GET /generate?run=NAME&class=Sneaker&n=16&seed=7[&format=zip|svg][&checkpoint=best]`` a PNG grid or a zip
+  (of PNGs; of SVGs with format=svg and n > 1, or one SVG); ``seeds=0-35`` one image per seed instead of n and
+  seed; ``truncation=0.7``; for a vector generator also ``size=PX`` and ``colours=#rrggbb,...``;
 - ``GET|POST /api/jobs``, ``GET|DELETE /api/jobs/ID`` training jobs;
 - ``GET /api/runs/NAME/samples/FILE`` a run's sample grids (what a job's ``sample_url`` points at).
 
@@ -36,7 +38,8 @@ from models.web.registry import RunRegistry
 
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_CONFIG_DEPTH = 32  # a config nests four deep (generator.optimizer.learning_rate); far more is an attack
-GENERATE_PARAMETERS = ("run", "class", "n", "seed", "format", "checkpoint")
+LOOK_PARAMETERS = ("seeds", "truncation", "size", "colours")
+GENERATE_PARAMETERS = ("run", "class", "n", "seed", "format", "checkpoint", *LOOK_PARAMETERS)
 PAGE_PARAMETERS = ("generate_sample", "run", "n", "seed", "format", "checkpoint")
 DEFAULT_GRID = 16
 
@@ -46,12 +49,17 @@ def filename_part(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "class"
 
 
-def zip_bytes(images, stem: str) -> bytes:
-    """One PNG per image, ``<stem>-000.png`` upwards, in a zip."""
+def zip_bytes(images, stem: str, names: list[str] | None = None) -> bytes:
+    """One PNG per image (an SVG per document given as text), ``<stem>-000.png`` upwards or ``<stem>-NAME``, in
+    a zip."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for index, image in enumerate(images):
-            archive.writestr(f"{stem}-{index:03d}.png", png_bytes(image))
+            name = names[index] if names else f"{index:03d}"
+            if isinstance(image, str):
+                archive.writestr(f"{stem}-{name}.svg", image)
+            else:
+                archive.writestr(f"{stem}-{name}.png", png_bytes(image))
     return buffer.getvalue()
 
 
@@ -102,21 +110,29 @@ def create_app(runs_dir: Path, data_root: Path, token: str | None = None, jobs: 
 
     def generate(class_key: str, default_n: int) -> Response:
         info = registry.get(request.args.get("run"))
-        n = params.sample_count(request.args, default_n)
-        seed = params.seed(request.args)
+        seeds = params.seeds(request.args)
+        n = len(seeds) if seeds is not None else params.sample_count(request.args, default_n)
+        seed = None if seeds is not None else params.seed(request.args)
         kind = params.choice(request.args, "format", params.FORMATS)
         checkpoint = params.choice(request.args, "checkpoint", params.CHECKPOINTS)
-        images, class_index = registry.sample(info, checkpoint, n, seed, request.args.get(class_key))
+        look = {"truncation": params.truncation(request.args), "size": params.size(request.args),
+                "colours": request.args.get("colours") or None}
+        images, class_index = registry.sample(info, checkpoint, n, seed, request.args.get(class_key), seeds=seeds,
+                                              svg=kind == "svg", **look)
         label = "any-class" if class_index is None else filename_part(info.class_names[class_index])
-        stem = f"{info.name}-{label}-seed{seed}"
-        if kind == "zip":
-            response = Response(zip_bytes(images, stem), mimetype="application/zip")
+        stem = f"{info.name}-{label}-" + (f"seed{seed}" if seeds is None else "seeds")
+        names = None if seeds is None else [f"seed{value:04d}" for value in seeds]
+        if kind == "zip" or (kind == "svg" and n > 1):
+            response = Response(zip_bytes(images, stem, names), mimetype="application/zip")
+            kind = "zip"
+        elif kind == "svg":
+            response = Response(images[0], mimetype="image/svg+xml")
         else:
             picture = images[0] if n == 1 else image_grid(images)  # one image is sent as itself, unframed
             response = Response(png_bytes(picture), mimetype="image/png")
         response.headers["Content-Disposition"] = f'inline; filename="{stem}.{kind}"'
         response.headers["X-Run"] = info.name
-        response.headers["X-Seed"] = str(seed)
+        response.headers["X-Seed"] = str(seed) if seeds is None else request.args["seeds"][:200]
         if class_index is not None:
             response.headers["X-Class-Index"] = str(class_index)
         return response

@@ -9,7 +9,8 @@ from models.web.errors import ApiError
 
 MAX_SAMPLES = 256
 MAX_SEED = 2**32 - 1
-FORMATS = ("png", "zip")
+FORMATS = ("png", "zip", "svg")
+MAX_SIZE = 1024  # pixels on the longer side of a sample rendered at another size
 CHECKPOINTS = ("last", "best")
 # Run and job names become folder names: no separators, no leading dot (hidden folders are the server's).
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -35,6 +36,43 @@ def sample_count(args: Mapping[str, str], default: int) -> int:
 def seed(args: Mapping[str, str]) -> int:
     """The requested seed, or a fresh random one (reported back so the images can be made again)."""
     return integer(args, "seed", secrets.randbelow(MAX_SEED + 1), 0, MAX_SEED)
+
+
+def truncation(args: Mapping[str, str]) -> float:
+    text = args.get("truncation")
+    if text is None or text == "":
+        return 1.0
+    try:
+        value = float(text) if len(text) <= 32 else float("nan")
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise ApiError(400, f"truncation={text[:32]!r} is not allowed; use a number from 0 (the average sample) "
+                            "to 1 (no truncation)")
+    return value
+
+
+def size(args: Mapping[str, str]) -> int | None:
+    """Pixels on the longer side for a vector generator's samples; None: the trained size."""
+    if args.get("size") in (None, ""):
+        return None
+    return integer(args, "size", 0, 1, MAX_SIZE)
+
+
+def seeds(args: Mapping[str, str]) -> list[int] | None:
+    """seeds=0-35 or 1,5,9: one image per seed (instead of n and seed)."""
+    from infra.errors import UserError
+    from models.seeds import parse_seeds
+
+    text = args.get("seeds")
+    if text is None or text == "":
+        return None
+    if "n" in args or "seed" in args:
+        raise ApiError(400, "seeds gives one image per seed; drop n and seed, or drop seeds")
+    try:
+        return parse_seeds(text[:200], MAX_SAMPLES, "seeds")
+    except UserError as error:
+        raise ApiError(400, str(error)) from None
 
 
 def choice(args: Mapping[str, str], key: str, allowed: tuple[str, ...]) -> str:

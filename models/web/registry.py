@@ -201,8 +201,10 @@ class RunRegistry:
         with self._lock:
             return self._run_locks.setdefault(name, threading.Lock())
 
-    def sample(self, info: RunInfo, checkpoint: str, n: int, seed: int, class_name: str | None):
-        """``n`` images (uint8 NHWC) and the class index used, from the run's cached generator."""
+    def sample(self, info: RunInfo, checkpoint: str, n: int, seed: int | None, class_name: str | None,
+               seeds: list[int] | None = None, svg: bool = False, **look):
+        """``n`` images (uint8 NHWC; SVG documents with ``svg``) and the class index used, from the run's cached
+        generator; ``seeds``: one image per seed instead; ``look``: truncation, size, colours."""
         if checkpoint not in info.checkpoints:
             raise ApiError(
                 400, f"run {info.name!r} has no {checkpoint!r} checkpoint", list(info.checkpoints)
@@ -212,7 +214,14 @@ class RunRegistry:
         with self._run_lock(info.name):
             generator = self._generator(info, checkpoint)
             class_index = self._class_index(info, generator, class_name)
-            images = generator.sample(n, seed=seed, class_index=class_index)
+            noise = generator.seed_latents(seeds) if seeds is not None else generator.latents(n, seed)
+            try:
+                if svg:
+                    return generator.svg(noise, class_index, **look), class_index
+                images = generator.generate(noise, class_index, **look)
+            except UserError as error:
+                message = str(error).replace("--size", "size").replace("--colours", "colours")
+                raise ApiError(400, message.replace("format svg:", "format=svg:")) from None
         return np.asarray(images), class_index
 
     def _generator(self, info: RunInfo, checkpoint: str):

@@ -83,7 +83,7 @@ async function loadModels() {
 async function generate(event) {
   event.preventDefault();
   const query = { run: $("run").value, class: $("class").value, n: $("count").value, seed: $("seed").value,
-                  checkpoint: $("checkpoint").value };
+                  checkpoint: $("checkpoint").value, truncation: $("truncation").value };
   $("generate").disabled = true;
   try {
     const response = await request("/generate", {}, query);
@@ -97,6 +97,10 @@ async function generate(event) {
     $("result-caption").textContent = `${query.n} image(s), ${query.class || "any class"}, seed ${response.headers.get("X-Seed")}`;
     $("download-png").href = apiUrl("/generate", query);
     $("download-zip").href = apiUrl("/generate", { ...query, format: "zip" });
+    const vector = (selectedModel().config.generator || {}).architecture === "vector";
+    $("download-svg").hidden = !vector;
+    if (vector) $("download-svg").href = apiUrl("/generate", { ...query, format: "svg" });
+    await showVectors(vector, query);
     $("result").hidden = false;
     showError($("generate-error"), null);
   } catch (error) {
@@ -104,6 +108,26 @@ async function generate(event) {
   } finally {
     $("generate").disabled = false;
   }
+}
+
+// A vector generator's samples as SVG, drawn large: they stay sharp at any size. One request per seed, so each
+// SVG arrives as itself (several in one answer come as a zip).
+async function showVectors(vector, query) {
+  const shown = $("svg-samples");
+  shown.querySelectorAll("img").forEach((image) => URL.revokeObjectURL(image.src));
+  shown.replaceChildren();
+  $("vectors").hidden = !vector;
+  if (!vector) return;
+  const first = Number(query.seed) || 0;
+  const count = Math.min(Number(query.n) || 1, 6);
+  for (let seed = first; seed < first + count; seed += 1) {
+    const { n, seed: _, ...rest } = query;
+    const response = await request("/generate", {}, { ...rest, seeds: String(seed), format: "svg", size: 192 });
+    const image = Object.assign(document.createElement("img"), { alt: `SVG of seed ${seed}`, width: 192, height: 192 });
+    image.src = URL.createObjectURL(await response.blob());
+    shown.append(image);
+  }
+  $("svg-caption").textContent = `Seeds ${first}–${first + count - 1} as SVG, drawn at 192 px`;
 }
 
 function jobItem(job) {

@@ -1,0 +1,27 @@
+"""Seed lists as StyleGAN2-ADA's --seeds writes them: '0-35', '1,5,9' or '0-3,10'. Shared by models.generate and
+the server, so both read a list the same way."""
+from __future__ import annotations
+
+import re
+
+from infra.errors import UserError
+
+MAX_SEED = 999_999_999
+_PIECE = re.compile(r"\s*(\d{1,9})\s*(?:-\s*(\d{1,9})\s*)?")
+
+
+def parse_seeds(text: str, limit: int, what: str = "--seeds") -> list[int]:
+    """The seeds in the order given; a bad piece, a range high-low or more than ``limit`` seeds is a one-line
+    UserError naming ``what``."""
+    seeds: list[int] = []
+    for piece in text.split(","):
+        match = _PIECE.fullmatch(piece)
+        if not match or (match.group(2) is not None and int(match.group(2)) < int(match.group(1))):
+            raise UserError(f"{what} {text!r}: expected seeds and ranges like 0-35 or 1,5,9 (whole numbers "
+                            f"0-{MAX_SEED}, each range low-high)")
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) is not None else low
+        if len(seeds) + high - low + 1 > limit:
+            raise UserError(f"{what} {text!r}: more than {limit} seeds; ask for fewer")
+        seeds.extend(range(low, high + 1))
+    return seeds

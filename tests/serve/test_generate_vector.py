@@ -1,0 +1,94 @@
+"""GET /generate for a vector generator (format=svg, size, colours) and for every generator (seeds, truncation),
+through Flask's test client."""
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import models.generate
+from models import train
+from models.web.app import create_app
+from tests.models.helpers import make_dataset, tiny_config, write_config
+from tests.serve.conftest import RUN
+
+
+@pytest.fixture(scope="module")
+def vector_runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("vector_serve")
+    config = tiny_config(make_dataset(folder / "squares.npz"), tensorboard=False)
+    config["generator"].update(architecture="vector", palette=3, vector_parts=["box", "path", "stroke"],
+                               widths=[16])
+    path = write_config(folder / "c.json", config)
+    runs = folder / "runs"
+    assert train.main(["--config", str(path), "--steps", "2", "--name", "marks", "--runs-dir", str(runs),
+                       "--no-progress"]) == 0
+    return runs, folder
+
+
+@pytest.fixture(scope="module")
+def vector_client(vector_runs):
+    runs, data_root = vector_runs
+    return create_app(runs, data_root).test_client()
+
+
+def test_format_svg_sends_the_generators_own_svg_and_a_zip_for_several(vector_client, vector_runs):
+    generator = models.generate.load_generator(vector_runs[0] / "marks")
+    one = vector_client.get("/generate?run=marks&n=1&seed=4&format=svg")
+    assert one.status_code == 200 and one.mimetype == "image/svg+xml"
+    assert one.data.decode() == generator.svg(generator.latents(1, 4))[0]
+    several = vector_client.get("/generate?run=marks&seeds=2-4&format=svg&size=200")
+    assert several.status_code == 200 and several.mimetype == "application/zip"
+    names = sorted(zipfile.ZipFile(io.BytesIO(several.data)).namelist())
+    assert names == [f"marks-any-class-seeds-seed000{seed}.svg" for seed in (2, 3, 4)]
+    document = zipfile.ZipFile(io.BytesIO(several.data)).read(names[1]).decode()
+    assert document == generator.svg(generator.seed_latents([3]), size=200)[0] and 'width="200"' in document
+
+
+def test_size_colours_seeds_and_truncation_reach_the_generator(vector_client, vector_runs):
+    generator = models.generate.load_generator(vector_runs[0] / "marks")
+    answer = vector_client.get("/generate?run=marks&seeds=7&size=48&truncation=0.5&colours=%23ff0000,%2300ff00,%230000ff")
+    assert answer.status_code == 200 and answer.headers["X-Seed"] == "7"
+    image = np.asarray(Image.open(io.BytesIO(answer.data)))
+    expected = generator.generate(generator.seed_latents([7]), truncation=0.5, size=48,
+                                  colours="#ff0000,#00ff00,#0000ff")[0]
+    assert image.shape == (48, 48, 3) and np.array_equal(image, expected)
+    assert tuple(image[0, 0]) == (255, 0, 0)  # the background is the first colour
+
+
+@pytest.mark.parametrize("query, status, start", [
+    ("truncation=2", 400, "truncation='2' is not allowed; use a number from 0"),
+    ("truncation=nan", 400, "truncation='nan' is not allowed"),
+    ("size=0", 400, "size=0 is out of range; use a whole number from 1 to 1024"),
+    ("seeds=9-3", 400, "seeds '9-3': expected seeds and ranges"),
+    ("seeds=0-9999", 400, "seeds '0-9999': more than 256 seeds"),
+    ("seeds=1&n=3", 400, "seeds gives one image per seed"),
+    ("colours=red", 400, "colours: 1 colour(s) for a palette of 3"),
+])
+def test_bad_look_parameters_are_one_line_400s(vector_client, query, status, start):
+    answer = vector_client.get(f"/generate?run=marks&{query}")
+    assert answer.status_code == status
+    message = answer.get_json()["error"]
+    assert message.startswith(start) and "\n" not in message
+
+
+@pytest.mark.parametrize("query, start", [
+    ("format=svg", "format=svg: this generator draws pixels"),
+    ("size=64", "size: this generator draws pixels"),
+])
+def test_a_pixel_generator_refuses_svg_and_size(client, query, start):
+    answer = client.get(f"/generate?run={RUN}&n=2&{query}")
+    assert answer.status_code == 400 and answer.get_json()["error"].startswith(start)
+
+
+def test_seeds_and_truncation_work_for_a_pixel_generator_too(client, runs_dir):
+    generator = models.generate.load_generator(runs_dir / RUN)
+    answer = client.get(f"/generate?run={RUN}&class=Bag&seeds=3,5&truncation=0.8&format=zip")
+    names = sorted(zipfile.ZipFile(io.BytesIO(answer.data)).namelist())
+    assert names == ["fashion-Bag-seeds-seed0003.png", "fashion-Bag-seeds-seed0005.png"]
+    tile = np.asarray(Image.open(zipfile.ZipFile(io.BytesIO(answer.data)).open(names[1])))
+    expected = generator.generate(generator.seed_latents([5]), generator.class_index("Bag"), truncation=0.8)[0]
+    assert np.array_equal(tile, expected[..., 0])
