@@ -149,6 +149,11 @@ JAX_TEST_SELECTION = {
             "test_a_resnet_gan_trains_and_its_generator_loads_in_plain_keras",
         )),
         "tests/models/test_shapes.py",
+        *(f"tests/models/test_vector.py::{name}" for name in (
+            "test_a_closed_path_started_as_a_circle_fills_the_circle_with_anti_aliased_edges",
+            "test_parts_paint_in_order_and_painting_the_background_carves",
+            "test_a_vector_run_writes_svgs_that_match_its_pngs",
+        )),
         *(f"tests/models/test_fastgan.py::{name}" for name in (
             "test_the_coarsest_map_gates_the_one_four_times_higher_per_channel",
             "test_the_discriminator_loss_adds_the_weighted_error_on_real_images_only",
@@ -168,6 +173,7 @@ JAX_TEST_SELECTION = {
     "presets-and-generation": [
         "tests/models/test_presets.py::test_every_preset_trains[logos_small_data]",
         "tests/models/test_presets.py::test_every_preset_trains[logos_shapes]",
+        "tests/models/test_presets.py::test_every_preset_trains[logos_vector]",
         "tests/models/test_presets.py::test_every_preset_trains[fashion_small_data]",
         "tests/serve/test_generate.py",
         *(f"tests/models/test_small_data_training.py::{name}" for name in (

@@ -19,7 +19,7 @@ PRESETS = sorted(path.stem for path in CONFIGS.glob("*.json"))
 FASHION_PRESETS = {"gan_gan", "dcgan_dcgan", "dcgan_gan", "cgan_cgan", "wgan_wgan", "wgan_gp_wgan_gp",
                    "cgan_fashion_mnist", "fashiongan", "keras_dcgan_tutorial", "fashion_small_data"}
 LOGO_PRESETS = {"logos_dcgan": 56, "logos_dcgan_walkthrough": 56, "logos_wgan_gp": 56, "logos_small_data": 56,
-                "logos_shapes": 56, "logos_dcgan_112": 112, "logos_wgan_gp_112": 112,
+                "logos_shapes": 56, "logos_vector": 56, "logos_dcgan_112": 112, "logos_wgan_gp_112": 112,
                 "dcgan64_reference": 56}  # 56 px resized to 64
 
 
