@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from keras import ops
 
-from models.augment_options import AUGMENT_SCHEMA, TRANSFORMS
+from models.config.augment_schema import AUGMENT_SCHEMA, TRANSFORMS
 
 PARAMETERS = {"color": 3, "translation": 2, "cutout": 2}
 

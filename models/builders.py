@@ -1,11 +1,13 @@
-"""Networks, optimizers and the GAN, built from a resolved config (shared by training and generation)."""
+"""Networks, optimizers and the GAN, built from a resolved config (shared by training and generation).
+
+The config is read as :func:`models.config.resolve` left it: every option is there with the value the run uses,
+so nothing here supplies a default."""
 from __future__ import annotations
 
 from contextlib import contextmanager
 
 import keras
 
-from models import networks
 from models.gan import GAN
 from models.networks.discriminator import build_discriminator as build_discriminator_network
 from models.networks.discriminator import reconstruction_shape
@@ -13,18 +15,18 @@ from models.networks.generator import build_generator as build_generator_network
 
 
 def num_classes(config: dict) -> int | None:
-    return len(config["class_names"]) if config.get("class_names") else None
+    return len(config["class_names"]) if config["class_names"] else None
 
 
 def output_activation(config: dict) -> str:
-    return config["generator"].get("output_activation") or "tanh"
+    return config["generator"]["output_activation"]
 
 
 @contextmanager
 def precision_policy(config: dict):
     """Layers built inside compute in the config's precision; their weights stay float32 (Keras' mixed
     policies), so the optimizer state and the EMA average are float32 too."""
-    precision = config.get("precision", "float32")
+    precision = config["precision"]
     if precision == "float32":
         yield
         return
@@ -37,7 +39,7 @@ def precision_policy(config: dict):
 
 
 def build_generator(config: dict) -> keras.Model:
-    conditional = networks.is_conditional(config["generator"])
+    conditional = config["generator"]["conditional"]
     with precision_policy(config):
         return build_generator_network(config["generator"], tuple(config["image_shape"]), config["latent_dim"],
                                        num_classes(config) if conditional else None)
@@ -46,18 +48,18 @@ def build_generator(config: dict) -> keras.Model:
 def class_logit_count(config: dict) -> int | None:
     """How many logits the auxiliary classifier gives: one per class (AC-GAN), or one per class and origin,
     real then generated (ADC-GAN); None without one."""
-    if not config.get("class_loss_weight"):
+    if not config["class_loss_weight"]:
         return None
-    return num_classes(config) * (2 if config.get("class_loss_type") == "adc" else 1)
+    return num_classes(config) * (2 if config["class_loss_type"] == "adc" else 1)
 
 
 def reconstruction_scale(config: dict) -> int | None:
     """How much smaller than the images a self-supervised discriminator redraws them; None without one."""
-    return config.get("reconstruction_scale", 2) if config.get("reconstruction_weight") else None
+    return config["reconstruction_scale"] if config["reconstruction_weight"] else None
 
 
 def build_discriminator(config: dict) -> keras.Model:
-    conditional = networks.is_conditional(config["discriminator"])
+    conditional = config["discriminator"]["conditional"]
     with precision_policy(config):
         return build_discriminator_network(config["discriminator"], tuple(config["image_shape"]),
                                            num_classes(config) if conditional else None,
@@ -95,8 +97,8 @@ def build_gan(config: dict) -> tuple[GAN, keras.optimizers.Optimizer, keras.opti
         generator=generator,
         discriminator=discriminator,
         latent_dim=config["latent_dim"],
-        generator_conditional=networks.is_conditional(config["generator"]),
-        discriminator_conditional=networks.is_conditional(config["discriminator"]),
+        generator_conditional=config["generator"]["conditional"],
+        discriminator_conditional=config["discriminator"]["conditional"],
         loss=config["loss"],
         label_smoothing=config["label_smoothing"],
         n_critic=config["n_critic"],
@@ -109,14 +111,14 @@ def build_gan(config: dict) -> tuple[GAN, keras.optimizers.Optimizer, keras.opti
         r1_interval=config["r1_interval"],
         lecam_weight=config["lecam_weight"],
         lecam_decay=config["lecam_decay"],
-        top_k_fraction=config.get("top_k_fraction", 1.0),
-        class_loss_weight=config.get("class_loss_weight", 0.0),
-        class_loss_type=config.get("class_loss_type", "ac"),
-        reconstruction_weight=config.get("reconstruction_weight", 0.0),
+        top_k_fraction=config["top_k_fraction"],
+        class_loss_weight=config["class_loss_weight"],
+        class_loss_type=config["class_loss_type"],
+        reconstruction_weight=config["reconstruction_weight"],
         reconstruction_shape=reconstruction_shape(discriminator),
         ema=config["ema_kimg"] is not None,
     )
-    precision = config.get("precision", "float32")
+    precision = config["precision"]
     generator_optimizer = build_optimizer(config["generator"]["optimizer"], generator, precision)
     discriminator_optimizer = build_optimizer(config["discriminator"]["optimizer"], discriminator, precision)
     return gan, generator_optimizer, discriminator_optimizer

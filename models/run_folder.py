@@ -1,7 +1,8 @@
 """A run folder's file names, in one place, and readers that survive whatever state the files are in.
 
     runs/NAME/
-        config.json      every option as the run used it (written before training starts)
+        config.json      every option as the run used it: models.config.resolve's result (written before training
+                         starts); read_config back-fills one an older version wrote
         status.json      {"state", "step", "total_steps", "message", "updated"}, and once finished
                          "training_seconds" (the last invocation's training loop, as a time limit counts it)
         metrics.jsonl    one JSON object per logged step
@@ -56,11 +57,14 @@ def _read_json_object(path: Path) -> tuple[dict | None, str | None]:
 
 
 def read_config(run_dir: str | Path) -> tuple[dict | None, str | None]:
-    """The run's config, or None and why not (missing, unreadable, not a JSON object)."""
+    """The run's config, back-filled as this version reads it (:func:`models.config.backfill`: an option the
+    file leaves out gets the value the run used), or None and why not (missing, unreadable, not a JSON object)."""
+    from models.config import backfill
+
     config, problem = _read_json_object(Path(run_dir) / CONFIG_FILE)
     if config is None and problem is None:
         problem = f"no {CONFIG_FILE} there"
-    return config, problem
+    return (None if config is None else backfill(config, CONFIG_FILE)), problem
 
 
 def read_status(run_dir: str | Path) -> tuple[dict, str | None]:
@@ -108,23 +112,20 @@ def generator_file_problem(run_dir: str | Path) -> str | None:
     return None
 
 
-def _is_count(value: object) -> bool:
-    return type(value) is int and value >= 1
+# What rebuilding a run's generator reads from its config.json.
+GENERATOR_KEYS = ("generator", "latent_dim", "image_shape", "class_names", "precision", "ema_kimg")
 
 
 def generator_config_problem(config: dict) -> str | None:
-    """Why ``config`` cannot rebuild the run's generator, or None: checks each key generating images reads."""
-    generator = config.get("generator")
-    if not isinstance(generator, dict) or not isinstance(generator.get("choice"), str):
-        return f"{CONFIG_FILE}: generator.choice is missing"
-    if not _is_count(config.get("latent_dim")):
-        return f"{CONFIG_FILE}: latent_dim = {json.dumps(config.get('latent_dim'))} is not a positive integer"
-    shape = config.get("image_shape")
-    if not (isinstance(shape, list) and len(shape) == 3 and all(map(_is_count, shape))):
-        return f"{CONFIG_FILE}: image_shape = {json.dumps(shape)} is not [height, width, channels]"
-    names = config.get("class_names")
-    if names is not None and not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
-        return f"{CONFIG_FILE}: class_names is neither null nor a list of names"
+    """Why ``config`` (as :func:`read_config` gives it) cannot rebuild the run's generator, or None: the schema's
+    verdict on each key generating images reads, and the data's image shape, which the trainer sets."""
+    from models.config import keys_problem
+
+    problem = keys_problem(config, GENERATOR_KEYS)
+    if problem is not None:
+        return f"{CONFIG_FILE}: {problem}"
+    if config.get("image_shape") is None:
+        return f"{CONFIG_FILE}: image_shape = null is not [height, width, channels] (the trainer sets it)"
     return None
 
 

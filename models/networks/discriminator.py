@@ -8,10 +8,10 @@ import keras
 from keras import layers
 
 from infra.errors import UserError
+from models.config import resolve_network
 from models.networks import resnet
 from models.networks.attention import AttentionPlacement
 from models.networks.blocks import conv, dense, doublings, drop, embed, hidden, label_input
-from models.networks.options import resolve_options
 
 
 def build_discriminator(options: dict, image_shape: tuple, num_classes: int | None,
@@ -24,7 +24,7 @@ def build_discriminator(options: dict, image_shape: tuple, num_classes: int | No
     (FastGAN's self-supervised discriminator) a decoder on the last feature map redraws the input at
     1/reconstruction_scale of its size (see :func:`reconstruction_shape`), flattened after the rest.
     """
-    opts = resolve_options(options, "discriminator")
+    opts = resolve_network(options, "discriminator")
     image_shape = tuple(image_shape)
     images = keras.Input(shape=image_shape, name="images")
     inputs, x, labels = [images], images, None

@@ -9,17 +9,17 @@ import keras
 from keras import layers
 
 from infra.errors import UserError
+from models.config import resolve_network
 from models.networks import resnet, shapes, vector
 from models.networks.attention import AttentionPlacement
 from models.networks.blocks import (auto_width, conv, dense, drop, embed, hidden, label_input,
                                     palette_skipped_doublings, upsamplings)
 from models.networks.excitation import FeatureMapHooks
-from models.networks.options import resolve_options
 
 
 def build_generator(options: dict, image_shape: tuple, latent_dim: int, num_classes: int | None) -> keras.Model:
     """Inputs ``[z (B, latent_dim)]``, plus ``labels`` int32 (B,) when conditional; output (B, H, W, C)."""
-    opts = resolve_options(options, "generator")
+    opts = resolve_network(options, "generator")
     z = keras.Input(shape=(latent_dim,), name="z")
     inputs, x = [z], z
     if opts["conditional"]:

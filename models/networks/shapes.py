@@ -28,7 +28,6 @@ PARAMETERS = ("centre_x", "centre_y", "half_width", "half_height", "direction_x"
               "thickness", "off", "add", "carve")
 CENTRE_RANGE = 0.8  # centres stay this far from the middle: a part pushed off the canvas would get no gradient
 MIN_HALF_SIZE = 0.04  # of the canvas' half-size: about a pixel at 56 px, so no part vanishes without a gradient
-DEFAULT_WIDTHS = [256, 256]
 
 
 def generator_body(x, opts: dict, image_shape: tuple, feature_maps):
@@ -42,7 +41,7 @@ def generator_body(x, opts: dict, image_shape: tuple, feature_maps):
         raise UserError(f"generator.palette_scale: {scale} does not divide the {height}x{width} px images; use "
                         "1 or a scale that divides both sides")
     height, width = height // scale, width // scale
-    for units in opts["widths"] or DEFAULT_WIDTHS:
+    for units in opts["widths"]:
         x = hidden(dense(units, opts)(x), opts)
     x = drop(x, opts)
     count = opts["shape_count"]

@@ -35,8 +35,6 @@ from models.networks.blocks import dense, drop, hidden, spectral
 from models.networks.shapes import CENTRE_RANGE, MIN_HALF_SIZE, rounded_box_distance
 
 PART_KINDS = ("box", "path", "stroke")
-DEFAULT_PARTS = ["box", "path", "path", "stroke", "box", "path", "stroke", "path"]
-DEFAULT_WIDTHS = [256, 256]
 BOX_PARAMETERS = ("centre_x", "centre_y", "half_width", "half_height", "direction_x", "direction_y", "roundness",
                   "thickness")
 OFFSET_SCALE = 0.25  # control points move by this many part sizes per unit of raw output
@@ -98,7 +96,7 @@ def generator_body(x, colours, opts: dict, image_shape: tuple):
     scene, rendered to (B, H, W, C) images in the output range."""
     height, width, channels = image_shape
     layout = layout_from_options(opts, channels)
-    for units in opts["widths"] or DEFAULT_WIDTHS:
+    for units in opts["widths"]:
         x = hidden(dense(units, opts)(x), opts)
     x = drop(x, opts)
     geometry_size = layout.size - layout.palette * channels
@@ -114,7 +112,7 @@ def generator_body(x, colours, opts: dict, image_shape: tuple):
 
 
 def layout_from_options(opts: dict, channels: int) -> SceneLayout:
-    return SceneLayout(tuple(opts["vector_parts"] or DEFAULT_PARTS), opts["palette"], channels,
+    return SceneLayout(tuple(opts["vector_parts"]), opts["palette"], channels,
                        opts["path_segments"], opts["stroke_segments"])
 
 

@@ -76,13 +76,13 @@ class RunInfo:
 def network_summary(config: dict, role: str) -> dict | None:
     """What builds the run's ``role`` network: its choice and its architecture (mlp, conv, resnet, shapes),
     as config.json states them or, where it leaves them out, as the choice's defaults fill them in."""
-    from models.networks.options import resolve_options
+    from models.config import resolve_network
 
     network = config.get(role)
     if not isinstance(network, dict):
         return None
     try:
-        resolved = resolve_options(network, role)
+        resolved = resolve_network(network, role)
     except (UserError, KeyError, TypeError):  # an older or hand-edited config: report what it says
         resolved = network
     return {key: resolved.get(key) for key in ("choice", "architecture", "conditional")}

@@ -11,7 +11,7 @@ import pytest
 from keras import ops
 
 from models import augment
-from models.augment_options import AUGMENT_SCHEMA, TRANSFORMS
+from models.config.augment_schema import AUGMENT_SCHEMA, TRANSFORMS
 from tests.models.helpers import PROJECT_ROOT
 
 RNG = np.random.default_rng(0)
@@ -266,7 +266,7 @@ def test_schema_defaults_validate_and_bad_values_are_rejected():
 
 
 def test_the_schema_loads_without_keras():
-    script = "import sys, models.augment_options; assert 'keras' not in sys.modules, 'keras imported'"
+    script = "import sys, models.config.augment_schema; assert 'keras' not in sys.modules, 'keras imported'"
     result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]

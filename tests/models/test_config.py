@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -136,3 +137,133 @@ def test_list_options_and_help_show_every_flag_and_option(capsys):
     for flag in ("--config", "--resume", "--data", "--data-dir", "--set", "--steps", "--name", "--runs-dir",
                  "--backend", "--no-progress", "--list-options", "examples:"):
         assert flag in help_text
+
+
+# --- issue 40: one resolution, saved whole ---
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+FIXTURES = Path(__file__).parent / "fixtures" / "runs_before_issue40"
+
+
+def leaf_options(node: dict, prefix: str = ""):
+    """(path, option, required) for every option that is not a group of options."""
+    for key, option in node["properties"].items():
+        if "properties" in option:
+            yield from leaf_options(option, prefix + key + ".")
+        else:
+            yield prefix + key, option, key in node.get("required", ())
+
+
+def null_paths(config: dict, prefix: str = "") -> list[str]:
+    paths = []
+    for key, value in config.items():
+        if isinstance(value, dict):
+            paths += null_paths(value, prefix + key + ".")
+        elif value is None:
+            paths.append(prefix + key)
+    return paths
+
+
+def null_is_a_setting(path: str) -> bool:
+    return path in configs.NULL_IS_A_SETTING or "*." + path.split(".", 1)[-1] in configs.NULL_IS_A_SETTING
+
+
+def test_every_listed_option_has_a_type_a_default_and_a_description():
+    listing = "\n".join(configs.option_lines())
+    options = list(leaf_options(configs.schema()))
+    assert len(options) > 90
+    for path, option, required in options:
+        assert len(option.get("description", "")) > 10, path
+        assert "type" in option or "enum" in option, path
+        assert "default" in option or (required and path.endswith("choice")), path
+        kind = "one of" if "enum" in option else "/".join(np_types(option["type"]))
+        default = json.dumps(option["default"]) if "default" in option else "required"
+        assert f"{path}  ({kind}" in listing and f"; default {default})" in listing.split(f"{path}  (")[1], path
+
+
+def np_types(kind) -> list[str]:
+    return kind if isinstance(kind, list) else [kind]
+
+
+@pytest.mark.parametrize("preset", sorted(path.stem for path in CONFIGS.glob("*.json")))
+def test_every_preset_resolves_every_option_that_has_a_default(preset):
+    resolved = configs.resolve(configs.load_config(CONFIGS / f"{preset}.json"), preset)
+    left_open = [path for path in null_paths(resolved) if not null_is_a_setting(path)]
+    assert left_open == []
+    for role in configs.ROLES:
+        network = resolved[role]
+        assert network["architecture"] in ("mlp", "conv", "resnet", "shapes", "vector")
+        assert network["normalization"] in ("batch", "layer", "none") and network["activation"]
+        assert type(network["conditional"]) is bool and network["conditioning"]
+        assert configs.resolve_network(network, role) == network  # the builders change nothing
+    assert configs.resolve(json.loads(json.dumps(resolved)), preset) == resolved
+
+
+def test_the_shapes_preset_names_its_discriminator_in_full():
+    resolved = configs.resolve(configs.load_config(CONFIGS / "logos_shapes.json"))
+    discriminator = resolved["discriminator"]
+    assert (discriminator["architecture"], discriminator["normalization"], discriminator["activation"],
+            discriminator["conditional"], discriminator["conditioning"]) == ("conv", "batch", "leaky_relu", False,
+                                                                            "concat")
+    assert resolved["generator"]["widths"] == [256, 256] and resolved["generator"]["refine_kernel_size"] == 4
+
+
+def test_cgan_means_conditional_in_both_roles_unless_told_otherwise():
+    for role in configs.ROLES:
+        assert configs.resolve_network({"choice": "cgan"}, role)["conditional"] is True
+        assert configs.resolve_network({"choice": "cgan", "conditional": False}, role)["conditional"] is False
+        assert configs.resolve_network({"choice": "dcgan"}, role)["conditional"] is False
+    assert configs.resolve(with_choices("cgan", "dcgan"))["generator"]["conditional"] is True
+
+
+def test_vector_parts_default_and_explicit_nulls_stay_null():
+    config = with_choices("dcgan", "dcgan")
+    config["generator"] = {"choice": "dcgan", "architecture": "vector", "palette": 4, "init_std": None}
+    generator = configs.resolve(config)["generator"]
+    assert generator["vector_parts"] == ["box", "path", "path", "stroke", "box", "path", "stroke", "path"]
+    assert generator["widths"] == [256, 256] and generator["init_std"] is None  # null there means Glorot
+
+
+@pytest.mark.parametrize("run", ["logos_shapes", "fashion_small_data"])
+def test_a_config_json_from_before_the_change_is_backfilled_when_read(tmp_path, run):
+    from models import run_folder
+
+    written = json.loads((FIXTURES / f"{run}.json").read_text())
+    assert written["discriminator"]["architecture"] is None  # as the code before the change saved it
+    # Older still: options added since are missing altogether.
+    for role in configs.ROLES:
+        for key in ("vector_parts", "curve_samples", "stroke_segments"):
+            written[role].pop(key)
+    for key in ("top_k_fraction", "reconstruction_scale", "precision"):
+        written.pop(key)
+    (tmp_path / run_folder.CONFIG_FILE).write_text(json.dumps(written))
+    config, problem = run_folder.read_config(tmp_path)
+    assert problem is None and run_folder.generator_config_problem(config) is None
+    assert config == configs.resolve(written) and null_paths(config) == [
+        path for path in null_paths(config) if null_is_a_setting(path)]
+    assert (config["top_k_fraction"], config["precision"], config["generator"]["curve_samples"]) == \
+        (1.0, "float32", 4)
+    discriminator = config["discriminator"]
+    conditional = run == "fashion_small_data"  # its discriminator sets normalization none; logos_shapes' leaves it
+    assert (discriminator["architecture"], discriminator["normalization"], discriminator["activation"]) == \
+        ("conv", "none" if conditional else "batch", "leaky_relu")
+    assert config["generator"]["conditional"] is conditional and discriminator["conditional"] is conditional
+    if conditional:
+        assert (config["generator"]["conditioning"], discriminator["conditioning"]) == ("batch_norm", "projection")
+
+
+def test_generator_keys_are_checked_by_the_schema(tmp_path):
+    from models import run_folder
+
+    written = json.loads((FIXTURES / "logos_shapes.json").read_text())
+    for change, expected in (({"latent_dim": 0}, "config.json: latent_dim = 0: 0 is less than the minimum of 1"),
+                             ({"class_names": []}, "config.json: class_names = []"),
+                             ({"image_shape": [56, 56]}, "config.json: image_shape = [56, 56]"),
+                             ({"image_shape": None}, "config.json: image_shape = null is not [height, width, channels]")):
+        (tmp_path / run_folder.CONFIG_FILE).write_text(json.dumps({**written, **change}))
+        config, problem = run_folder.read_config(tmp_path)
+        assert problem is None and run_folder.generator_config_problem(config).startswith(expected), change
+    # An odd value in a key generation does not read leaves the generator buildable.
+    (tmp_path / run_folder.CONFIG_FILE).write_text(json.dumps({**written, "batch_size": {"a": 1}}))
+    config, _ = run_folder.read_config(tmp_path)
+    assert run_folder.generator_config_problem(config) is None and config["discriminator"]["architecture"] == "conv"

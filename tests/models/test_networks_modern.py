@@ -13,7 +13,7 @@ from models import train
 from models.gan import GAN
 from models.networks.discriminator import build_discriminator
 from models.networks.generator import build_generator
-from models.networks.options import resolve_options
+from models.config import resolve_network
 from models.networks.spectral import normalize_spectral_kernels
 from tests.models.helpers import make_dataset, sample_in_plain_keras, tiny_config, write_config
 
@@ -233,16 +233,16 @@ def test_self_attention_at_a_height_the_network_never_has_is_one_line(role, arch
 
 
 def test_new_keys_resolve_with_their_defaults():
-    generator = resolve_options({"choice": "dcgan"}, "generator")
+    generator = resolve_network({"choice": "dcgan"}, "generator")
     assert (generator["spectral_norm"], generator["self_attention"], generator["conditioning"]) == (False, None,
                                                                                                     "concat")
-    resnet_critic = resolve_options({"choice": "wgan_gp", "architecture": "resnet"}, "discriminator")
+    resnet_critic = resolve_network({"choice": "wgan_gp", "architecture": "resnet"}, "discriminator")
     assert (resnet_critic["normalization"], resnet_critic["activation"]) == ("none", "relu")
-    layer_normed = resolve_options({"choice": "wgan_gp", "architecture": "resnet", "normalization": "layer",
+    layer_normed = resolve_network({"choice": "wgan_gp", "architecture": "resnet", "normalization": "layer",
                                     "activation": "elu"}, "discriminator")
     assert (layer_normed["normalization"], layer_normed["activation"]) == ("layer", "elu")
-    assert resolve_options({"choice": "gan", "architecture": "resnet"}, "generator")["activation"] == "relu"
-    assert resolve_options({"choice": "cgan", "conditioning": None}, "discriminator")["conditioning"] == "concat"
+    assert resolve_network({"choice": "gan", "architecture": "resnet"}, "generator")["activation"] == "relu"
+    assert resolve_network({"choice": "cgan", "conditioning": None}, "discriminator")["conditioning"] == "concat"
 
 
 @pytest.mark.parametrize("role, options, message", [

@@ -1,48 +1,26 @@
-"""Training configs: one JSON schema documents, validates and fills in every option.
-
-A config is JSON in the shape of the toolkit LogoGAN replaces::
+"""The config's JSON schema: it documents (``--list-options``), validates and gives the fixed default of every
+option. A config is JSON in the shape of the toolkit LogoGAN replaces::
 
     {"generator": {"choice": "dcgan"}, "discriminator": {"choice": "gan"},
      "data_path": "data/simple_icons_56.npz", "metric_evaluate": "none"}
 
-Every other key has a default. Options whose best value depends on the discriminator (loss, n_critic,
-clip_value, lambda_gp, optimizers) default to null, meaning "what that discriminator's paper uses";
-:func:`resolve` writes the value chosen into the run's config.json so a run says exactly what it did.
+Every other key has a default. Options whose best value depends on another (the discriminator's regime: loss,
+n_critic, clip_value, lambda_gp, optimizers; the networks' choice and architecture) default to null here, meaning
+"what :mod:`models.config.defaults` gives for the rest of the config"; :func:`models.config.resolve` writes the
+value chosen, so a run's config.json says exactly what it did.
 """
 from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import jsonschema
 
 from infra.errors import UserError
-from models.networks.options import is_conditional
-
-# Defaults per discriminator choice: the training regime each original model was published with.
-REGIMES = {
-    "wgan": {"loss": "wasserstein", "n_critic": 5, "clip_value": 0.01, "lambda_gp": 0.0,
-             "optimizer": {"choice": "rmsprop", "learning_rate": 5e-5}},
-    "wgan_gp": {"loss": "wasserstein", "n_critic": 5, "clip_value": 0.0, "lambda_gp": 10.0,
-                "optimizer": {"choice": "adam", "learning_rate": 1e-4, "beta_1": 0.5, "beta_2": 0.9}},
-}
-DEFAULT_REGIME = {"loss": "bce", "n_critic": 1, "clip_value": 0.0, "lambda_gp": 0.0,
-                  "optimizer": {"choice": "adam", "learning_rate": 2e-4, "beta_1": 0.5, "beta_2": 0.999}}
-ADAM_ONLY_KEYS = ("beta_1", "beta_2")
-# Upper bounds: far above any run this toolkit is meant for, low enough that a config posted to the server
-# cannot ask for a machine's worth of memory through one number. 1024 px is the size of the largest
-# published GANs; BigGAN trained with batches of 2048; 32 x 32 tiles is the largest grid worth looking at.
-MAX_IMAGE_SIZE = 1024
-MAX_BATCH_SIZE = 4096
-MAX_GRID_SIDE = 32
-MAX_LATENT_DIM = 2048
-MAX_STEPS = 10_000_000
-MAX_EVAL_SAMPLES = 50_000  # the usual count for a paper's FID
-MAX_SEED = 2**32 - 1  # what every backend's random generators take
-PRECISIONS = ("float32", "bfloat16", "float16")
-CLASS_LOSS_TYPES = ("ac", "adc", "hinge")
-MAX_DEVICES = 4096
+from models.config.augment_schema import AUGMENT_SCHEMA
+from models.config.limits import (BACKENDS, CLASS_LOSS_TYPES, MAX_BATCH_SIZE, MAX_DEVICES, MAX_EVAL_SAMPLES,
+                                  MAX_GRID_SIDE, MAX_IMAGE_SIZE, MAX_LATENT_DIM, MAX_SEED, MAX_STEPS, PRECISIONS)
+from models.config.network_schema import NETWORK_CHOICES, NETWORK_OPTIONS_SCHEMA
 
 OPTIMIZER_SCHEMA = {
     "type": "object",
@@ -63,8 +41,6 @@ OPTIMIZER_SCHEMA = {
 
 
 def _network_schema(role: str) -> dict:
-    from models.networks import NETWORK_CHOICES, NETWORK_OPTIONS_SCHEMA
-
     return {
         "type": "object",
         "description": f"The {role} network: its type, optimizer and architecture options.",
@@ -79,12 +55,6 @@ def _network_schema(role: str) -> dict:
             **copy.deepcopy(NETWORK_OPTIONS_SCHEMA),
         },
     }
-
-
-def _augment_schema() -> dict:
-    from models.augment_options import AUGMENT_SCHEMA
-
-    return copy.deepcopy(AUGMENT_SCHEMA)
 
 
 def _integer(default, description, minimum=1, nullable=False, maximum=None):
@@ -112,7 +82,7 @@ def schema() -> dict:
                          "description": "Local copy of fashion_mnist / mnist (IDX gzip files) for offline use."},
             "image_size": _integer(None, "Resize the training images to image_size x image_size px; null: keep "
                                          "the data's size.", nullable=True, maximum=MAX_IMAGE_SIZE),
-            "backend": {"enum": ["tensorflow", "jax"], "default": "tensorflow",
+            "backend": {"enum": list(BACKENDS), "default": BACKENDS[0],
                         "description": "Keras backend; --backend and KERAS_BACKEND take precedence."},
             "latent_dim": _integer(100, "Length of the generator's noise vector.", maximum=MAX_LATENT_DIM),
             "loss": {"enum": ["bce", "wasserstein", "hinge", "lsgan", None], "default": None,
@@ -130,7 +100,7 @@ def schema() -> dict:
                           "description": "Weight of the gradient penalty (per-sample gradient norm over all "
                                          "image dimensions at uniform mixes of real and fake); null: 10 for "
                                          "wgan_gp, 0 otherwise."},
-            "augment": _augment_schema(),
+            "augment": copy.deepcopy(AUGMENT_SCHEMA),
             "ema_kimg": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": None,
                          "description": "Half-life of the generator's exponential moving average, in thousands of "
                                         "images (StyleGAN2's ema_kimg, e.g. 10). Sample grids, evaluation, "
@@ -252,7 +222,7 @@ def schema() -> dict:
                             "description": "Set by the trainer from the data: [height, width, channels]."},
             "trained_on": {"type": ["string", "null"], "default": None,
                            "description": "Set by the trainer: the devices the run trains on, e.g. 4 devices (gpu)."},
-            "class_names": {"type": ["array", "null"], "items": {"type": "string"}, "default": None,
+            "class_names": {"type": ["array", "null"], "items": {"type": "string"}, "minItems": 1, "default": None,
                             "description": "Set by the trainer from the data: one name per class, or null."},
         },
     }
@@ -280,101 +250,6 @@ def validate(config: object, source: str) -> None:
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(config))
     if error is not None:
         raise UserError(f"{source}: {describe_error(error)}")
-
-
-def _fill_defaults(node_schema: dict, value: dict) -> dict:
-    filled = dict(value)
-    for key, key_schema in node_schema.get("properties", {}).items():
-        if key not in filled and "default" in key_schema:
-            filled[key] = copy.deepcopy(key_schema["default"])
-        if isinstance(filled.get(key), dict) and "properties" in key_schema:
-            filled[key] = _fill_defaults(key_schema, filled[key])
-    return filled
-
-
-def _resolve_regime(config: dict) -> dict:
-    regime = REGIMES.get(config["discriminator"]["choice"], DEFAULT_REGIME)
-    for key in ("loss", "n_critic", "clip_value", "lambda_gp"):
-        if config[key] is None:
-            config[key] = regime[key]
-    for role in ("generator", "discriminator"):
-        optimizer = config[role]["optimizer"]
-        if optimizer["choice"] is None:
-            optimizer["choice"] = regime["optimizer"]["choice"]
-        if optimizer["learning_rate"] is None:
-            optimizer["learning_rate"] = regime["optimizer"]["learning_rate"]
-        for key in ADAM_ONLY_KEYS:
-            if optimizer["choice"] == "adam" and optimizer[key] is None:
-                optimizer[key] = regime["optimizer"].get(key, DEFAULT_REGIME["optimizer"][key])
-            elif optimizer["choice"] != "adam" and optimizer[key] is not None:
-                raise UserError(f"{role}.optimizer.{key} = {optimizer[key]} applies only to adam, "
-                                f"not {optimizer['choice']}; remove it or set {role}.optimizer.choice=adam")
-    return config
-
-
-def resolve(config: dict, source: str = "config") -> dict:
-    """Validate ``config`` and return a copy with every option set (defaults and per-regime choices)."""
-    validate(config, source)
-    if config.get("steps") is not None and config.get("epochs") is not None:
-        raise UserError(f"{source}: steps = {config['steps']} and epochs = {config['epochs']} are both set; "
-                        "set only one of them")
-    resolved = _fill_defaults(schema(), config)
-    if resolved["class_loss_weight"] and not is_conditional(resolved["generator"]):
-        raise UserError(f"{source}: class_loss_weight = {resolved['class_loss_weight']} trains the generator to "
-                        "draw the class asked for, but this generator takes no label; make it conditional "
-                        "(generator.choice cgan or generator.conditional true) or set class_loss_weight 0")
-    # The default ("ac") stands in every saved config, weight or not; only another choice without a weight
-    # would be silently ignored.
-    if resolved["class_loss_type"] != "ac" and not resolved["class_loss_weight"]:
-        raise UserError(f"{source}: class_loss_type = {config['class_loss_type']!r} has no effect while "
-                        "class_loss_weight is 0; give class_loss_weight a weight (e.g. 0.5) or drop class_loss_type")
-    if config.get("reconstruction_scale", 2) != 2 and not resolved["reconstruction_weight"]:
-        raise UserError(f"{source}: reconstruction_scale = {config['reconstruction_scale']} has no effect while "
-                        "reconstruction_weight is 0; give reconstruction_weight a weight (e.g. 1) or drop "
-                        "reconstruction_scale")
-    if config.get("epochs") is not None:
-        resolved["steps"] = None
-    return _resolve_regime(resolved)
-
-
-def load_config(path: str | Path) -> dict:
-    """Read a config file as it was written (not yet resolved); problems are one-line UserErrors."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"{path}: cannot read the config ({error})") from None
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(config, dict):
-        raise UserError(f"{path}: a config must be a JSON object, got {type(config).__name__}")
-    return config
-
-
-def apply_override(config: dict, assignment: str) -> dict:
-    """Apply one ``key.path=value`` (value parsed as JSON, else taken as a string) to a copy of ``config``."""
-    key_path, separator, raw_value = assignment.partition("=")
-    if not separator or not key_path:
-        raise UserError(f"--set {assignment!r}: expected KEY.PATH=VALUE, e.g. generator.optimizer.learning_rate=1e-4")
-    try:
-        value = json.loads(raw_value)
-    except json.JSONDecodeError:
-        value = raw_value
-    updated = copy.deepcopy(config)
-    node = updated
-    keys = key_path.split(".")
-    for depth, key in enumerate(keys[:-1]):
-        child = node.setdefault(key, {})
-        if not isinstance(child, dict):
-            raise UserError(f"--set {assignment}: {'.'.join(keys[:depth + 1])} is {json.dumps(child)}, not a group "
-                            "of options")
-        node = child
-    node[keys[-1]] = value
-    return updated
 
 
 def option_lines() -> list[str]:

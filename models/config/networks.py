@@ -1,46 +1,27 @@
 """Resolving the network keys of the config's ``generator`` and ``discriminator`` objects for one network.
 
 A network's ``choice`` (gan, dcgan, cgan, wgan, wgan_gp) is a family of defaults, not a separate code path:
-every key of :data:`NETWORK_OPTIONS_SCHEMA` (documented in :mod:`models.networks.schema`) can override it, so
-any generator pairs with any discriminator and a preset can rebuild an original architecture from keys alone.
-Keys whose default depends on the choice default to ``null``; :func:`resolve_options` fills them in from
-:data:`CHOICE_DEFAULTS` and, for a resnet, :data:`ARCHITECTURE_DEFAULTS`.
+every key of :data:`NETWORK_OPTIONS_SCHEMA` (documented in :mod:`models.config.network_schema`) can override it,
+so any generator pairs with any discriminator and a preset can rebuild an original architecture from keys alone.
+:func:`resolve_network` fills in the keys whose default depends on the role, the choice or the architecture
+(:mod:`models.config.defaults`). :func:`models.config.resolve` calls it for both networks, so a run's config.json
+holds its result; the network builders call it too, which changes nothing in a resolved network and lets them
+build from a few keys.
 """
 from __future__ import annotations
+
+import copy
 
 import jsonschema
 
 from infra.errors import UserError
-from models.networks.schema import NETWORK_CHOICES, NETWORK_OPTIONS_SCHEMA
+from models.config.defaults import (ARCHITECTURE_DEFAULTS, CHOICE_DEFAULTS, CONDITIONAL_CHOICES, DEFAULT_CONDITIONING,
+                                    DRAWN_ARCHITECTURES, DRAWN_WIDTHS, MLP_WIDTHS, VECTOR_PARTS)
+from models.config.network_schema import NETWORK_CHOICES, NETWORK_OPTIONS_SCHEMA
 
-# Defaults that depend on the role and the choice; everything else comes from the schema.
-CHOICE_DEFAULTS = {
-    "generator": {
-        "gan": {"architecture": "mlp", "normalization": "batch", "activation": "leaky_relu"},
-        "dcgan": {"architecture": "conv", "normalization": "batch", "activation": "relu"},
-        "cgan": {"architecture": "conv", "normalization": "batch", "activation": "relu", "conditional": True},
-        "wgan": {"architecture": "conv", "normalization": "batch", "activation": "relu"},
-        "wgan_gp": {"architecture": "conv", "normalization": "batch", "activation": "relu"},
-    },
-    "discriminator": {
-        "gan": {"architecture": "mlp", "normalization": "none", "activation": "leaky_relu"},
-        "dcgan": {"architecture": "conv", "normalization": "batch", "activation": "leaky_relu"},
-        "cgan": {"architecture": "conv", "normalization": "batch", "activation": "leaky_relu", "conditional": True},
-        "wgan": {"architecture": "conv", "normalization": "none", "activation": "leaky_relu"},
-        "wgan_gp": {"architecture": "conv", "normalization": "layer", "activation": "leaky_relu"},
-    },
-}
-
-# Defaults that follow the architecture rather than the choice: SNGAN and BigGAN's residual networks use ReLU
-# throughout and no normalization in the discriminator.
-ARCHITECTURE_DEFAULTS = {
-    "resnet": {"generator": {"activation": "relu"}, "discriminator": {"activation": "relu", "normalization": "none"}},
-}
-
+ROLES = ("generator", "discriminator")
 # The label conditionings each role can use.
 ROLE_CONDITIONINGS = {"generator": ("concat", "batch_norm"), "discriminator": ("concat", "projection")}
-
-MLP_WIDTHS = {"generator": [128, 256, 512, 1024], "discriminator": [512, 256]}
 
 _VALIDATOR = jsonschema.Draft202012Validator({"type": "object", "properties": NETWORK_OPTIONS_SCHEMA})
 
@@ -52,29 +33,29 @@ def _choice(options: dict, role: str) -> str:
     return choice
 
 
-def resolve_options(options: dict, role: str) -> dict:
-    """Every network key with its value for this role and choice; a bad value is a one-line UserError."""
+def resolve_network(options: dict, role: str) -> dict:
+    """Every key of the network (and any other key it holds, such as its optimizer) with its value for this role
+    and choice; a bad value is a one-line UserError. A resolved network resolves to itself."""
     choice = _choice(options, role)
     for error in _VALIDATOR.iter_errors(options):
         path = ".".join(str(part) for part in (role, *error.absolute_path))
         raise UserError(f"{path}: {error.message}")
-    resolved = {key: spec["default"] for key, spec in NETWORK_OPTIONS_SCHEMA.items()}
-    resolved["conditional"] = False
+    resolved = {key: copy.deepcopy(spec["default"]) for key, spec in NETWORK_OPTIONS_SCHEMA.items()}
+    resolved.update(copy.deepcopy(options))
+    # The keys whose null means "the default for this network".
     defaults = dict(CHOICE_DEFAULTS[role][choice])
-    architecture = options.get("architecture") or defaults["architecture"]
-    defaults.update(ARCHITECTURE_DEFAULTS.get(architecture, {}).get(role, {}))
-    resolved.update(defaults)
-    resolved.update({
-        key: value
-        for key, value in options.items()
-        if key in NETWORK_OPTIONS_SCHEMA and not (value is None and key in (*defaults, "conditional"))
-    })
+    defaults.update(ARCHITECTURE_DEFAULTS.get(options.get("architecture") or defaults["architecture"], {})
+                    .get(role, {}))
+    defaults.update(conditional=is_conditional(options), conditioning=DEFAULT_CONDITIONING,
+                    refine_kernel_size=resolved["kernel_size"], vector_parts=VECTOR_PARTS)
+    for key, value in defaults.items():
+        if options.get(key) is None:
+            resolved[key] = copy.deepcopy(value)
     resolved["choice"] = choice
-    resolved["conditioning"] = resolved["conditioning"] or "concat"
-    if resolved["widths"] is None and resolved["architecture"] == "mlp":
-        resolved["widths"] = MLP_WIDTHS[role]
-    if resolved["refine_kernel_size"] is None:
-        resolved["refine_kernel_size"] = resolved["kernel_size"]
+    if resolved["architecture"] == "mlp" and resolved["widths"] is None:
+        resolved["widths"] = list(MLP_WIDTHS[role])
+    if resolved["architecture"] in DRAWN_ARCHITECTURES and not resolved["widths"]:
+        resolved["widths"] = list(DRAWN_WIDTHS)
     _check_combinations(resolved, role)
     return resolved
 
@@ -141,13 +122,13 @@ def _check_vector(resolved: dict, role: str) -> None:
 
 
 def is_conditional(options: dict) -> bool:
-    """Whether a generator or discriminator config object takes class labels."""
+    """Whether a generator or discriminator config object (resolved or as written) takes class labels."""
     conditional = options.get("conditional")
     if conditional is None:
-        return options.get("choice") == "cgan"
+        return options.get("choice") in CONDITIONAL_CHOICES
     return bool(conditional)
 
 
 def needs_labels(config: dict) -> bool:
-    """Whether a resolved run config trains on class labels (either network is conditional)."""
+    """Whether a run config trains on class labels (either network is conditional)."""
     return is_conditional(config["generator"]) or is_conditional(config["discriminator"])

@@ -1,8 +1,8 @@
 """The network-specific keys of the config's ``generator`` and ``discriminator`` objects, and what they mean.
 
 Each key's description is its documentation (``python -m models.train --list-options`` prints it). Keys whose
-default depends on the role, the choice or the architecture default to ``null``; :mod:`models.networks.options`
-fills them in.
+default depends on the role, the choice or the architecture default to ``null`` here; :func:`models.config.resolve`
+fills them in (:mod:`models.config.networks`, from :mod:`models.config.defaults`).
 """
 from __future__ import annotations
 

@@ -1,0 +1,19 @@
+"""Names and bounds that more than one part of LogoGAN checks against: the config's schema, the trainer's flags,
+the server's parameters and the benches read them from here."""
+from __future__ import annotations
+
+BACKENDS = ("tensorflow", "jax")
+PRECISIONS = ("float32", "bfloat16", "float16")
+CLASS_LOSS_TYPES = ("ac", "adc", "hinge")
+
+# Upper bounds: far above any run this toolkit is meant for, low enough that a config posted to the server
+# cannot ask for a machine's worth of memory through one number. 1024 px is the size of the largest
+# published GANs; BigGAN trained with batches of 2048; 32 x 32 tiles is the largest grid worth looking at.
+MAX_IMAGE_SIZE = 1024
+MAX_BATCH_SIZE = 4096
+MAX_GRID_SIDE = 32
+MAX_LATENT_DIM = 2048
+MAX_STEPS = 10_000_000
+MAX_EVAL_SAMPLES = 50_000  # the usual count for a paper's FID
+MAX_SEED = 2**32 - 1  # what every backend's random generators take
+MAX_DEVICES = 4096
