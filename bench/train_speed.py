@@ -35,9 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from infra import cli  # noqa: E402  (after the path insert, so the script runs from anywhere)
 from infra.errors import UserError  # noqa: E402
+from models.config.limits import BACKENDS, PRECISIONS  # noqa: E402
 
-BACKENDS = ("tensorflow", "jax")
-PRECISIONS = ("float32", "bfloat16", "float16")
 DEFAULT_BATCHES = (64, 256, 1024)
 DEFAULT_PRECISIONS = ("float32", "bfloat16")
 TIMED_RECORDS = 4  # trainer log records over the timed steps: enough to average, few enough to stay cheap

@@ -26,6 +26,7 @@ import numpy as np
 
 from infra.atomic import atomic_write, write_json
 from infra.errors import UserError
+from models.run_folder import CHECKPOINTS_DIR
 
 VARIABLES_FILE = "variables.npz"
 INFO_FILE = "info.json"
@@ -62,7 +63,7 @@ def describe_non_finite(bad: list[str], total: int, labels: dict[str, str] | Non
 
 class Checkpoints:
     def __init__(self, run_dir: str | Path, keep_last: int = 3, keep_every: int | None = None):
-        self.folder = Path(run_dir) / "checkpoints"
+        self.folder = Path(run_dir) / CHECKPOINTS_DIR
         self.keep_last = keep_last
         self.keep_every = keep_every
 

@@ -12,9 +12,8 @@ from infra import cli, quiet
 from infra.errors import UserError
 from infra.output_paths import check_output_folder
 from models import process_supervisor
+from models.config.limits import BACKENDS
 from models.run_folder import lock_run_folder, unlock_run_folder
-
-BACKENDS = ("tensorflow", "jax")
 HEARTBEAT_SECONDS = 60
 
 DESCRIPTION = "Train a GAN from a JSON config, or resume a run."

@@ -5,10 +5,10 @@ import re
 import secrets
 from typing import Mapping
 
+from models.config.limits import MAX_SEED
 from models.web.errors import ApiError
 
 MAX_SAMPLES = 256
-MAX_SEED = 2**32 - 1
 FORMATS = ("png", "zip", "svg")
 MAX_SIZE = 1024  # pixels on the longer side of a sample rendered at another size
 CHECKPOINTS = ("last", "best")
