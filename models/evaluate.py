@@ -144,8 +144,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         real_source = args.real or config.get("data_path")
         if not real_source:
             raise UserError(f"--run {args.run}: its config.json names no data_path; give --real SOURCE")
-        real, real_labels, class_names = load_image_source(real_source, "real", config.get("data_dir"),
-                                                           config.get("image_size"))
+        if args.real:
+            real, real_labels, class_names = load_image_source(real_source, "real", config.get("data_dir"),
+                                                               config.get("image_size"))
+        else:  # the run's own data as it trained on it: a folder of images is the dataset built from it
+            from models.data import load_training_data
+
+            dataset = load_training_data(real_source, config.get("data_dir"),
+                                         config.get("image_size") or config["image_shape"][0])
+            real, real_labels, class_names = dataset.x, dataset.y, dataset.class_names
     elif args.real and args.fake:
         fake, fake_labels, _ = load_image_source(args.fake, "generated")
         real, real_labels, class_names = load_image_source(args.real, "real")

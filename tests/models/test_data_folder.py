@@ -134,6 +134,14 @@ def test_models_train_trains_on_a_folder_and_reuses_its_build(tmp_path):
     assert [line for line in second.stderr.splitlines() if line.startswith("data: ")] == [
         f"data: reusing {count} images built from {folder}, cached in {path}"]
 
+    # models.evaluate --run compares with the dataset the run trained on (the folder's build at 16 px), not the
+    # folder's files at their own sizes.
+    evaluated = run_module("models.evaluate", "--run", str(tmp_path / "runs" / "first"), "--metrics", "mmd",
+                           "--samples", "8", **env)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert f"data: reusing {count} images built from {folder}" in evaluated.stderr
+    assert re.search(r"mmd\s+\d", evaluated.stdout.lower()), evaluated.stdout
+
 
 def test_models_train_on_a_folder_without_images_is_one_line(tmp_path):
     config = write_config(tmp_path / "tiny.json", tiny_config(tmp_path / "unused.npz"))
