@@ -30,8 +30,12 @@ _JUST_CREATED_S = 5.0
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on a clean exit, move it over ``path``."""
+def atomic_write(path: str | os.PathLike, mode: str = "wb", durable: bool = True) -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on a clean exit, move it over ``path``.
+
+    ``durable``: flush the file to disk before the rename (an fsync). Without it the rename is still atomic for
+    every reader, but a power loss may lose the newest version: for files rewritten often whose next version
+    soon follows (a run's status.json at every log step), where the fsync would cost more than it keeps."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = _claim_temporary(target)
@@ -39,7 +43,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         with os.fdopen(fd, mode) as handle:  # closing it, after the rename, drops the lock
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
             os.chmod(temporary, 0o666 & ~_UMASK)
             os.replace(temporary, target)
     except BaseException:
@@ -99,10 +104,10 @@ def _abandoned(path: Path) -> bool:
         os.close(fd)
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_write(path, "w") as handle:
+def write_text(path: str | os.PathLike, text: str, durable: bool = True) -> None:
+    with atomic_write(path, "w", durable=durable) as handle:
         handle.write(text)
 
 
-def write_json(path: str | os.PathLike, value: object) -> None:
-    write_text(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
+def write_json(path: str | os.PathLike, value: object, durable: bool = True) -> None:
+    write_text(path, json.dumps(value, indent=2, sort_keys=True) + "\n", durable=durable)

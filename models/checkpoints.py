@@ -12,6 +12,9 @@ A checkpoint is written to a hidden temporary folder and renamed into place, so 
 the old or the new one, never half of one. The previous ``last`` is renamed to ``step_XXXXXX``; if a
 crash falls between the two renames, :meth:`Checkpoints.path` finds the newest ``step_XXXXXX``.
 
+:class:`BackgroundWriter` writes them while training goes on: the values are copied to the host first, so the
+checkpoint holds exactly the step it names.
+
 Every checkpoint is good: values that are not finite (a diverged run's NaN or inf) are refused before
 anything is written (:class:`NotFinite`), so a run that resumes from one starts from weights it can train.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +63,60 @@ def describe_non_finite(bad: list[str], total: int, labels: dict[str, str] | Non
     """A line such as ``3 of 76 variables are not finite (generator dense/kernel, ...)``, the first few named."""
     shown = [labels.get(name, name) if labels else name for name in bad[:3]]
     return f"{len(bad)} of {total} variables are not finite ({', '.join(shown)}{', ...' if len(bad) > 3 else ''})"
+
+
+def snapshot(variable_groups: dict[str, list]) -> dict[str, np.ndarray]:
+    """Host copies of the values of ``variable_groups`` under their checkpoint names; raises :class:`NotFinite`
+    when one holds NaN or inf. The copies are the checkpoint: training may go on changing the variables."""
+    arrays = {f"{group}/{index:04d}": np.array(_value(variable), copy=True)
+              for group, variables in variable_groups.items() for index, variable in enumerate(variables)}
+    bad = non_finite_names(arrays)
+    if bad:
+        labels = {f"{group}/{index:04d}": f"{group} {getattr(variable, 'path', index)}"
+                  for group, variables in variable_groups.items() for index, variable in enumerate(variables)}
+        raise NotFinite(describe_non_finite(bad, len(arrays), labels))
+    return arrays
+
+
+class BackgroundWriter:
+    """Writes checkpoints in a thread while training goes on, one at a time, in the order they were asked for.
+
+    :meth:`save` takes the values on the host (and refuses non-finite ones) before it returns, waits for the
+    write before it, then starts writing. A write's error (a full disk) is raised by the next :meth:`save` or
+    :meth:`wait`, the calls the training loop already handles errors around; :meth:`wait` comes before anything
+    reads the checkpoints and before the run ends."""
+
+    def __init__(self, checkpoints: "Checkpoints"):
+        self.checkpoints = checkpoints
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def save(self, variable_groups: dict[str, list], info: dict, slot: str = "last") -> None:
+        arrays = snapshot(variable_groups)
+        self.wait()
+        self._thread = threading.Thread(target=self._write, args=(arrays, info, slot), name=f"checkpoint-{slot}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _write(self, arrays: dict[str, np.ndarray], info: dict, slot: str) -> None:
+        try:
+            self.checkpoints.write(arrays, info, slot)
+        except BaseException as error:  # raised again in the training thread, which reports it
+            error.checkpoint_step = info.get("step")  # the step whose write failed, for the report
+            self._error = error
+
+    def wait(self) -> None:
+        """Block until the write in flight is on disk; raise its error, if it failed."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
 
 class Checkpoints:
@@ -111,13 +169,10 @@ class Checkpoints:
 
         Raises :class:`NotFinite`, writing nothing, when a value is NaN or inf. A failed write (a full disk)
         removes what it wrote and leaves the previous checkpoints as they were."""
-        arrays = {f"{group}/{index:04d}": _value(variable)
-                  for group, variables in variable_groups.items() for index, variable in enumerate(variables)}
-        bad = non_finite_names(arrays)
-        if bad:
-            labels = {f"{group}/{index:04d}": f"{group} {getattr(variable, 'path', index)}"
-                      for group, variables in variable_groups.items() for index, variable in enumerate(variables)}
-            raise NotFinite(describe_non_finite(bad, len(arrays), labels))
+        return self.write(snapshot(variable_groups), info, slot)
+
+    def write(self, arrays: dict[str, np.ndarray], info: dict, slot: str = "last") -> Path:
+        """Write host ``arrays`` (from :func:`snapshot`, so already checked finite) as checkpoint ``slot``."""
         self.folder.mkdir(parents=True, exist_ok=True)
         partial = self.folder / f".partial-{slot}"
         shutil.rmtree(partial, ignore_errors=True)

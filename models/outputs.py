@@ -26,17 +26,19 @@ class RunOutputs:
         self._status: dict | None = None
 
     def write_status(self, state: str, step: int, total_steps: int, message: str = "",
-                     training_seconds: float | None = None) -> None:
+                     training_seconds: float | None = None, durable: bool = True) -> None:
         """``training_seconds``, on the finished status: how long this invocation's training loop ran, from its
         start (where a time limit starts counting) to its last step's grid and checkpoint. ``warnings``, while
-        there are any (:meth:`set_warnings`): one line each, what looks wrong with the run and what to try."""
+        there are any (:meth:`set_warnings`): one line each, what looks wrong with the run and what to try.
+        ``durable=False`` skips the fsync (:func:`infra.atomic.atomic_write`): for the log steps' updates, which
+        the next one replaces; a state change and a checkpoint's step are written durably."""
         status = {"state": state, "step": step, "total_steps": total_steps, "message": message,
                   "updated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         if training_seconds is not None:
             status["training_seconds"] = round(training_seconds, 2)
         if self.warnings:
             status["warnings"] = list(self.warnings)
-        write_json(self.run_dir / STATUS_FILE, status)
+        write_json(self.run_dir / STATUS_FILE, status, durable=durable)
         self._status = status
 
     def set_warnings(self, warnings: list[str]) -> None:

@@ -33,7 +33,7 @@ from models import builders, networks
 from models.backends import (accelerator_present, device_memory_bytes, is_lost_process_error, make_train_step,
                              process_count, process_index, seed_everything, share_from_first_process,
                              training_devices)
-from models.checkpoints import OUT_OF_RANGE, Checkpoints, NotFinite
+from models.checkpoints import OUT_OF_RANGE, BackgroundWriter, Checkpoints, NotFinite
 from models.images import image_grid
 from models.networks.spectral import count_spectral_layers, normalize_spectral_kernels
 from models.outputs import RunOutputs
@@ -95,24 +95,29 @@ class PendingMetrics:
         self._calls.append((self._next_step, metrics))
         self._next_step += count
 
-    def read(self, log_steps: list[int]) -> list[dict]:
-        """The records of ``log_steps`` (steps counted from 1). Raises TrainingDiverged, naming the step,
-        if any pending step's loss is not finite."""
+    def read(self, log_steps: list[int], through: int | None = None) -> list[dict]:
+        """The records of ``log_steps`` (steps counted from 1), reading the calls that end at step ``through``
+        or before (all of them when None; later calls stay pending). Raises TrainingDiverged, naming the step,
+        if any step read has a loss that is not finite."""
         values = {}
-        for first_step, metrics in self._calls:
+        pending = [call for call in self._calls
+                   if through is not None and call[0] + len(next(iter(call[1].values()))) > through]
+        reading = [call for call in self._calls if not any(call is kept for kept in pending)]
+        end = through if pending else self._next_step
+        for first_step, metrics in reading:
             arrays = {name: ops.convert_to_numpy(value) for name, value in metrics.items()}
             for name, array in arrays.items():
                 bad = np.flatnonzero(~np.isfinite(array))
                 if bad.size:
-                    checked = f"steps {self._calls[0][0] + 1}-{self._next_step} were checked together"
+                    checked = f"steps {reading[0][0] + 1}-{end} were checked together"
                     raise TrainingDiverged(f"{name} is {array[bad[0]]} at step {first_step + bad[0] + 1} ({checked})")
             for index in range(len(next(iter(arrays.values())))):
                 values[first_step + index + 1] = {name: float(array[index]) for name, array in arrays.items()}
-        self._calls = []
+        self._calls = pending
         now, (since, since_step) = time.perf_counter(), self._since
-        rate = round((self._next_step - since_step) * self.batch_size / max(now - since, 1e-9), 2)
+        rate = round((end - since_step) * self.batch_size / max(now - since, 1e-9), 2)
         if log_steps:
-            self._since = (now, self._next_step)
+            self._since = (now, end)
         return [{"step": step, **values[step], "images_per_sec": rate} for step in log_steps]
 
 
@@ -144,6 +149,7 @@ class Trainer:
         if self.training_state:
             self.variable_groups["training_state"] = [self.training_state[name] for name in sorted(self.training_state)]
         self.checkpoints = Checkpoints(run_dir, config["keep_checkpoints"], config["keep_every"])
+        self.checkpoint_writer = BackgroundWriter(self.checkpoints)
         self.devices = training_devices(config["devices"])
         device_count = len(self.devices) if self.devices else 1
         if config["batch_size"] % device_count:
@@ -231,10 +237,13 @@ class Trainer:
                 self.hints = [hint]
                 outputs.set_warnings(self.hints)
             metrics = PendingMetrics(start_step, self.config["batch_size"])
+            lagging = ([], start_step)  # log steps due at the end of the previous call, and that call's last step
             with StopRequest() as stop:
                 while step < self.total_steps and stop.signal_name is None:
                     count = self.call_length(step)
                     metrics.add(train_step(step, count, self.regularizes(step), self.per_step_inputs(step, count)))
+                    # This call is queued: the host may wait for the previous one without the device idling.
+                    self._log(metrics, *lagging, outputs, progress)
                     step += count
                     progress.update(count)
                     out_of_time = deadline is not None and time.monotonic() >= deadline
@@ -242,14 +251,13 @@ class Trainer:
                     hooks = self._hooks_due(step, last_step)
                     logs = [done for done in range(step - count + 1, step + 1)
                             if done % self.config["log_interval"] == 0 or (done == step and last_step)]
-                    if logs or hooks:
-                        # The one point where the host waits for the device: read the losses, check them.
-                        for record in metrics.read(logs):
-                            outputs.log(record)
-                            progress.set_postfix(d_loss=f"{record['d_loss']:.3f}", g_loss=f"{record['g_loss']:.3f}",
-                                                 img_s=f"{record['images_per_sec']:.0f}")
-                        if logs:
-                            outputs.write_status("running", step, self.total_steps)
+                    lagging = ([], step)
+                    if hooks:
+                        # Samples and checkpoints need this step's weights: read the losses, check them, now.
+                        self._log(metrics, logs, step, outputs, progress, read_all=True,
+                                  durable="checkpoint" in hooks)
+                    elif logs:
+                        lagging = (logs, step)  # read after the next call is queued
                     if not self.writes:
                         hooks = set()  # process 0 alone samples, evaluates and saves
                     if "samples" in hooks:
@@ -268,6 +276,7 @@ class Trainer:
                         print(f"\ntime limit of {self.config['time_limit_minutes']:g} minutes reached at step {step}",
                               file=sys.stderr)
                         break
+                self._log(metrics, *lagging, outputs, progress)
                 # Still inside StopRequest: more stops may follow the first (a server killed outright sends one
                 # per thread that ends), and one landing here must not cut the checkpoint.
                 if stop.signal_name is not None:
@@ -275,11 +284,13 @@ class Trainer:
                         metrics.read([])  # never save weights a NaN has reached
                         self._sync(train_step, step)
                         self._save_checkpoint(step)
+                    self.checkpoint_writer.wait()
                     outputs.write_status("interrupted", step, self.total_steps,
                                          f"stopped by {stop.signal_name}; resume with --resume {self.run_dir}")
                     print(f"\nstopped by {stop.signal_name} at step {step}; checkpoint saved; resume with "
                           f"python -m models.train --resume {self.run_dir}", file=sys.stderr)
                     return 130
+            self.checkpoint_writer.wait()
             training_seconds = time.monotonic() - started
             if self.writes:
                 self._finish(outputs)
@@ -287,20 +298,24 @@ class Trainer:
                                  training_seconds=training_seconds)
             return 0
         except TrainingDiverged as error:
+            self._settle_writes()
             message = self._divergence_message(error)
             self._write_failed(outputs, step, message)
             raise UserError(message) from None
         except UserError as error:
+            self._settle_writes()
             self._write_failed(outputs, step, str(error))
             raise
         except OSError as error:
+            self._settle_writes()
             if error.errno not in USER_FIXABLE_WRITE_ERRORS:
                 self._write_failed(outputs, step, internal_error_line(error, step))
                 raise
-            message = self._write_error_message(error, step)
+            message = self._write_error_message(error, getattr(error, "checkpoint_step", None) or step)
             self._write_failed(outputs, step, message)
             raise UserError(message) from None
         except Exception as error:
+            self._settle_writes()
             if self.process_count == 1 or not is_lost_process_error(error):
                 self._write_failed(outputs, step, internal_error_line(error, step))
                 raise  # an internal error: its traceback is what a fix needs
@@ -312,8 +327,31 @@ class Trainer:
             self.lost_process = True
             return 1
         finally:
+            self._settle_writes()  # the run's last checkpoint is on disk before the process can exit
             progress.close()
             outputs.close()
+
+    def _log(self, metrics: PendingMetrics, logs: list[int], through: int, outputs, progress,
+             read_all: bool = False, durable: bool = False) -> None:
+        """Read the losses of the calls through step ``through`` (the host waits for them here), check them, and
+        write the records of ``logs``; status.json too when there are any (fsynced when ``durable``). Nothing
+        when there are no ``logs``, unless ``read_all`` (weights about to be sampled or saved)."""
+        if not logs and not read_all:
+            return
+        for record in metrics.read(logs, through):
+            outputs.log(record)
+            progress.set_postfix(d_loss=f"{record['d_loss']:.3f}", g_loss=f"{record['g_loss']:.3f}",
+                                 img_s=f"{record['images_per_sec']:.0f}")
+        if logs:
+            outputs.write_status("running", through, self.total_steps, durable=durable)
+
+    def _settle_writes(self) -> None:
+        """Let the checkpoint write in flight finish before the run reports how it ended. Its own error, if any,
+        is not raised: the error being handled is the one the run ends with."""
+        try:
+            self.checkpoint_writer.wait()
+        except Exception:
+            pass
 
     def _agree_with_first_process(self, start_step: int) -> int:
         """With several processes, every one continues from process 0's weights, state and step (the others need
@@ -398,9 +436,10 @@ class Trainer:
         return bool(self.gan.r1_gamma) and step % self.config["r1_interval"] == 0
 
     def _save_checkpoint(self, step: int, slot: str = "last") -> None:
+        """Copy the weights to the host and write them in the background (:class:`BackgroundWriter`)."""
         try:
-            self.checkpoints.save(self.variable_groups, {"step": step, "metric": self.metric, "best": self.best_value},
-                                  slot=slot)
+            self.checkpoint_writer.save(self.variable_groups,
+                                        {"step": step, "metric": self.metric, "best": self.best_value}, slot=slot)
         except NotFinite as error:
             raise TrainingDiverged(f"after step {step}, {error}") from None
 

@@ -84,3 +84,14 @@ def test_many_writes_to_one_folder_do_not_list_it_each_time(tmp_path, monkeypatc
     for index in range(50):
         write_text(tmp_path / f"tile_{index}.txt", "x")
     assert listed == [] and len(real_listdir(tmp_path)) == 50
+
+
+def test_a_write_that_need_not_be_durable_skips_the_fsync_and_is_still_atomic(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    target = tmp_path / "status.json"
+    write_text(target, "durable")
+    assert len(synced) == 1
+    write_text(target, "often", durable=False)
+    assert len(synced) == 1 and target.read_text() == "often" and partials(tmp_path) == []

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import errno
+import threading
 
 import numpy as np
 import pytest
 
 from infra.errors import UserError
 from models import checkpoints as checkpoints_module
-from models.checkpoints import VARIABLES_FILE, Checkpoints, NotFinite
+from models.checkpoints import VARIABLES_FILE, BackgroundWriter, Checkpoints, NotFinite
 
 
 def groups(value: float) -> dict[str, list[np.ndarray]]:
@@ -141,3 +142,68 @@ def test_a_full_disk_leaves_the_previous_checkpoints_as_they_were(tmp_path, monk
     after = {path.name: (path / VARIABLES_FILE).read_bytes() for path in checkpoints.folder.iterdir()}
     assert after == before  # no .partial-last left behind, last and step_000001 untouched
     assert Checkpoints.read_info(checkpoints.path("last"))["step"] == 2
+
+
+def blocking_savez(monkeypatch) -> tuple[threading.Event, list[int]]:
+    """np.savez that waits for the returned event before writing; the list gets each write's first value."""
+    release, started, real_savez = threading.Event(), [], np.savez
+
+    def savez(handle, **arrays):
+        started.append(int(arrays["generator/0001"][0]))
+        assert release.wait(30)
+        real_savez(handle, **arrays)
+
+    monkeypatch.setattr(checkpoints_module.np, "savez", savez)
+    return release, started
+
+
+def test_the_background_writer_returns_before_the_write_and_saves_the_values_it_was_given(tmp_path, monkeypatch):
+    checkpoints = Checkpoints(tmp_path, keep_last=3)
+    writer = BackgroundWriter(checkpoints)
+    release, started = blocking_savez(monkeypatch)
+    values = groups(1.0)
+    writer.save(values, {"step": 1})  # returns while the write waits
+    values["generator"][1][0] = 99.0  # training goes on changing the weights
+    assert writer.busy and checkpoints.path("last") is None
+    release.set()
+    writer.wait()
+    assert not writer.busy and started == [1]
+    with np.load(checkpoints.path("last") / VARIABLES_FILE) as archive:
+        assert archive["generator/0001"][0] == 1.0  # the values at save(), not the later ones
+
+
+def test_the_background_writer_keeps_one_write_in_flight_in_order(tmp_path, monkeypatch):
+    checkpoints = Checkpoints(tmp_path, keep_last=3)
+    writer = BackgroundWriter(checkpoints)
+    release, started = blocking_savez(monkeypatch)
+    writer.save(groups(1.0), {"step": 1})
+    second = threading.Thread(target=writer.save, args=(groups(2.0), {"step": 2}))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive() and started == [1]  # the second waits for the first write
+    release.set()
+    second.join(30)
+    writer.wait()
+    assert started == [1, 2] and saved_steps(checkpoints) == ["last", "step_000001"]
+    assert Checkpoints.read_info(checkpoints.path("last"))["step"] == 2
+
+
+def test_the_background_writer_refuses_non_finite_values_at_once_and_raises_a_failed_write_later(tmp_path,
+                                                                                                monkeypatch):
+    checkpoints = Checkpoints(tmp_path, keep_last=3)
+    writer = BackgroundWriter(checkpoints)
+    values = groups(1.0)
+    values["generator"][0][0, 0] = np.nan
+    with pytest.raises(NotFinite):
+        writer.save(values, {"step": 1})
+    assert not writer.busy and not checkpoints.folder.exists()  # nothing started, nothing written
+
+    def savez_on_a_full_disk(handle, **arrays):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoints_module.np, "savez", savez_on_a_full_disk)
+    writer.save(groups(2.0), {"step": 2})
+    with pytest.raises(OSError, match="No space left"):
+        writer.wait()
+    writer.wait()  # raised once: the writer is usable again
+    assert saved_steps(checkpoints) == []

@@ -67,21 +67,22 @@ def test_data_on_the_host_trains_the_same_weights_as_data_on_the_device(tmp_path
     assert_same_weights(on_device, on_host)
 
 
-def test_the_loop_reads_the_losses_only_at_log_steps_and_hooks(tmp_path, monkeypatch):
+def test_the_loop_reads_the_losses_only_at_log_steps_and_hooks_one_call_behind(tmp_path, monkeypatch):
     reads, calls = [], record_calls(monkeypatch)
     real_read = training_loop.PendingMetrics.read
 
-    def counting_read(self, log_steps):
-        reads.append(list(log_steps))
-        return real_read(self, log_steps)
+    def counting_read(self, log_steps, through=None):
+        reads.append((list(log_steps), through, len(calls)))
+        return real_read(self, log_steps, through)
 
     monkeypatch.setattr(training_loop.PendingMetrics, "read", counting_read)
     run = train_run(tmp_path, "reads", 24, steps_per_call=4, log_interval=8, sample_interval=12,
                     checkpoint_interval=24)
     assert calls == [(0, 4), (4, 4), (8, 4), (12, 4), (16, 4), (20, 4)]
-    # Six calls, four reads: the log steps 8, 16 and 24, and the sample grid at 12 (which checks the losses
-    # before showing the weights).
-    assert reads == [[8], [], [16], [24]]
+    # Six calls, four reads: the log steps 8 and 16 once the next call is queued (3 and 5 calls made), reading
+    # through the log step only; the sample grid at 12 and the last step at once, since they need the weights
+    # (the grid checks the losses before showing them).
+    assert reads == [([8], 8, 3), ([], 12, 3), ([16], 16, 5), ([24], 24, 6)]
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [record["step"] for record in records] == [8, 16, 24]
 
