@@ -35,5 +35,11 @@ fi
 step "Install Python packages into .venv" ensure_venv
 if has_nvidia_gpu; then
   step "Install the CUDA builds of TensorFlow and JAX (requirements-gpu.txt)" ensure_gpu_packages
+  # Each backend on the GPU: it is seen, it computes as NumPy does, and no LD_LIBRARY_PATH folder shadows the
+  # wheels' CUDA libraries; else one line names the fix and the install stops.
+  for backend in jax tensorflow; do
+    step "Check that $backend computes on the GPU (infra.device_check)" .venv/bin/python -m infra.device_check \
+      --backend "$backend"
+  done
 fi
 echo "Installed. Train with: ./run-model.sh --tmux (see ./run-model.sh --help)"

@@ -78,7 +78,7 @@ def install_copy(tmp_path) -> dict:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(PROJECT_ROOT / name, root / name)
     log = tmp_path / "pip.jsonl"
-    recording_venv(root / ".venv", log)
+    recording_venv(root / ".venv", log, modules=("pip", "infra.device_check"))
     return {"root": root, "log": log}
 
 
@@ -121,6 +121,10 @@ def test_remote_install_on_a_gpu_machine_installs_the_cuda_builds_once(install_c
     assert [call[-2:] for call in installs] == [["--upgrade", "pip"], ["-r", "requirements.txt"],
                                                 ["-r", "requirements-gpu.txt"]]  # fmt: skip
 
+    # Then each backend is checked on the GPU: seen, computing as NumPy does, its CUDA libraries not shadowed.
+    assert recorded(log, "infra.device_check") == [["--backend", "jax"], ["--backend", "tensorflow"]]
+    assert "==> Check that jax computes on the GPU (infra.device_check)" in first.stdout
+
     again = remote_install(root, bin_dir)
     assert again.returncode == 0, again.stderr
     assert len(recorded(log)) == len(installs)  # the stamps hold: nothing installed twice
@@ -136,6 +140,7 @@ def test_remote_install_without_a_working_gpu_installs_no_cuda_build(install_cop
     result = remote_install(install_copy["root"], stub_bin(tmp_path, BROKEN_NVIDIA_SMI))
     assert result.returncode == 0, result.stderr
     assert "CUDA" not in result.stdout
+    assert recorded(install_copy["log"], "infra.device_check") == []  # no GPU to check
     assert [call[-2:] for call in recorded(install_copy["log"]) if call[0] == "install"] == [
         ["--upgrade", "pip"], ["-r", "requirements.txt"]]  # fmt: skip
 
