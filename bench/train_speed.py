@@ -8,6 +8,9 @@ For each backend, in one process, and each (precision, batch size):
   evaluation pushed past the end, TensorBoard off; images/s comes from the ``images_per_sec`` of the records
   in the run's ``metrics.jsonl`` after the warm-up (the first records hold compilation). Nothing else of the
   trainer is read, so the bench measures whatever the trainer does, old or new.
+- trainer_outputs (``--outputs-every N``): the same trainer with its periodic work on, as in a user's run:
+  sample grids, checkpoints and log records (TensorBoard on) every N steps. Its first two rounds are warm-up
+  (the first grid compiles the generator's inference), so each timed record holds one round of outputs.
 - bare: the same networks and optimizers (``models.builders.build_gan``) and the same uint8 images put on the
   device once; one compiled call per step that gathers a random batch and draws the noise on the device
   (JAX: ``stateless_call`` + ``value_and_grad`` + ``stateless_apply`` in one ``jax.jit`` with donated state;
@@ -15,7 +18,11 @@ For each backend, in one process, and each (precision, batch size):
   n_critic, gradient penalty and weight clipping; the discriminator scores real and generated batches
   separately and the generator step draws fresh noise, as the trainer's step does.
 
-Both count generator steps x batch size per second (a step holds n_critic discriminator updates).
+- bare_fused: the bare step's ``steps_per_call`` steps (the trainer's: the config's, else 8 on an accelerator and
+  1 on a CPU) in one compiled call, ``lax.scan`` on JAX and a ``tf.while_loop`` (``tf.range`` in a
+  ``tf.function``) on TensorFlow: the fastest the device runs these networks, with no launch between steps.
+
+All count generator steps x batch size per second (a step holds n_critic discriminator updates).
 """
 from __future__ import annotations
 
@@ -43,16 +50,21 @@ TIMED_RECORDS = 4  # trainer log records over the timed steps: enough to average
 SYNTHETIC_IMAGES = 2048
 SYNTHETIC_CLASSES = 10
 NAMED_SHAPES = {"fashion_mnist": (28, 28, 1), "mnist": (28, 28, 1)}
-COLUMNS = ("backend", "device", "batch", "precision", "trainer img/s", "bare img/s", "trainer/bare")
-TABLE_HEADER = (f"{COLUMNS[0]:<11} {COLUMNS[1]:<24} {COLUMNS[2]:>6} {COLUMNS[3]:<9} {COLUMNS[4]:>13} "
-                f"{COLUMNS[5]:>10} {COLUMNS[6]:>12}")
+DEFAULT_OUTPUTS_EVERY = 20
+COLUMNS = ("backend", "device", "batch", "precision", "calls", "trainer img/s", "outputs img/s", "bare img/s",
+           "fused img/s", "trainer/bare", "trainer/fused", "outputs/trainer")
+TABLE_HEADER = (f"{COLUMNS[0]:<11} {COLUMNS[1]:<24} {COLUMNS[2]:>6} {COLUMNS[3]:<9} {COLUMNS[4]:>5} "
+                f"{COLUMNS[5]:>13} {COLUMNS[6]:>13} {COLUMNS[7]:>10} {COLUMNS[8]:>11} {COLUMNS[9]:>12} "
+                f"{COLUMNS[10]:>13} {COLUMNS[11]:>15}")
 
 DESCRIPTION = """\
 Training speed of a config: the project's trainer (models.training_loop.Trainer) beside a bare compiled step of
 the same networks, optimizers and data, in one process per backend, for each batch size and precision.
 
-Prints one row per (backend, batch, precision): the device, the trainer's images/s (from its metrics.jsonl,
-warm-up records dropped), the bare step's images/s and their ratio. Images/s counts generator steps x batch
+Prints one row per (backend, batch, precision): the device, the steps per compiled call, the trainer's
+images/s (from its metrics.jsonl, warm-up records dropped), the same trainer with samples, checkpoints and logs
+every --outputs-every steps, the bare step's images/s (one step per call), the fused bare step's (the trainer's
+steps per call in one compiled loop), and the ratios trainer/bare, trainer/fused and outputs/trainer. Images/s counts generator steps x batch
 size. The config's data is used when present; otherwise synthetic uint8 images of the config's size (the
 output says so). With more than one accelerator on JAX it also measures the trainer on all of them (the config's
 'devices') and prints the scaling efficiency, img/s on N devices / (N x img/s on 1), at the same global batch.
@@ -99,7 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="override a config option, as in models.train (repeatable)")
     parser.add_argument("--data", metavar="SOURCE", help="training data, overrides the config's data_path")
     parser.add_argument("--data-dir", metavar="DIR", help="local copy of fashion_mnist / mnist, as in models.train")
-    parser.add_argument("--json", dest="json_path", metavar="FILE", help="also write the rows to FILE as JSON")
+    parser.add_argument("--outputs-every", type=int, default=DEFAULT_OUTPUTS_EVERY, metavar="N",
+                        help="also time the trainer with sample grids, checkpoints and log records every N steps "
+                             "(the 'outputs' column); 0 leaves it out (default: %(default)s)")
+    parser.add_argument("--json", dest="json_path", metavar="FILE",
+                        help="also write the rows to FILE as JSON (img/s in trainer, trainer_outputs, bare, "
+                             "bare_fused)")
     return parser
 
 
@@ -118,6 +135,8 @@ def check_arguments(args) -> None:
         raise UserError(f"--steps {args.steps}: must be at least 1")
     if args.warmup < 1:
         raise UserError(f"--warmup {args.warmup}: must be at least 1 (the first step compiles)")
+    if args.outputs_every < 0:
+        raise UserError(f"--outputs-every {args.outputs_every}: must be 0 (leave it out) or a number of steps")
     if args.json_path:
         from infra.output_paths import check_output_file
 
@@ -234,23 +253,34 @@ def policy_the_bench_sets(config: dict) -> str | None:
 
 # --- the trainer ---
 
-def trainer_images_per_second(config: dict, dataset, warmup: int, steps: int) -> tuple[float | None, str]:
-    """The trainer's images/s over the records after the warm-up steps, and how many records that was."""
+def trainer_images_per_second(config: dict, dataset, warmup: int, steps: int,
+                              outputs_every: int | None = None) -> tuple[float | None, str]:
+    """The trainer's images/s over the records after the warm-up steps, and how many records that was.
+
+    ``outputs_every``: sample grids, checkpoints and records (TensorBoard on) every that many steps; else they
+    are pushed past the end. A record's time holds the outputs of the step before it (they follow its read),
+    so the warm-up spans two rounds: the first grid, which compiles the generator's inference, is not timed."""
     from infra.atomic import write_json
     from models import training_loop
 
     # Records at whole calls: a call cut short is another program to compile, which would land in the timing.
     per_call = training_loop.steps_per_call(config) if hasattr(training_loop, "steps_per_call") else 1
-    interval = math.ceil(max(steps // TIMED_RECORDS, 1) / per_call) * per_call
-    warmup_steps = math.ceil(warmup / interval) * interval
+    if outputs_every:
+        interval = outputs_every
+        warmup_steps = max(math.ceil(warmup / interval), 2) * interval
+    else:
+        interval = math.ceil(max(steps // TIMED_RECORDS, 1) / per_call) * per_call
+        warmup_steps = math.ceil(warmup / interval) * interval
     total = warmup_steps + math.ceil(steps / interval) * interval
     beyond = total + 1
+    periodic = interval if outputs_every else beyond
     with tempfile.TemporaryDirectory(prefix="train_speed-") as folder:
         run_dir = Path(folder) / "run"
         run_dir.mkdir()
-        config = {**config, "steps": total, "epochs": None, "log_interval": interval, "sample_interval": beyond,
-                  "checkpoint_interval": beyond, "eval_interval": beyond, "metric_evaluate": "none",
-                  "tensorboard": False, "time_limit_minutes": None, "runs_dir": folder, "name": "run"}
+        config = {**config, "steps": total, "epochs": None, "log_interval": interval, "sample_interval": periodic,
+                  "checkpoint_interval": periodic, "eval_interval": beyond, "metric_evaluate": "none",
+                  "tensorboard": bool(outputs_every), "time_limit_minutes": None, "runs_dir": folder,
+                  "name": "run"}
         write_json(run_dir / "config.json", config)
         if hasattr(training_loop, "configure_determinism"):  # what models.train does before training
             training_loop.configure_determinism(config)
@@ -290,23 +320,25 @@ def bare_step_leaves_out(config: dict) -> list[str]:
     return [name for name, used in features.items() if used]
 
 
-def bare_images_per_second(config: dict, dataset, warmup: int, steps: int) -> float:
-    """The bare step's img/s; on TensorFlow the faster of its XLA and its plain-graph compilation (XLA is
-    slower on a CPU), so the ratio is against the best a bare step does on this machine."""
+def bare_images_per_second(config: dict, dataset, warmup: int, steps: int, per_call: int = 1) -> float:
+    """The bare step's img/s, ``per_call`` steps to a compiled call (whole calls: ``steps`` and ``warmup`` are
+    rounded up); on TensorFlow the faster of its XLA and its plain-graph compilation (XLA is slower on a CPU),
+    so the ratio is against the best a bare step does on this machine."""
     import keras
 
     from models import builders
 
     variants = [{}] if keras.backend.backend() == "jax" else [{"jit_compile": True}, {"jit_compile": False}]
+    warmup_calls, calls = math.ceil(warmup / per_call), math.ceil(steps / per_call)
     best = 0.0
     for options in variants:
         gan, generator_optimizer, discriminator_optimizer = builders.build_gan(config)
         step = {"jax": BareJaxStep, "tensorflow": BareTensorFlowStep}[keras.backend.backend()](
-            gan, generator_optimizer, discriminator_optimizer, config, dataset, **options)
-        step.run(warmup)
+            gan, generator_optimizer, discriminator_optimizer, config, dataset, per_call=per_call, **options)
+        step.run(warmup_calls)
         start = time.perf_counter()
-        step.run(steps)
-        best = max(best, steps * config["batch_size"] / (time.perf_counter() - start))
+        step.run(calls)
+        best = max(best, calls * per_call * config["batch_size"] / (time.perf_counter() - start))
         keras.backend.clear_session()
     return best
 
@@ -314,7 +346,7 @@ def bare_images_per_second(config: dict, dataset, warmup: int, steps: int) -> fl
 class BareStep:
     """What both backends share: the step's sizes and losses, from the config and the GAN it built."""
 
-    def __init__(self, gan, generator_optimizer, discriminator_optimizer, config: dict, dataset):
+    def __init__(self, gan, generator_optimizer, discriminator_optimizer, config: dict, dataset, per_call: int = 1):
         from models import builders, networks
         from models.images import OUTPUT_RANGES
 
@@ -326,6 +358,7 @@ class BareStep:
         self.images = dataset.x
         self.labels = dataset.y if networks.needs_labels(config) else None
         self.seed = config["seed"]
+        self.per_call = per_call  # steps in one compiled call; more than 1 loops on the device
 
     def to_model_range(self, images):
         from keras import ops
@@ -355,8 +388,8 @@ def loss_scale_position(optimizer) -> int | None:
 
 
 class BareJaxStep(BareStep):
-    def __init__(self, *args):
-        super().__init__(*args)
+    def __init__(self, *args, per_call: int = 1):
+        super().__init__(*args, per_call=per_call)
         import jax
 
         generator, discriminator = self.gan.generator, self.gan.discriminator
@@ -371,7 +404,7 @@ class BareJaxStep(BareStep):
         }
         self.data = (jax.device_put(self.images),
                      jax.device_put(self.labels.astype("int32")) if self.labels is not None else None)
-        self.compiled = jax.jit(self.step, donate_argnums=0)
+        self.compiled = jax.jit(self.step if per_call == 1 else self.steps, donate_argnums=0)
         self.scale_positions = {"g": loss_scale_position(self.generator_optimizer),
                                 "d": loss_scale_position(self.discriminator_optimizer)}
 
@@ -380,12 +413,18 @@ class BareJaxStep(BareStep):
         position = self.scale_positions[key]
         return loss if position is None else loss * state[f"{key}_optimizer"][position]
 
-    def run(self, steps: int) -> None:
+    def run(self, calls: int) -> None:
         losses = None
-        for _ in range(steps):
+        for _ in range(calls):
             self.state, losses = self.compiled(self.state, self.data)
         losses[0].block_until_ready()
         losses[1].block_until_ready()
+
+    def steps(self, state, data):
+        """``per_call`` steps in one ``lax.scan``; the losses of each."""
+        import jax
+
+        return jax.lax.scan(lambda carry, _: self.step(carry, data), state, None, length=self.per_call)
 
     def step(self, state, data):
         import jax
@@ -450,8 +489,8 @@ class BareJaxStep(BareStep):
 
 
 class BareTensorFlowStep(BareStep):
-    def __init__(self, *args, jit_compile: bool = True):
-        super().__init__(*args)
+    def __init__(self, *args, per_call: int = 1, jit_compile: bool = True):
+        super().__init__(*args, per_call=per_call)
         import tensorflow as tf
 
         self.tf = tf
@@ -459,13 +498,23 @@ class BareTensorFlowStep(BareStep):
         self.data_images = tf.constant(self.images)
         self.data_labels = tf.constant(self.labels.astype("int32")) if self.labels is not None else None
         self.random = tf.random.Generator.from_seed(self.seed)
-        self.compiled = tf.function(self.step, jit_compile=jit_compile)
+        self.compiled = tf.function(self.step if per_call == 1 else self.steps, jit_compile=jit_compile)
 
-    def run(self, steps: int) -> None:
+    def run(self, calls: int) -> None:
         losses = None
-        for _ in range(steps):
+        for _ in range(calls):
             losses = self.compiled()
         float(losses[0]), float(losses[1])  # a read waits for every queued step
+
+    def steps(self):
+        """``per_call`` steps in one ``tf.while_loop`` (autograph turns the loop over ``tf.range`` into one); the
+        last step's losses."""
+        tf = self.tf
+        d_value, g_value = tf.constant(0.0), tf.constant(0.0)
+        for _ in tf.range(self.per_call):
+            d_value, g_value = self.step()
+            d_value, g_value = tf.cast(d_value, tf.float32), tf.cast(g_value, tf.float32)
+        return d_value, g_value
 
     def step(self):
         tf, gan, batch = self.tf, self.gan, self.batch_size
@@ -535,6 +584,7 @@ def measure_backend(args, backend: str) -> list[dict]:
     select_backend(backend, {})
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from models import config as configs
+    from models import training_loop
     from models.train import image_shape_and_classes
 
     raw = load_raw_config(args)
@@ -562,13 +612,25 @@ def measure_backend(args, backend: str) -> list[dict]:
             if policy:
                 print(f"  models.builders does not apply precision {precision}: the bench sets Keras' {policy} "
                       "policy around the trainer's and the bare step's networks", flush=True)
+            per_call = training_loop.steps_per_call(config)
             with dtype_policy(policy):
                 trainer, records = trainer_images_per_second(config, dataset, args.warmup, args.steps)
                 keras.backend.clear_session()
+                trainer_outputs = None
+                if args.outputs_every:
+                    trainer_outputs, _ = trainer_images_per_second(config, dataset, args.warmup, args.steps,
+                                                                   outputs_every=args.outputs_every)
+                    keras.backend.clear_session()
                 bare = bare_images_per_second(config, dataset, args.warmup, args.steps)
                 keras.backend.clear_session()
+                bare_fused = bare_images_per_second(config, dataset, args.warmup, args.steps, per_call=per_call)
+                keras.backend.clear_session()
             row = {"backend": backend, "device": device, "batch": batch, "precision": precision,
-                   "trainer": trainer, "bare": bare, "ratio": trainer / bare if trainer else None,
+                   "steps_per_call": per_call, "trainer": trainer, "trainer_outputs": trainer_outputs,
+                   "outputs_every": args.outputs_every or None, "bare": bare, "bare_fused": bare_fused,
+                   "ratio": trainer / bare if trainer else None,
+                   "fused_ratio": trainer / bare_fused if trainer else None,
+                   "outputs_ratio": trainer_outputs / trainer if trainer and trainer_outputs else None,
                    "config": args.config, "n_critic": config["n_critic"], "data": data_note,
                    "trainer_records": records, "steps": args.steps, "warmup": args.warmup}
             rows.append(row)
@@ -615,7 +677,9 @@ def speed(value) -> str:
 
 def format_row(row: dict) -> str:
     return (f"{row['backend']:<11} {row['device']:<24} {row['batch']:>6} {row['precision']:<9} "
-            f"{speed(row['trainer']):>13} {speed(row['bare']):>10} {fmt(row['ratio'], '.2f'):>12}")
+            f"{row['steps_per_call']:>5} {speed(row['trainer']):>13} {speed(row['trainer_outputs']):>13} "
+            f"{speed(row['bare']):>10} {speed(row['bare_fused']):>11} {fmt(row['ratio'], '.2f'):>12} "
+            f"{fmt(row['fused_ratio'], '.2f'):>13} {fmt(row['outputs_ratio'], '.2f'):>15}")
 
 
 def print_table(rows: list[dict]) -> None:
@@ -634,7 +698,8 @@ def run_both(args) -> tuple[list[dict], int]:
             out = Path(folder) / "rows.json"
             command = [sys.executable, str(Path(__file__).resolve()), "--backend", backend, "--config", args.config,
                        "--batch", *map(str, args.batches), "--precision", *args.precisions,
-                       "--steps", str(args.steps), "--warmup", str(args.warmup), "--json", str(out)]
+                       "--steps", str(args.steps), "--warmup", str(args.warmup),
+                       "--outputs-every", str(args.outputs_every), "--json", str(out)]
             for assignment in args.overrides:
                 command += ["--set", assignment]
             command += ["--data", args.data] if args.data else []

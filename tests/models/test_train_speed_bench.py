@@ -22,26 +22,80 @@ def run_bench(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
-def test_the_table_has_a_row_with_both_speeds_for_a_tiny_config(tmp_path):
-    config = write_config(tmp_path / "tiny.json", tiny_config(make_dataset(tmp_path / "tiny.npz")))
+def test_the_table_has_a_row_with_every_speed_for_a_tiny_config(tmp_path):
+    config = write_config(tmp_path / "tiny.json", tiny_config(make_dataset(tmp_path / "tiny.npz"), steps_per_call=2))
     rows_path = tmp_path / "rows.json"
     result = run_bench("--config", str(config), "--backend", "jax", "--batch", "8", "--precision", "float32",
-                       "--steps", "3", "--warmup", "1", "--json", str(rows_path))
+                       "--steps", "4", "--warmup", "1", "--outputs-every", "2", "--json", str(rows_path))
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
     assert "48 images of 16x16x3" in lines[0]  # the real dataset, not synthetic images
-    assert lines[1].split()[:4] == ["backend", "device", "batch", "precision"]
+    assert lines[1].split()[:5] == ["backend", "device", "batch", "precision", "calls"]
     row_line = next(line for line in lines if line.startswith("jax "))
     fields = row_line.split()
-    assert fields[-5:-3] == ["8", "float32"]
-    trainer, bare, ratio = float(fields[-3]), float(fields[-2]), float(fields[-1])
-    assert trainer > 0 and bare > 0
+    assert fields[-10:-7] == ["8", "float32", "2"]
+    trainer, outputs, bare, fused = map(float, fields[-7:-3])
+    ratio, fused_ratio, outputs_ratio = map(float, fields[-3:])
+    assert min(trainer, outputs, bare, fused) > 0
     assert ratio == pytest.approx(trainer / bare, abs=0.01)
+    assert fused_ratio == pytest.approx(trainer / fused, abs=0.01)
+    assert outputs_ratio == pytest.approx(outputs / trainer, abs=0.01)
     assert "scaling not measured: no accelerator" in result.stdout
     (row,) = json.loads(rows_path.read_text())
     assert (row["backend"], row["batch"], row["precision"], row["n_critic"]) == ("jax", 8, "float32", 1)
-    assert row["trainer_records"] == "3 records"  # one per timed step: the compiling first step is dropped
+    assert (row["steps_per_call"], row["outputs_every"]) == (2, 2)
+    assert row["trainer_records"] == "2 records"  # one per timed call: the compiling first call is dropped
     assert row["ratio"] == pytest.approx(row["trainer"] / row["bare"])
+    assert row["bare_fused"] > 0 and row["trainer_outputs"] > 0
+    assert row["outputs_ratio"] == pytest.approx(row["trainer_outputs"] / row["trainer"])
+
+
+def test_the_fused_bare_step_trains_its_steps_in_one_call(tmp_path):
+    # Whatever the backend of this process: the optimizers count 3 steps per call, 2 calls.
+    import keras
+
+    from models import builders
+    from models import config as configs
+    from models.train import image_shape_and_classes
+
+    bench = load_bench()
+    config = configs.resolve(tiny_config(make_dataset(tmp_path / "tiny.npz")), "tiny.json")
+    dataset, _ = bench.bench_dataset(config)
+    config["image_shape"], config["class_names"] = image_shape_and_classes(config, dataset)
+    gan, generator_optimizer, discriminator_optimizer = builders.build_gan(config)
+    step_class = {"jax": bench.BareJaxStep, "tensorflow": bench.BareTensorFlowStep}[keras.backend.backend()]
+    step = step_class(gan, generator_optimizer, discriminator_optimizer, config, dataset, per_call=3)
+    step.run(2)
+    if keras.backend.backend() == "jax":
+        iterations = int(step.state["g_optimizer"][0])
+    else:
+        iterations = int(generator_optimizer.iterations.numpy())
+    assert iterations == 6
+
+
+def test_the_trainer_with_outputs_writes_grids_and_checkpoints_every_n_steps(tmp_path, monkeypatch):
+    from models import config as configs
+    from models import training_loop
+    from models.train import image_shape_and_classes
+
+    bench = load_bench()
+    config = configs.resolve(tiny_config(make_dataset(tmp_path / "tiny.npz")), "tiny.json")
+    dataset, _ = bench.bench_dataset(config)
+    config["image_shape"], config["class_names"] = image_shape_and_classes(config, dataset)
+    seen = []
+    real_run = training_loop.Trainer.run
+
+    def run(self, resume):
+        seen.append({key: self.config[key] for key in ("steps", "log_interval", "sample_interval",
+                                                         "checkpoint_interval", "tensorboard")})
+        return real_run(self, resume)
+
+    monkeypatch.setattr(training_loop.Trainer, "run", run)
+    speed, note = bench.trainer_images_per_second(config, dataset, warmup=1, steps=5, outputs_every=3)
+    # Two rounds of warm-up (the first grid compiles), then 5 steps rounded up to whole rounds: 6.
+    assert seen == [{"steps": 12, "log_interval": 3, "sample_interval": 3, "checkpoint_interval": 3,
+                     "tensorboard": True}]
+    assert speed > 0 and note == "2 records"
 
 
 def test_speed_comes_from_the_records_after_the_warm_up():
@@ -91,6 +145,7 @@ def test_absent_data_becomes_synthetic_images_of_the_configs_size(tmp_path):
     (["--batch", "0"], "--batch 0: must be 1 to 4096"),
     (["--precision", "fp8"], "--precision fp8: not a precision; allowed: float32, bfloat16, float16"),
     (["--warmup", "0"], "--warmup 0: must be at least 1"),
+    (["--outputs-every", "-1"], "--outputs-every -1: must be 0 (leave it out) or a number of steps"),
     (["--set", "no_such_key=1"], "unknown key no_such_key"),
     (["--set", "reconstruction_weight=1"], "reconstruction_weight is not in the bare step this bench compares "
                                            "against; allowed: 0 (remove it, or pass --set reconstruction_weight=0)"),
