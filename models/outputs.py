@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from infra.atomic import atomic_write, write_json, write_text
-from models.images import save_png
+from models.images import png_bytes
 from models.run_folder import METRICS_FILE, SAMPLE_GLOB, SAMPLES_DIR, STATUS_FILE, read_metrics
 from models.tensorboard_events import EventWriter
 
@@ -64,7 +64,11 @@ class RunOutputs:
         write_text(self.run_dir / METRICS_FILE, "".join(json.dumps(record) + "\n" for record in records))
 
     def save_samples(self, step: int, grid: np.ndarray) -> Path:
-        path = save_png(self.samples_dir / f"step_{step:06d}.png", grid)
+        """The grid as samples/step_XXXXXX.png (atomic, not fsynced: a grid is a view of the run, which its
+        checkpoints keep durably) and in TensorBoard."""
+        path = self.samples_dir / f"step_{step:06d}.png"
+        with atomic_write(path, durable=False) as handle:
+            handle.write(png_bytes(grid))
         if self._events is not None:
             self._events.image("samples", step, grid)
             self._events.flush()

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from infra.errors import UserError
 from models import builders, networks
-from models.backends import (accelerator_present, device_memory_bytes, is_lost_process_error, make_train_step,
+from models.backends import (accelerator_present, compiled_inference, device_memory_bytes, is_lost_process_error, make_train_step,
                              process_count, process_index, seed_everything, share_from_first_process,
                              training_devices)
 from models.checkpoints import OUT_OF_RANGE, BackgroundWriter, Checkpoints, NotFinite
@@ -46,6 +46,8 @@ EMA_STATISTICS_BATCHES = 16
 STEPS_PER_CALL_ON_ACCELERATORS = 8  # enough to hide the per-call launch cost of a small step
 DEVICE_DATA_SHARE = 0.25  # data_placement auto: the images may take this share of the device's memory
 DEVICE_DATA_BYTES_UNKNOWN_MEMORY = 2 << 30  # ... or this much where the backend does not report its memory
+# The config's options that space periodic work by minutes of training in place of a step interval.
+INTERVAL_MINUTES = {"sample_interval": "sample_minutes", "checkpoint_interval": "checkpoint_minutes"}
 # Failed writes a user can fix (free space, raise a quota or a file size limit, make the folder writable).
 USER_FIXABLE_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 
@@ -135,6 +137,7 @@ class Trainer:
         self.trained_generator = self.generator_ema or self.gan.generator
         self.shown_generator = self._inference_copy(self.trained_generator)
         self._synced_step = None
+        self._grid_generator = None  # the shown generator compiled for the grids, made at the first grid
         self.training_state = {name: keras.Variable(value, dtype="float32", trainable=False, name=name)
                                for name, value in self.gan.initial_state().items()}
         self.variable_groups = {
@@ -173,6 +176,7 @@ class Trainer:
         self.sample_health = SampleHealth(dataset.x[spread], config)
         self.sample_warning = None  # the latest grid's SampleWarning
         self.hints: list[str] = []  # what the start found (a small dataset), kept in status.json's warnings
+        self._last_done: dict[str, float] = {}  # periodic work spaced by minutes: when each was last done
 
     def _sample_inputs(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Fixed noise for the sample grids, so successive grids show the same images improving."""
@@ -189,7 +193,9 @@ class Trainer:
     def sample_images(self) -> np.ndarray:
         """The images of the sample grid, uint8, in the grid's order."""
         noise, labels = self.sample_inputs
-        return generate_uint8(self.shown_generator, noise, self._generator_labels(labels),
+        if self._grid_generator is None:
+            self._grid_generator = compiled_inference(self.shown_generator)
+        return generate_uint8(self._grid_generator, noise, self._generator_labels(labels),
                               builders.output_activation(self.config))
 
     def sample_grid(self) -> np.ndarray:
@@ -227,6 +233,7 @@ class Trainer:
                 outputs.drop_metrics_after(start_step)
             train_step = self.make_train_step()
             started = time.monotonic()
+            self._last_done = {"samples": started, "checkpoint": started}
             limit_minutes = self.config["time_limit_minutes"]
             deadline = None if limit_minutes is None else started + 60 * limit_minutes
             evaluator = self._make_evaluator() if self.metric and self.writes else None
@@ -417,7 +424,9 @@ class Trainer:
         """Steps in the call that starts at ``step``: steps_per_call, or 1 where a boundary (weights needed,
         an R1 step, the end) comes sooner. Each call length is a program compiled anew (seconds on a GPU), so
         steps before a boundary go one at a time: a run compiles two lengths at most, whatever its intervals."""
-        intervals = [self.config["sample_interval"], self.config["checkpoint_interval"]]
+        # Grids and checkpoints spaced by minutes fall at the end of whichever call passes the time: no boundary.
+        intervals = [self.config[key] for key in ("sample_interval", "checkpoint_interval")
+                     if self.config.get(INTERVAL_MINUTES[key]) is None]
         if self.metric:
             intervals.append(self.config["eval_interval"])
         if self.gan.r1_gamma:
@@ -426,10 +435,18 @@ class Trainer:
         return self.steps_per_call if next_boundary - step >= self.steps_per_call else 1
 
     def _hooks_due(self, step: int, last_step: bool) -> set[str]:
-        due = {name for name, key in (("samples", "sample_interval"), ("checkpoint", "checkpoint_interval"),
-                                      ("evaluation", "eval_interval"))
-               if step % self.config[key] == 0}
-        return {"samples", "checkpoint", "evaluation"} if last_step else due
+        """The periodic work due after ``step``: each every its interval of steps, or, where the config gives
+        sample_minutes / checkpoint_minutes, once that much time has passed since the last (or the start)."""
+        now = time.monotonic()
+        due = set()
+        for name, key in (("samples", "sample_interval"), ("checkpoint", "checkpoint_interval"),
+                          ("evaluation", "eval_interval")):
+            minutes = self.config.get(INTERVAL_MINUTES.get(key, ""))
+            if last_step or (step % self.config[key] == 0 if minutes is None
+                             else now - self._last_done.get(name, now) >= 60 * minutes):
+                due.add(name)
+                self._last_done[name] = now
+        return due
 
     def regularizes(self, step: int) -> bool:
         """Whether step ``step`` adds the lazy R1 penalty."""

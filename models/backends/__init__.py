@@ -49,6 +49,13 @@ def fused(function):
     return _module().fused(function)
 
 
+def compiled_inference(model):
+    """``model`` in inference mode as one compiled call, ``call(inputs, training=False)``, reading the model's
+    current weights at each call (no retrace when they change): for sample grids, whose op-by-op run would stop
+    the training between calls for longer than the grid's compute."""
+    return _module().compiled_inference(model)
+
+
 def training_devices(requested):
     """The devices a run trains on for the config's ``devices`` ("all" or a count); a one-line UserError when
     they are not there (or, on TensorFlow, when more than one is asked for)."""

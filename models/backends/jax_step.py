@@ -140,6 +140,18 @@ def fused(function):
     return function  # the jitted step fuses it
 
 
+def compiled_inference(model):
+    # The weights are arguments, read from the Keras variables at each call, so a sync between calls is seen.
+    compiled = jax.jit(lambda trainable, non_trainable, inputs: model.stateless_call(
+        trainable, non_trainable, inputs, training=False)[0])
+
+    def call(inputs, training=False):
+        return compiled([v.value for v in model.trainable_variables],
+                        [v.value for v in model.non_trainable_variables], inputs)
+
+    return call
+
+
 def training_devices(requested):
     # Every process's devices: in a run of several processes the mesh spans them all.
     available = jax.devices()

@@ -60,6 +60,12 @@ def fused(function):
     return tf.function(function, jit_compile=True)
 
 
+def compiled_inference(model):
+    # A graph that captures the variables themselves, so each call reads their current values.
+    compiled = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+    return lambda inputs, training=False: compiled(inputs)
+
+
 def training_devices(requested):
     """TensorFlow trains on one device: asking for more is an error, never a silent fallback."""
     gpus = len(tf.config.list_logical_devices("GPU"))

@@ -62,6 +62,8 @@ NULL_IS_A_SETTING = {
     "steps": "the run is sized by epochs",
     "epochs": "the run is sized by steps",
     "time_limit_minutes": "no limit",
+    "sample_minutes": "grids every sample_interval steps",
+    "checkpoint_minutes": "checkpoints every checkpoint_interval steps",
     "steps_per_call": "chosen by the trainer for the device it finds",
     "keep_every": "no extra checkpoints",
     "name": "named by the trainer when it starts",

@@ -202,6 +202,13 @@ def schema() -> dict:
             "sample_columns": _integer(8, "Columns of a sample grid.", maximum=MAX_GRID_SIDE),
             "checkpoint_interval": _integer(1000, "Steps between checkpoints (one is also written at the end "
                                                   "and on Ctrl-C / SIGTERM).", maximum=MAX_STEPS),
+            "sample_minutes": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": None,
+                               "description": "Minutes of training between sample grids, in place of "
+                                              "sample_interval (for a fast GPU, whose step rate a step count would "
+                                              "misjudge). null: every sample_interval steps."},
+            "checkpoint_minutes": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": None,
+                                   "description": "Minutes of training between checkpoints, in place of "
+                                                  "checkpoint_interval. null: every checkpoint_interval steps."},
             "keep_checkpoints": _integer(3, "How many of the latest checkpoints to keep.", maximum=1000),
             "keep_every": _integer(None, "Also keep every checkpoint whose step is a multiple of this; null: "
                                          "none.", nullable=True, maximum=MAX_STEPS),

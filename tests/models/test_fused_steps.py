@@ -108,3 +108,15 @@ def test_mixed_precision_trains_with_finite_losses_and_float32_weights(tmp_path,
     assert keras.config.dtype_policy().name == "float32"  # building left the global policy as it was
     if precision == "float16":
         assert isinstance(builders.build_gan(config)[1], keras.optimizers.LossScaleOptimizer)
+
+
+def test_grids_and_checkpoints_spaced_by_minutes_leave_the_calls_whole(tmp_path, monkeypatch):
+    # sample_minutes this small: a grid after every call; checkpoint_minutes this large: only the last one. Their
+    # step intervals (3, which would cut every call of 4) no longer apply.
+    calls = record_calls(monkeypatch)
+    run = train_run(tmp_path, "minutes", 12, steps_per_call=4, log_interval=4, sample_interval=3,
+                    checkpoint_interval=3, sample_minutes=1e-9, checkpoint_minutes=60)
+    assert calls == [(0, 4), (4, 4), (8, 4)]
+    assert sorted(path.name for path in (run / "samples").glob("step_*.png")) == [
+        "step_000004.png", "step_000008.png", "step_000012.png"]
+    assert sorted(path.name for path in (run / "checkpoints").iterdir()) == ["last"]
