@@ -1,5 +1,8 @@
 """JAX: stateless_call + jax.value_and_grad + optimizer.stateless_apply; a call's steps run in one jit.
 
+This module is the JAX :class:`models.backends.interface.Backend`: the step is here, the process's runtime
+(devices, several processes, the compilation cache, seeding) in models.backends.jax_runtime, imported below.
+
 The weights live in ``self.state`` (lists of arrays) between calls; ``sync()`` copies them into the
 Keras variables. While a step is traced, ``self._state`` holds the traced values that each update
 replaces, so :meth:`models.gan.GAN.train_step` reads the same on both backends. The state buffers are
@@ -7,18 +10,16 @@ donated to each call, so the device holds one copy of the weights, not two.
 """
 from __future__ import annotations
 
-import os
-import sys
-
 import jax
 import jax.numpy as jnp
 import keras
 import numpy as np
 from keras import StatelessScope
 
-from infra.errors import UserError
-from infra.user_cache import user_cache_dir
 from models import losses
+from models.backends.jax_runtime import (  # noqa: F401  (the Backend interface's runtime members)
+    accelerator_present, describe_devices, device_memory_bytes, is_lost_process_error, keep_compiled_programs,
+    process_count, process_index, seed_everything, share_from_first_process, start_distributed, training_devices)
 
 
 class DataParallel:
@@ -92,52 +93,12 @@ class JaxRandom:
         return jax.random.randint(key, shape, 0, high, jnp.int32)
 
 
-def device_memory_bytes() -> int | None:
-    """The memory of the first local device, or None where JAX does not say (a CPU: the host's memory)."""
-    stats = jax.local_devices()[0].memory_stats()
-    return stats.get("bytes_limit") if stats else None
-
-
-def seed_everything(seed: int, deterministic: bool) -> None:
-    """JAX is deterministic by construction (explicit keys). Keras would import TensorFlow here, and again to
-    save generator.keras, only to seed and recognise TensorFlow objects that a JAX run has none of; that
-    import takes seconds and a share of the GPU's memory, so Keras is told TensorFlow is absent."""
-    if "tensorflow" not in sys.modules:
-        from keras.src.utils import module_utils
-
-        module_utils.tensorflow._available = False  # private, but the only switch Keras has
-    keras.utils.set_random_seed(seed)
-
-
-def _compilation_cache_settings() -> dict[str, tuple[str, object]]:
-    """JAX's own settings for its persistent compilation cache, with LogoGAN's values."""
-    return {
-        "JAX_COMPILATION_CACHE_DIR": ("jax_compilation_cache_dir", str(user_cache_dir("jax"))),
-        "JAX_COMPILATION_CACHE_MAX_SIZE": ("jax_compilation_cache_max_size", 2 << 30),
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": ("jax_persistent_cache_min_compile_time_secs", 0.0),
-    }
-
-
-def keep_compiled_programs() -> None:
-    """Keep compiled programs in JAX's persistent compilation cache, jax in the user cache folder
-    (infra.user_cache: ~/.cache/logogan/jax) unless $JAX_COMPILATION_CACHE_DIR names another folder (empty: no
-    cache). A --resume, or a new run of the same
-    networks and batch size, then loads its programs instead of compiling them again: on 2 CPU cores, 3 steps of
-    logos_small_data took 16.4 s from start to exit with an empty cache and 6.0 s with a full one. Every program
-    is kept, not only those over JAX's default second of compilation: the many small ones add up to most of
-    that difference. The cache is bounded (2 GiB, least recently used out first), and a bounded cache is one
-    JAX locks while it reads or writes, so runs side by side share it safely."""
-    for setting, (option, value) in _compilation_cache_settings().items():
-        if setting not in os.environ:  # where the user set one, it wins
-            jax.config.update(option, value)
-
-
-def accelerator_present() -> bool:
-    return jax.default_backend() != "cpu"
-
-
 def fused(function):
     return function  # the jitted step fuses it
+
+
+def trains_statelessly() -> bool:
+    return True  # stateless_call: the weights live in the step's state, not in the Keras variables
 
 
 def compiled_inference(model):
@@ -150,54 +111,6 @@ def compiled_inference(model):
                         [v.value for v in model.non_trainable_variables], inputs)
 
     return call
-
-
-def training_devices(requested):
-    # Every process's devices: in a run of several processes the mesh spans them all.
-    available = jax.devices()
-    if requested == "all":
-        return available
-    if requested > len(available) or jax.process_count() > 1:
-        where = f"{len(available)} device(s) ({jax.default_backend()})"
-        raise UserError(f"devices = {requested}: this run sees {where}; allowed: all"
-                        + ("" if jax.process_count() > 1 else f", or 1 to {len(available)}"))
-    return available[:requested]
-
-
-def describe_devices(devices) -> str:
-    text = f"{len(devices)} device{'s' if len(devices) != 1 else ''} ({devices[0].platform})"
-    return text + (f" in {jax.process_count()} processes" if jax.process_count() > 1 else "")
-
-
-def start_distributed(coordinator: str, num_processes: int, process_id: int, heartbeat_seconds: int) -> None:
-    # jax.distributed directly, not keras.distribution.initialize (which calls it), for its heartbeat timeout:
-    # a process that dies is noticed by the others within that time instead of never. Nothing may ask JAX for
-    # its devices before this, so the CPU collectives (over TCP, for CPU-only runs) are chosen blind; GPUs use
-    # NCCL whatever this says.
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator, num_processes, process_id,
-                               heartbeat_timeout_seconds=heartbeat_seconds,
-                               initialization_timeout=max(heartbeat_seconds, 60))
-
-
-def process_index() -> int:
-    return jax.process_index()
-
-
-def process_count() -> int:
-    return jax.process_count()
-
-
-def is_lost_process_error(error: Exception) -> bool:
-    return isinstance(error, jax.errors.JaxRuntimeError)
-
-
-def share_from_first_process(values: list):
-    if jax.process_count() == 1:
-        return values
-    from jax.experimental import multihost_utils
-
-    return [np.asarray(value) for value in multihost_utils.broadcast_one_to_all(values)]
 
 
 class StatelessNets:
@@ -281,9 +194,9 @@ class JaxTrainStep:
             state, metrics = self._one_step(state, dataset, steps[0], _take(per_step, 0), regularize=True)
             parts.append(jax.tree_util.tree_map(lambda value: value[None], metrics))
             steps, per_step = steps[1:], jax.tree_util.tree_map(lambda value: value[1:], per_step)
-        if len(steps) and jax.default_backend() == "cpu":
-            # Steps one after another in the program: XLA:CPU runs the same step about 10x slower inside
-            # lax.scan, even unrolled (measured: 25-36 against 230 img/s, logos_dcgan, batch 64).
+        if len(steps) and not accelerator_present():
+            # Steps one after another in the program: XLA:CPU runs the same step many times slower inside
+            # lax.scan, even unrolled (docs/speed.md, "Figures quoted from code comments").
             for index in range(len(steps)):
                 state, metrics = self._one_step(state, dataset, steps[index], _take(per_step, index), regularize=False)
                 parts.append(jax.tree_util.tree_map(lambda value: value[None], metrics))
@@ -354,4 +267,4 @@ def _take(tree, index):
     return jax.tree_util.tree_map(lambda value: value[index], tree)
 
 
-TrainStep = JaxTrainStep
+make_train_step = JaxTrainStep

@@ -1,4 +1,8 @@
-"""TensorFlow: GradientTape, optimizers applied in place; a call's steps run in one compiled tf.while_loop."""
+"""TensorFlow: GradientTape, optimizers applied in place; a call's steps run in one compiled tf.while_loop.
+
+This module is the TensorFlow :class:`models.backends.interface.Backend`: the step and the process's runtime,
+which on TensorFlow is one device and one process.
+"""
 from __future__ import annotations
 
 import keras
@@ -58,6 +62,10 @@ def fused(function):
     # XLA only for this function, even in a step that is not XLA-compiled (on CPU XLA's convolutions are slower
     # than TensorFlow's, so the step stays uncompiled there); tf.function retraces per input shape.
     return tf.function(function, jit_compile=True)
+
+
+def trains_statelessly() -> bool:
+    return False  # the models are called as they are, on their variables
 
 
 def compiled_inference(model):
@@ -145,7 +153,7 @@ class TensorFlowTrainStep:
                                      False)
             return index + 1, {name: arrays[name].write(index, metrics[name]) for name in names}
 
-        if count - start == 1:  # no loop for one step (cgan_fashion_mnist, batch 64: 461 -> 554 img/s on a CPU)
+        if count - start == 1:  # no loop for one step: a one-turn tf.while_loop still costs its loop on a CPU
             _, arrays = body(tf.constant(start), arrays)
         elif count > start:
             _, arrays = tf.while_loop(lambda index, arrays: index < count, body, (tf.constant(start), arrays))
@@ -203,4 +211,4 @@ class TensorFlowTrainStep:
             kept.assign(new)
 
 
-TrainStep = TensorFlowTrainStep
+make_train_step = TensorFlowTrainStep
