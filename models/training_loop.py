@@ -32,7 +32,7 @@ from infra.errors import UserError
 from models import builders, networks
 from models.backends import (accelerator_present, compiled_inference, device_memory_bytes, is_lost_process_error, make_train_step,
                              process_count, process_index, seed_everything, share_from_first_process,
-                             training_devices)
+                             training_devices, trains_statelessly)
 from models.checkpoints import OUT_OF_RANGE, BackgroundWriter, Checkpoints, NotFinite
 from models.images import image_grid
 from models.networks.spectral import count_spectral_layers, normalize_spectral_kernels
@@ -390,10 +390,10 @@ class Trainer:
         self._synced_step = step
 
     def _inference_copy(self, generator: keras.Model) -> keras.Model:
-        """The generator to sample and export. JAX trains spectrally normalized kernels without storing the
-        normalized ones, which inference reads; a copy gets them, so the checkpoint keeps the trained values
-        and resume stays exact. Elsewhere the generator itself."""
-        if keras.backend.backend() != "jax" or not count_spectral_layers(generator):
+        """The generator to sample and export. A backend that trains statelessly (JAX) trains spectrally
+        normalized kernels without storing the normalized ones, which inference reads; a copy gets them, so the
+        checkpoint keeps the trained values and resume stays exact. Elsewhere the generator itself."""
+        if not trains_statelessly() or not count_spectral_layers(generator):
             return generator
         return builders.build_generator(self.config)
 

@@ -7,7 +7,7 @@ import pytest
 
 from tests.shared_assets import shared_asset
 
-# JAX runs keep compiled programs in ~/.cache/logogan/jax (models.backends.jax_step.keep_compiled_programs). The
+# JAX runs keep compiled programs in ~/.cache/logogan/jax (models.backends.jax_runtime.keep_compiled_programs). The
 # tests leave the user's cache alone and compile everything afresh, as on a new machine, unless told otherwise;
 # tests/models/test_compilation_cache.py turns the cache on where it tests it. Workers inherit the setting.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", "")
