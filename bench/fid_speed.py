@@ -17,19 +17,7 @@ import numpy as np  # noqa: E402
 
 from evaluation.features import InceptionEmbedder  # noqa: E402
 from infra import cli  # noqa: E402
-
-
-def device_name() -> str:
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return str(jax.devices()[0])
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
-    return "unknown"
+from infra.device_check import device_name  # noqa: E402
 
 
 DESCRIPTION = """\
@@ -62,7 +50,8 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     embedder.embed(images)
     elapsed = time.perf_counter() - started
-    print(f"backend {keras.backend.backend()} on {device_name()}: {args.images} images of {args.size}x{args.size} "
+    backend = keras.backend.backend()
+    print(f"backend {backend} on {device_name(backend)[0]}: {args.images} images of {args.size}x{args.size} "
           f"in batches of {args.batch_size}: {args.images / elapsed:.1f} images/s (build + warm-up {warm_up:.1f} s)")
     return 0
 

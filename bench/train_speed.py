@@ -7,27 +7,21 @@ For each backend, in one process, and each (precision, batch size):
 - trainer: ``models.training_loop.Trainer(...).run()`` for warm-up + timed steps, samples, checkpoints and
   evaluation pushed past the end, TensorBoard off; images/s comes from the ``images_per_sec`` of the records
   in the run's ``metrics.jsonl`` after the warm-up (the first records hold compilation). Nothing else of the
-  trainer is read, so the bench measures whatever the trainer does, old or new.
+  trainer is read, so the bench measures whatever the trainer does.
 - trainer_outputs (``--outputs-every N``): the same trainer with its periodic work on, as in a user's run:
   sample grids, checkpoints and log records (TensorBoard on) every N steps. Its first two rounds are warm-up
   (the first grid compiles the generator's inference), so each timed record holds one round of outputs.
-- bare: the same networks and optimizers (``models.builders.build_gan``) and the same uint8 images put on the
-  device once; one compiled call per step that gathers a random batch and draws the noise on the device
-  (JAX: ``stateless_call`` + ``value_and_grad`` + ``stateless_apply`` in one ``jax.jit`` with donated state;
-  TensorFlow: ``tf.function`` with GradientTape, the faster of XLA and plain graph). The config's loss,
-  n_critic, gradient penalty and weight clipping; the discriminator scores real and generated batches
-  separately and the generator step draws fresh noise, as the trainer's step does.
-
+- bare: bench/bare_steps.py's step of the same networks and optimizers (``models.builders.build_gan``) and the
+  same uint8 images put on the device once, one step per compiled call, written by hand per backend with no
+  training loop around it (on TensorFlow the faster of XLA and plain graph).
 - bare_fused: the bare step's ``steps_per_call`` steps (the trainer's: the config's, else 8 on an accelerator and
-  1 on a CPU) in one compiled call, ``lax.scan`` on JAX and a ``tf.while_loop`` (``tf.range`` in a
-  ``tf.function``) on TensorFlow: the fastest the device runs these networks, with no launch between steps.
+  1 on a CPU) in one compiled call: the fastest the device runs these networks, with no launch between steps.
 
 All count generator steps x batch size per second (a step holds n_critic discriminator updates).
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -35,12 +29,13 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infra import cli  # noqa: E402  (after the path insert, so the script runs from anywhere)
+from bench.bare_steps import bare_images_per_second, bare_step_leaves_out  # noqa: E402  (after the path insert)
+from infra import cli  # noqa: E402
+from infra.device_check import device_name  # noqa: E402
 from infra.errors import UserError  # noqa: E402
 from models.config.limits import BACKENDS, PRECISIONS  # noqa: E402
 
@@ -64,8 +59,8 @@ the same networks, optimizers and data, in one process per backend, for each bat
 Prints one row per (backend, batch, precision): the device, the steps per compiled call, the trainer's
 images/s (from its metrics.jsonl, warm-up records dropped), the same trainer with samples, checkpoints and logs
 every --outputs-every steps, the bare step's images/s (one step per call), the fused bare step's (the trainer's
-steps per call in one compiled loop), and the ratios trainer/bare, trainer/fused and outputs/trainer. Images/s counts generator steps x batch
-size. The config's data is used when present; otherwise synthetic uint8 images of the config's size (the
+steps per call in one compiled loop), and the ratios trainer/bare, trainer/fused and outputs/trainer.
+Images/s counts generator steps x batch size. The bare steps are bench/bare_steps.py's. The config's data is used when present; otherwise synthetic uint8 images of the config's size (the
 output says so). With more than one accelerator on JAX it also measures the trainer on all of them (the config's
 'devices') and prints the scaling efficiency, img/s on N devices / (N x img/s on 1), at the same global batch.
 
@@ -217,40 +212,6 @@ def synthetic_shape(config: dict) -> tuple[int, int, int]:
     return height, width, channels
 
 
-# --- precision ---
-
-@contextlib.contextmanager
-def dtype_policy(name: str | None):
-    """Keras' global dtype policy set to ``name`` while the block runs (nothing when None)."""
-    import keras
-
-    if name is None:
-        yield
-        return
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def policy_the_bench_sets(config: dict) -> str | None:
-    """None when models.builders builds the config's precision itself; else the mixed policy that gives it.
-
-    The precision option is newer than some builders: one that ignores it would compare a float32 trainer with
-    a float32 bare step under a bfloat16 label."""
-    from models import builders
-
-    precision = config["precision"]
-    if precision == "float32":
-        return None
-    generator = builders.build_generator(config)
-    if any(getattr(layer, "compute_dtype", None) == precision for layer in generator.layers):
-        return None
-    return f"mixed_{precision}"
-
-
 # --- the trainer ---
 
 def trainer_images_per_second(config: dict, dataset, warmup: int, steps: int,
@@ -264,7 +225,7 @@ def trainer_images_per_second(config: dict, dataset, warmup: int, steps: int,
     from models import training_loop
 
     # Records at whole calls: a call cut short is another program to compile, which would land in the timing.
-    per_call = training_loop.steps_per_call(config) if hasattr(training_loop, "steps_per_call") else 1
+    per_call = training_loop.steps_per_call(config)
     if outputs_every:
         interval = outputs_every
         warmup_steps = max(math.ceil(warmup / interval), 2) * interval
@@ -282,8 +243,7 @@ def trainer_images_per_second(config: dict, dataset, warmup: int, steps: int,
                   "tensorboard": bool(outputs_every), "time_limit_minutes": None, "runs_dir": folder,
                   "name": "run"}
         write_json(run_dir / "config.json", config)
-        if hasattr(training_loop, "configure_determinism"):  # what models.train does before training
-            training_loop.configure_determinism(config)
+        training_loop.configure_determinism(config)  # what models.train does before training
         trainer = training_loop.Trainer(config, run_dir, dataset, show_progress=False)
         status = trainer.run(resume=False)
         del trainer
@@ -310,273 +270,7 @@ def images_per_second_after(records: list[dict], warmup_steps: int, batch_size: 
     return images / seconds, f"{timed} records"
 
 
-# --- the bare step ---
-
-def bare_step_leaves_out(config: dict) -> list[str]:
-    """The config's training features the bare step does not compute."""
-    features = {"augmentation": bool(config["augment"].get("policy")), "R1": bool(config["r1_gamma"]),
-                "LeCam": bool(config["lecam_weight"]), "the EMA generator": config["ema_kimg"] is not None,
-                "top-k training": config.get("top_k_fraction", 1.0) < 1.0}
-    return [name for name, used in features.items() if used]
-
-
-def bare_images_per_second(config: dict, dataset, warmup: int, steps: int, per_call: int = 1) -> float:
-    """The bare step's img/s, ``per_call`` steps to a compiled call (whole calls: ``steps`` and ``warmup`` are
-    rounded up); on TensorFlow the faster of its XLA and its plain-graph compilation (XLA is slower on a CPU),
-    so the ratio is against the best a bare step does on this machine."""
-    import keras
-
-    from models import builders
-
-    variants = [{}] if keras.backend.backend() == "jax" else [{"jit_compile": True}, {"jit_compile": False}]
-    warmup_calls, calls = math.ceil(warmup / per_call), math.ceil(steps / per_call)
-    best = 0.0
-    for options in variants:
-        gan, generator_optimizer, discriminator_optimizer = builders.build_gan(config)
-        step = {"jax": BareJaxStep, "tensorflow": BareTensorFlowStep}[keras.backend.backend()](
-            gan, generator_optimizer, discriminator_optimizer, config, dataset, per_call=per_call, **options)
-        step.run(warmup_calls)
-        start = time.perf_counter()
-        step.run(calls)
-        best = max(best, calls * per_call * config["batch_size"] / (time.perf_counter() - start))
-        keras.backend.clear_session()
-    return best
-
-
-class BareStep:
-    """What both backends share: the step's sizes and losses, from the config and the GAN it built."""
-
-    def __init__(self, gan, generator_optimizer, discriminator_optimizer, config: dict, dataset, per_call: int = 1):
-        from models import builders, networks
-        from models.images import OUTPUT_RANGES
-
-        self.gan, self.generator_optimizer, self.discriminator_optimizer = (
-            gan, generator_optimizer, discriminator_optimizer)
-        self.batch_size, self.latent_dim, self.n_critic = config["batch_size"], config["latent_dim"], config["n_critic"]
-        self.num_classes = builders.num_classes(config) or 1
-        self.low, self.high = OUTPUT_RANGES[builders.output_activation(config)]
-        self.images = dataset.x
-        self.labels = dataset.y if networks.needs_labels(config) else None
-        self.seed = config["seed"]
-        self.per_call = per_call  # steps in one compiled call; more than 1 loops on the device
-
-    def to_model_range(self, images):
-        from keras import ops
-
-        return ops.cast(images, "float32") * ((self.high - self.low) / 255.0) + self.low
-
-    def discriminator_loss(self, real_scores, fake_scores, gradients=None):
-        from models import losses
-
-        loss = losses.discriminator_loss(self.gan.loss, real_scores, fake_scores, self.gan.label_smoothing)
-        if gradients is not None:
-            loss = loss + self.gan.lambda_gp * losses.gradient_penalty(gradients)
-        return loss
-
-    def generator_loss(self, fake_scores):
-        from models import losses
-
-        return losses.generator_loss(self.gan.loss, fake_scores)
-
-
-def loss_scale_position(optimizer) -> int | None:
-    """Where a float16 LossScaleOptimizer keeps its dynamic scale among its variables (None: no loss scaling)."""
-    scale = getattr(optimizer, "dynamic_scale", None)
-    if scale is None:
-        return None
-    return next(position for position, variable in enumerate(optimizer.variables) if variable is scale)
-
-
-class BareJaxStep(BareStep):
-    def __init__(self, *args, per_call: int = 1):
-        super().__init__(*args, per_call=per_call)
-        import jax
-
-        generator, discriminator = self.gan.generator, self.gan.discriminator
-        self.state = {
-            "g_trainable": [v.value for v in generator.trainable_variables],
-            "g_non_trainable": [v.value for v in generator.non_trainable_variables],
-            "d_trainable": [v.value for v in discriminator.trainable_variables],
-            "d_non_trainable": [v.value for v in discriminator.non_trainable_variables],
-            "g_optimizer": [v.value for v in self.generator_optimizer.variables],
-            "d_optimizer": [v.value for v in self.discriminator_optimizer.variables],
-            "key": jax.random.PRNGKey(self.seed),
-        }
-        self.data = (jax.device_put(self.images),
-                     jax.device_put(self.labels.astype("int32")) if self.labels is not None else None)
-        self.compiled = jax.jit(self.step if per_call == 1 else self.steps, donate_argnums=0)
-        self.scale_positions = {"g": loss_scale_position(self.generator_optimizer),
-                                "d": loss_scale_position(self.discriminator_optimizer)}
-
-    def scaled(self, loss, state, key: str):
-        """The loss float16's loss scaling differentiates (its scale read from the traced optimizer state)."""
-        position = self.scale_positions[key]
-        return loss if position is None else loss * state[f"{key}_optimizer"][position]
-
-    def run(self, calls: int) -> None:
-        losses = None
-        for _ in range(calls):
-            self.state, losses = self.compiled(self.state, self.data)
-        losses[0].block_until_ready()
-        losses[1].block_until_ready()
-
-    def steps(self, state, data):
-        """``per_call`` steps in one ``lax.scan``; the losses of each."""
-        import jax
-
-        return jax.lax.scan(lambda carry, _: self.step(carry, data), state, None, length=self.per_call)
-
-    def step(self, state, data):
-        import jax
-        import jax.numpy as jnp
-
-        from models import losses
-
-        gan, batch = self.gan, self.batch_size
-        images, labels = data
-        state = dict(state)
-
-        def generate(g_trainable, g_non_trainable, z, y):
-            return gan.generator.stateless_call(g_trainable, g_non_trainable, gan.generator_inputs(z, y),
-                                                training=True)
-
-        def discriminate(d_trainable, d_non_trainable, x, y):
-            return gan.discriminator.stateless_call(d_trainable, d_non_trainable, gan.discriminator_inputs(x, y),
-                                                    training=True)
-
-        for _ in range(self.n_critic):
-            state["key"], index_key, noise_key, label_key, mix_key = jax.random.split(state["key"], 5)
-            index = jax.random.randint(index_key, (batch,), 0, images.shape[0])
-            real = self.to_model_range(jnp.take(images, index, axis=0))
-            real_labels = jnp.take(labels, index) if labels is not None else jnp.zeros((batch,), jnp.int32)
-            z = jax.random.normal(noise_key, (batch, self.latent_dim))
-            fake_labels = jax.random.randint(label_key, (batch,), 0, self.num_classes)
-
-            def d_loss(d_trainable, g_non_trainable, d_non_trainable):
-                fake, g_non_trainable = generate(state["g_trainable"], g_non_trainable, z, fake_labels)
-                real_scores, d_non_trainable = discriminate(d_trainable, d_non_trainable, real, real_labels)
-                fake_scores, d_non_trainable = discriminate(d_trainable, d_non_trainable, fake, fake_labels)
-                gradients = None
-                if gan.lambda_gp:
-                    mixed = losses.interpolate(real, fake, jax.random.uniform(mix_key, (batch, 1, 1, 1)))
-                    gradients = jax.grad(lambda x: jnp.sum(
-                        discriminate(d_trainable, d_non_trainable, x, real_labels)[0]))(mixed)
-                loss = self.discriminator_loss(real_scores, fake_scores, gradients)
-                return self.scaled(loss, state, "d"), (g_non_trainable, d_non_trainable, loss)
-
-            (_, (state["g_non_trainable"], state["d_non_trainable"], d_value)), gradients = jax.value_and_grad(
-                d_loss, has_aux=True)(state["d_trainable"], state["g_non_trainable"], state["d_non_trainable"])
-            state["d_trainable"], state["d_optimizer"] = self.discriminator_optimizer.stateless_apply(
-                state["d_optimizer"], gradients, state["d_trainable"])
-            if gan.clip_value:
-                state["d_trainable"] = losses.clip_weights(state["d_trainable"], gan.clip_value)
-
-        state["key"], noise_key, label_key = jax.random.split(state["key"], 3)
-        z = jax.random.normal(noise_key, (batch, self.latent_dim))
-        fake_labels = jax.random.randint(label_key, (batch,), 0, self.num_classes)
-
-        def g_loss(g_trainable, g_non_trainable, d_non_trainable):
-            fake, g_non_trainable = generate(g_trainable, g_non_trainable, z, fake_labels)
-            fake_scores, d_non_trainable = discriminate(state["d_trainable"], d_non_trainable, fake, fake_labels)
-            loss = self.generator_loss(fake_scores)
-            return self.scaled(loss, state, "g"), (g_non_trainable, d_non_trainable, loss)
-
-        (_, (state["g_non_trainable"], state["d_non_trainable"], g_value)), gradients = jax.value_and_grad(
-            g_loss, has_aux=True)(state["g_trainable"], state["g_non_trainable"], state["d_non_trainable"])
-        state["g_trainable"], state["g_optimizer"] = self.generator_optimizer.stateless_apply(
-            state["g_optimizer"], gradients, state["g_trainable"])
-        return state, (d_value, g_value)
-
-
-class BareTensorFlowStep(BareStep):
-    def __init__(self, *args, per_call: int = 1, jit_compile: bool = True):
-        super().__init__(*args, per_call=per_call)
-        import tensorflow as tf
-
-        self.tf = tf
-        # Eager tensors on the device, captured by the compiled function as inputs (not baked-in constants).
-        self.data_images = tf.constant(self.images)
-        self.data_labels = tf.constant(self.labels.astype("int32")) if self.labels is not None else None
-        self.random = tf.random.Generator.from_seed(self.seed)
-        self.compiled = tf.function(self.step if per_call == 1 else self.steps, jit_compile=jit_compile)
-
-    def run(self, calls: int) -> None:
-        losses = None
-        for _ in range(calls):
-            losses = self.compiled()
-        float(losses[0]), float(losses[1])  # a read waits for every queued step
-
-    def steps(self):
-        """``per_call`` steps in one ``tf.while_loop`` (autograph turns the loop over ``tf.range`` into one); the
-        last step's losses."""
-        tf = self.tf
-        d_value, g_value = tf.constant(0.0), tf.constant(0.0)
-        for _ in tf.range(self.per_call):
-            d_value, g_value = self.step()
-            d_value, g_value = tf.cast(d_value, tf.float32), tf.cast(g_value, tf.float32)
-        return d_value, g_value
-
-    def step(self):
-        tf, gan, batch = self.tf, self.gan, self.batch_size
-        from models import losses
-
-        generator, discriminator = gan.generator, gan.discriminator
-        count = tf.shape(self.data_images, out_type=tf.int32)[0]
-        d_value = None
-        for _ in range(self.n_critic):
-            index = self.random.uniform((batch,), 0, count, dtype=tf.int32)
-            real = self.to_model_range(tf.gather(self.data_images, index))
-            real_labels = (tf.gather(self.data_labels, index) if self.data_labels is not None
-                           else tf.zeros((batch,), tf.int32))
-            z = self.random.normal((batch, self.latent_dim))
-            fake_labels = self.random.uniform((batch,), 0, self.num_classes, dtype=tf.int32)
-            weights = self.random.uniform((batch, 1, 1, 1))
-            with tf.GradientTape() as tape:
-                fake = generator(gan.generator_inputs(z, fake_labels), training=True)
-                real_scores = discriminator(gan.discriminator_inputs(real, real_labels), training=True)
-                fake_scores = discriminator(gan.discriminator_inputs(fake, fake_labels), training=True)
-                gradients = None
-                if gan.lambda_gp:
-                    mixed = losses.interpolate(real, fake, weights)
-                    with tf.GradientTape() as inner:
-                        inner.watch(mixed)
-                        scores = discriminator(gan.discriminator_inputs(mixed, real_labels), training=True)
-                    gradients = inner.gradient(scores, mixed)
-                d_value = self.discriminator_loss(real_scores, fake_scores, gradients)
-                scaled = self.discriminator_optimizer.scale_loss(d_value)  # float16: the dynamic loss scale
-            variables = discriminator.trainable_variables
-            self.discriminator_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-            if gan.clip_value:
-                for weight, clipped in zip(variables, losses.clip_weights(variables, gan.clip_value)):
-                    weight.assign(clipped)
-        z = self.random.normal((batch, self.latent_dim))
-        fake_labels = self.random.uniform((batch,), 0, self.num_classes, dtype=tf.int32)
-        with tf.GradientTape() as tape:
-            fake = generator(gan.generator_inputs(z, fake_labels), training=True)
-            g_value = self.generator_loss(discriminator(gan.discriminator_inputs(fake, fake_labels), training=True))
-            scaled = self.generator_optimizer.scale_loss(g_value)
-        variables = generator.trainable_variables
-        self.generator_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-        return d_value, g_value
-
-
 # --- one backend ---
-
-def device_name(backend: str) -> tuple[str, int]:
-    """What the backend trains on, e.g. 'NVIDIA H100 80GB HBM3' or 'cpu (2 cores)', and how many accelerators."""
-    cpu = f"cpu ({os.cpu_count()} cores)"
-    if backend == "jax":
-        import jax
-
-        accelerators = [device for device in jax.devices() if device.platform != "cpu"]
-        return (accelerators[0].device_kind if accelerators else cpu), len(accelerators)
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return cpu, 0
-    return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU"), len(gpus)
-
 
 def measure_backend(args, backend: str) -> list[dict]:
     from models.train import select_backend
@@ -601,30 +295,23 @@ def measure_backend(args, backend: str) -> list[dict]:
     if left_out:
         print(f"  the bare step leaves out {', '.join(left_out)}: trainer/bare overstates the loop's cost", flush=True)
     print(TABLE_HEADER, flush=True)
-    knows_devices = "devices" in configs.schema()["properties"]
     rows, scaling = [], []
     for precision in args.precisions:
         for batch in args.batches:
-            settings = {"batch_size": batch, "precision": precision, **({"devices": 1} if knows_devices else {})}
-            config = configs.resolve({**raw, **settings}, args.config)
+            config = configs.resolve({**raw, "batch_size": batch, "precision": precision, "devices": 1}, args.config)
             config["image_shape"], config["class_names"] = image_shape_and_classes(config, dataset)
-            policy = policy_the_bench_sets(config)
-            if policy:
-                print(f"  models.builders does not apply precision {precision}: the bench sets Keras' {policy} "
-                      "policy around the trainer's and the bare step's networks", flush=True)
             per_call = training_loop.steps_per_call(config)
-            with dtype_policy(policy):
-                trainer, records = trainer_images_per_second(config, dataset, args.warmup, args.steps)
+            trainer, records = trainer_images_per_second(config, dataset, args.warmup, args.steps)
+            keras.backend.clear_session()
+            trainer_outputs = None
+            if args.outputs_every:
+                trainer_outputs, _ = trainer_images_per_second(config, dataset, args.warmup, args.steps,
+                                                               outputs_every=args.outputs_every)
                 keras.backend.clear_session()
-                trainer_outputs = None
-                if args.outputs_every:
-                    trainer_outputs, _ = trainer_images_per_second(config, dataset, args.warmup, args.steps,
-                                                                   outputs_every=args.outputs_every)
-                    keras.backend.clear_session()
-                bare = bare_images_per_second(config, dataset, args.warmup, args.steps)
-                keras.backend.clear_session()
-                bare_fused = bare_images_per_second(config, dataset, args.warmup, args.steps, per_call=per_call)
-                keras.backend.clear_session()
+            bare = bare_images_per_second(config, dataset, args.warmup, args.steps)
+            keras.backend.clear_session()
+            bare_fused = bare_images_per_second(config, dataset, args.warmup, args.steps, per_call=per_call)
+            keras.backend.clear_session()
             row = {"backend": backend, "device": device, "batch": batch, "precision": precision,
                    "steps_per_call": per_call, "trainer": trainer, "trainer_outputs": trainer_outputs,
                    "outputs_every": args.outputs_every or None, "bare": bare, "bare_fused": bare_fused,
@@ -635,18 +322,17 @@ def measure_backend(args, backend: str) -> list[dict]:
                    "trainer_records": records, "steps": args.steps, "warmup": args.warmup}
             rows.append(row)
             print(format_row(row), flush=True)
-            if accelerators > 1 and backend == "jax" and knows_devices and trainer:
+            if accelerators > 1 and backend == "jax" and trainer:
                 config = {**config, "devices": "all"}
-                with dtype_policy(policy):
-                    on_all, _ = trainer_images_per_second(config, dataset, args.warmup, args.steps)
-                    keras.backend.clear_session()
+                on_all, _ = trainer_images_per_second(config, dataset, args.warmup, args.steps)
+                keras.backend.clear_session()
                 scaling.append({**row, "devices": accelerators, "trainer_all": on_all,
                                 "efficiency": on_all / (accelerators * trainer) if on_all else None})
-    print_scaling(backend, accelerators, knows_devices, scaling)
+    print_scaling(backend, accelerators, scaling)
     return rows + [{**entry, "kind": "scaling"} for entry in scaling]
 
 
-def print_scaling(backend: str, accelerators: int, knows_devices: bool, scaling: list[dict]) -> None:
+def print_scaling(backend: str, accelerators: int, scaling: list[dict]) -> None:
     if accelerators == 0:
         print(f"{backend}: scaling not measured: no accelerator, only the CPU (virtual CPU devices would share the "
               "same cores)")
@@ -654,8 +340,6 @@ def print_scaling(backend: str, accelerators: int, knows_devices: bool, scaling:
         print(f"{backend}: scaling not measured: one accelerator")
     elif backend != "jax":
         print(f"{backend}: scaling not measured: TensorFlow trains on one device")
-    elif not knows_devices:
-        print(f"{backend}: scaling not measured: this trainer has no 'devices' option")
     else:
         print(f"\nscaling, same global batch ({accelerators} devices):")
         print(f"{'backend':<11} {'batch':>6} {'precision':<9} {'1 device':>10} {'all':>10} {'efficiency':>10}")

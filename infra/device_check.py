@@ -26,8 +26,7 @@ import numpy as np
 
 from infra import cli
 from infra.errors import UserError
-
-BACKENDS = ("tensorflow", "jax")
+from infra.keras_backends import BACKENDS
 
 HELP_EPILOG = """\
 Prints, for example:
@@ -90,6 +89,13 @@ def backend_gpus(backend: str) -> list[str]:
 
         gpus = tf.config.list_physical_devices("GPU")
         return [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus]
+
+
+def device_name(backend: str) -> tuple[str, int]:
+    """What ``backend`` computes on, e.g. 'NVIDIA H100 80GB HBM3' (its first GPU) or 'cpu (2 cores)', and how many
+    GPUs it sees: the device named in the benches' output."""
+    gpus = backend_gpus(backend)
+    return (gpus[0] if gpus else f"cpu ({os.cpu_count()} cores)"), len(gpus)
 
 
 def describe(names: list[str]) -> str:

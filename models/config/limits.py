@@ -2,7 +2,7 @@
 the server's parameters and the benches read them from here."""
 from __future__ import annotations
 
-BACKENDS = ("tensorflow", "jax")
+from infra.keras_backends import BACKENDS  # noqa: F401  (kept in infra, below models, for infra.device_check)
 PRECISIONS = ("float32", "bfloat16", "float16")
 CLASS_LOSS_TYPES = ("ac", "adc", "hinge")
 

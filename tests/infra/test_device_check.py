@@ -84,3 +84,20 @@ def test_a_cuda_library_loaded_from_outside_the_wheels_is_named(tmp_path):
     with pytest.raises(UserError, match=r"^jax loaded /usr/local/cuda/lib64/libcudnn\.so\.9, not the libcudnn the "
                                         r"pip wheel installed in .*; unset LD_LIBRARY_PATH"):
         device_check.check_loaded_libraries("jax", ["/usr/local/cuda/lib64/libcudnn.so.9"], wheels)
+
+
+@pytest.mark.parametrize("backend", ["jax", "tensorflow"])
+def test_the_device_name_the_benches_print_is_the_first_gpu_or_the_cpu(backend, monkeypatch):
+    monkeypatch.setattr(device_check, "backend_gpus", lambda name: ["NVIDIA H200", "NVIDIA H200"] if name == backend
+                        else [])
+    assert device_check.device_name(backend) == ("NVIDIA H200", 2)
+    other = next(name for name in device_check.BACKENDS if name != backend)
+    assert device_check.device_name(other) == (f"cpu ({os.cpu_count()} cores)", 0)
+
+
+def test_the_backends_are_named_once_below_models():
+    from infra import keras_backends
+    from models.config import limits
+
+    assert device_check.BACKENDS is keras_backends.BACKENDS is limits.BACKENDS
+    assert keras_backends.BACKENDS == ("tensorflow", "jax")

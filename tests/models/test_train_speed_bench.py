@@ -58,12 +58,14 @@ def test_the_fused_bare_step_trains_its_steps_in_one_call(tmp_path):
     from models import config as configs
     from models.train import image_shape_and_classes
 
+    from bench import bare_steps
+
     bench = load_bench()
     config = configs.resolve(tiny_config(make_dataset(tmp_path / "tiny.npz")), "tiny.json")
     dataset, _ = bench.bench_dataset(config)
     config["image_shape"], config["class_names"] = image_shape_and_classes(config, dataset)
     gan, generator_optimizer, discriminator_optimizer = builders.build_gan(config)
-    step_class = {"jax": bench.BareJaxStep, "tensorflow": bench.BareTensorFlowStep}[keras.backend.backend()]
+    step_class = {"jax": bare_steps.BareJaxStep, "tensorflow": bare_steps.BareTensorFlowStep}[keras.backend.backend()]
     step = step_class(gan, generator_optimizer, discriminator_optimizer, config, dataset, per_call=3)
     step.run(2)
     if keras.backend.backend() == "jax":
