@@ -77,8 +77,9 @@ def _translation(images, parameters, options, low, high):
                                   axis)[..., 0])
     source_x, source_y = sources  # (B, 1, W) and (B, H, 1)
     inside = (source_x >= 0) & (source_x < width) & (source_y >= 0) & (source_y < height)
-    # One gather of whole pixels from the flattened batch: 2-3x faster than a take_along_axis per axis on CPU,
-    # and exact, where a shift matrix's matmul may run in reduced precision on accelerators.
+    # One gather of whole pixels from the flattened batch: one pass over the images where a take_along_axis per
+    # axis makes two (docs/speed.md, "Figures quoted from code comments"), and exact, where a shift matrix's
+    # matmul may run in reduced precision on accelerators.
     batch_offset = ops.reshape(ops.arange(ops.shape(images)[0], dtype="int32"), (-1, 1, 1)) * (height * width)
     index = batch_offset + ops.clip(source_y, 0, height - 1) * width + ops.clip(source_x, 0, width - 1)
     pixels = ops.take(ops.reshape(images, (-1, channels)), ops.reshape(index, (-1,)), axis=0)

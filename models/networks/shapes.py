@@ -104,8 +104,8 @@ class ShapeRenderer(layers.Layer):
     def __init__(self, height: int, width: int, edge_px: float = 0.5, **kwargs):
         super().__init__(**kwargs)
         self.height, self.width, self.edge_px = height, width, edge_px
-        # About 25 elementwise ops per pixel and part, forward and back: unfused they take 2.5-2.6x as long on CPU
-        # (bench/shapes_render.py).
+        # About 25 elementwise ops per pixel and part, forward and back: fused, each pass reads and writes the
+        # pixels once instead of once per op (docs/speed.md, "Figures quoted from code comments").
         self._render = fused(self.draw_op_by_op)
 
     def get_config(self):
