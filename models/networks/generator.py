@@ -61,6 +61,8 @@ def _palette_colours(x, channels: int, opts: dict):
     # gradient, and the softmax without a reason to choose. The grey nearest a fixed background is left out.
     greys = [-1.5 + 3.0 * index / (entries - 1) for index in range(entries)]
     background = opts["palette_background"]
+    if opts["architecture"] == "vector" and background is None:
+        greys.reverse()  # entry 0 is the vector generator's canvas, which in logo data is mostly light
     if background is not None:
         rgb = [int(background[start:start + 2], 16) / 255.0 for start in (1, 3, 5)]
         luma = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]  # ITU-R 601, as Pillow's "L"

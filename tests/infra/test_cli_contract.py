@@ -33,6 +33,7 @@ COMMANDS = [
     "scraping.iconify",
     "models.train", "models.generate", "models.evaluate",
     "bench/train_speed.py", "bench/preprocess_speed.py", "bench/scraping_local.py", "bench/shapes_render.py",
+    "bench/vector_render.py", "bench/vector_fit.py", "bench/svg_sheet.py",
 ]  # bench/fid_speed.py is left out: it imports Keras at the top, which alone takes longer than this whole walk
 
 # Runs each argv list of argv[2] (JSON) through cli.run(main) of the module or script argv[1]; prints, per case,
@@ -208,6 +209,10 @@ def cases(paths: dict[str, Path]) -> dict[str, list[tuple[list[str], str]]]:
             (["--run", p["missing"], "--out", p["folder.png"]], "is a folder"),
             (["--run", p["missing"], "--out", f"{p['file']}/samples"], f"{p['file']} is a file, not a folder"),
             (["--run", p["missing"], "--out", p["out.png"]], "not a run folder"),
+            (["--run", p["missing"], "--seeds", "3-1", "--out", "x"], "--seeds '3-1': expected seeds and ranges"),
+            (["--run", p["missing"], "--truncation", "2", "--out", "x"], "--truncation 2.0: allowed 0"),
+            (["--run", p["missing"], "--format", "svg", "--out", "x.png"], "--format svg writes one SVG per sample"),
+            (["--run", p["missing"], "--seeds", "1", "--seed", "2", "--out", "x"], "--seeds gives one image per seed"),
         ],
         "models.evaluate": [
             (["--run", p["missing"], "--no-such-flag"], flag_help("python -m models.evaluate")),
@@ -218,6 +223,13 @@ def cases(paths: dict[str, Path]) -> dict[str, list[tuple[list[str], str]]]:
         "bench/scraping_local.py": [(["--no-such-flag"], flag_help("python bench/scraping_local.py"))],
         "bench/shapes_render.py": [(["--parts", "0"], "--parts: 0; expected a positive whole number"),
                                    (["--no-such-flag"], flag_help("python bench/shapes_render.py"))],
+        "bench/vector_render.py": [(["--batch", "0"], "--batch: 0; expected a positive whole number"),
+                                   (["--no-such-flag"], flag_help("python bench/vector_render.py"))],
+        "bench/vector_fit.py": [(["--data", p["missing"], "--count", "0"], "--count: 0; expected a positive"),
+                                (["--data", "x.npz", "--no-such-flag"], flag_help("python bench/vector_fit.py"))],
+        "bench/svg_sheet.py": [(["--svg", p["missing"], "--out", "x.png"], "no .svg files there"),
+                               (["--svg", p["missing"], "--size", "4", "--out", "x.png"], "--size 4 / --columns 4"),
+                               (["--svg", p["missing"], "--out", f"{UNWRITABLE}/x.png"], "cannot write")],
     }
 
 

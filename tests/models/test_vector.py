@@ -21,7 +21,7 @@ from models.networks import vector
 from models.networks.generator import build_generator
 from models.networks.shapes import CENTRE_RANGE, MIN_HALF_SIZE
 from models.vector_svg import scene_svg
-from tests.models.helpers import make_dataset, subprocess_env, tiny_config, write_config
+from tests.models.helpers import make_dataset, subprocess_env, tiny_config, train_tiny_vector_run, write_config
 
 SIZE = 56
 PIXELS_PER_UNIT = SIZE / 2
@@ -254,14 +254,7 @@ def test_bad_vector_options_are_one_line_errors(role, options, message):
 
 @pytest.fixture(scope="module")
 def vector_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("vector_run")
-    config = tiny_config(make_dataset(folder / "squares.npz"), tensorboard=False)
-    config["generator"].update(architecture="vector", palette=3, vector_parts=["box", "path", "stroke"],
-                               widths=[16])
-    path = write_config(folder / "c.json", config)
-    assert train.main(["--config", str(path), "--steps", "3", "--name", "v", "--runs-dir", str(folder),
-                       "--no-progress"]) == 0
-    return folder / "v"
+    return train_tiny_vector_run(tmp_path_factory.mktemp("vector_run"))
 
 
 def test_a_vector_run_writes_svgs_that_match_its_pngs(vector_run, tmp_path):

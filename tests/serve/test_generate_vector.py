@@ -10,23 +10,16 @@ import pytest
 from PIL import Image
 
 import models.generate
-from models import train
 from models.web.app import create_app
-from tests.models.helpers import make_dataset, tiny_config, write_config
+from tests.models.helpers import train_tiny_vector_run
 from tests.serve.conftest import RUN
 
 
 @pytest.fixture(scope="module")
 def vector_runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("vector_serve")
-    config = tiny_config(make_dataset(folder / "squares.npz"), tensorboard=False)
-    config["generator"].update(architecture="vector", palette=3, vector_parts=["box", "path", "stroke"],
-                               widths=[16])
-    path = write_config(folder / "c.json", config)
-    runs = folder / "runs"
-    assert train.main(["--config", str(path), "--steps", "2", "--name", "marks", "--runs-dir", str(runs),
-                       "--no-progress"]) == 0
-    return runs, folder
+    train_tiny_vector_run(folder / "runs", steps=2, name="marks")
+    return folder / "runs", folder
 
 
 @pytest.fixture(scope="module")
