@@ -205,3 +205,26 @@ def resize_dataset(dataset: Dataset, size: int) -> Dataset:
     ])
     x = resized[..., None] if grey else resized
     return Dataset(x=x, y=dataset.y, class_names=dataset.class_names, meta={**dataset.meta, "resized_to": size})
+
+
+BACKGROUND_SHARE = 0.8  # of the images that must share one border colour for palette_background 'auto' to fix it
+BACKGROUND_TOLERANCE = 24  # levels of 255 within which a border pixel counts as that colour
+
+
+def shared_background(x: np.ndarray) -> tuple[str | None, float]:
+    """The colour ('#rrggbb') that at least BACKGROUND_SHARE of the images have all around their border (nine in
+    ten border pixels within BACKGROUND_TOLERANCE of it), or None; and the share of the images that have it.
+    Logos flattened onto white give '#ffffff'; logos on tiles of many colours give None."""
+    sample = x[np.linspace(0, len(x) - 1, min(len(x), 2000)).astype(int)].astype(np.int16)
+    if sample.shape[-1] == 1:
+        sample = np.repeat(sample, 3, axis=-1)
+    border = np.concatenate([sample[:, 0], sample[:, -1], sample[:, :, 0], sample[:, :, -1]], axis=1)  # (N, P, 3)
+    medians = np.median(border, axis=1)  # (N, 3): each image's border colour
+    # The most common of them, to within a bin of 16 levels: a median of colours can be a colour no image has.
+    bins, which, counts = np.unique(medians // 16, axis=0, return_inverse=True, return_counts=True)
+    candidate = medians[which.reshape(-1) == np.argmax(counts)].mean(axis=0)
+    close = np.abs(border - candidate).max(axis=-1) <= BACKGROUND_TOLERANCE  # (N, P)
+    share = float(np.mean(close.mean(axis=1) >= 0.9))
+    if share < BACKGROUND_SHARE:
+        return None, share
+    return "#" + "".join(f"{int(round(value)):02x}" for value in np.clip(candidate, 0, 255)), share

@@ -186,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_same_images(config, dataset, run_dir)
     else:
         config["image_shape"], config["class_names"] = image_shape_and_classes(config, dataset)
+        settle_background(config, dataset)
         run_dir = new_run_dir(config) if first_process else Path(config["runs_dir"]) / config["name"]
 
     from infra.atomic import write_json
@@ -232,6 +233,22 @@ def image_shape_and_classes(config: dict, dataset) -> tuple[list[int], list[str]
                         "labelled dataset or unconditional networks")
     class_names = dataset.class_names or [str(index) for index in range(int(dataset.y.max()) + 1)]
     return list(dataset.image_shape), class_names
+
+
+def settle_background(config: dict, dataset) -> None:
+    """generator.palette_background 'auto' becomes the data's shared border colour, or null (learned per image)
+    when the images do not share one; said in one line, and saved so in config.json."""
+    if config["generator"].get("palette_background") != "auto":
+        return
+    from models.data import BACKGROUND_SHARE, shared_background
+
+    colour, share = shared_background(dataset.x)
+    config["generator"]["palette_background"] = colour
+    if colour:
+        print(f"palette_background auto: {colour} ({share:.0%} of the images lie on it)", file=sys.stderr)
+    else:
+        print(f"palette_background auto: null, learned per image (the most common border colour frames only "
+              f"{share:.0%} of the images, under {BACKGROUND_SHARE:.0%})", file=sys.stderr)
 
 
 def check_same_images(config: dict, dataset, run_dir: Path) -> None:

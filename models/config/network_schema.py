@@ -244,9 +244,12 @@ NETWORK_OPTIONS_SCHEMA: dict = {
     "palette_background": {
         "description": "Generator with a palette: its first entry is this fixed colour ('#rrggbb'; a grey "
         "dataset takes its luma) and the generator chooses only the others, for datasets whose marks lie on one "
-        "known background, such as logos flattened onto white ('#ffffff'). null: every entry is chosen per image.",
+        "known background, such as logos flattened onto white ('#ffffff'). 'auto': decided from the data when a "
+        "run starts - the colour that at least 80% of the images have all around their border, else null - and "
+        "saved as such in the run's config.json. null: every entry is chosen per image (logos on tiles of "
+        "many colours).",
         "type": ["string", "null"],
-        "pattern": "^#[0-9a-fA-F]{6}$",
+        "pattern": "^(#[0-9a-fA-F]{6}|auto)$",
         "default": None,
     },
     "palette_scale": {

@@ -61,6 +61,8 @@ def _palette_colours(x, channels: int, opts: dict):
     # gradient, and the softmax without a reason to choose. The grey nearest a fixed background is left out.
     greys = [-1.5 + 3.0 * index / (entries - 1) for index in range(entries)]
     background = opts["palette_background"]
+    if background == "auto":  # a run replaces it from its data (models.train); built without data, it is learned
+        background = None
     if opts["architecture"] == "vector" and background is None:
         greys.reverse()  # entry 0 is the vector generator's canvas, which in logo data is mostly light
     if background is not None:
