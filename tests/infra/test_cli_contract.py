@@ -33,7 +33,7 @@ COMMANDS = [
     "scraping.iconify",
     "models.train", "models.generate", "models.evaluate",
     "bench/train_speed.py", "bench/preprocess_speed.py", "bench/scraping_local.py", "bench/shapes_render.py",
-    "bench/vector_render.py", "bench/vector_fit.py", "bench/svg_sheet.py",
+    "bench/vector_render.py", "bench/vector_fit.py", "bench/svg_sheet.py", "bench/mixed_logos.py",
 ]  # bench/fid_speed.py is left out: it imports Keras at the top, which alone takes longer than this whole walk
 
 # Runs each argv list of argv[2] (JSON) through cli.run(main) of the module or script argv[1]; prints, per case,
@@ -230,6 +230,9 @@ def cases(paths: dict[str, Path]) -> dict[str, list[tuple[list[str], str]]]:
         "bench/svg_sheet.py": [(["--svg", p["missing"], "--out", "x.png"], "no .svg files there"),
                                (["--svg", p["missing"], "--size", "4", "--out", "x.png"], "--size 4 / --columns 4"),
                                (["--svg", p["missing"], "--out", f"{UNWRITABLE}/x.png"], "cannot write")],
+        "bench/mixed_logos.py": [(["--out", "x", "--count", "1"], "--count 1: allowed 2 to 3000"),
+                                 (["--out", f"{UNWRITABLE}/logos"], "cannot"),
+                                 (["--out", "x", "--no-such-flag"], flag_help("python bench/mixed_logos.py"))],
     }
 
 
