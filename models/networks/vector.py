@@ -86,7 +86,8 @@ class SceneLayout:
                   "box": (self.count("box"), self.box_size), "path": (self.count("path"), self.path_size),
                   "stroke": (self.count("stroke"), self.stroke_size)}
         for name, length in self.blocks:
-            out[name] = ops.reshape(scene[:, start:start + length], (-1, *shapes[name]))
+            # The batch size given, not -1: a kind with no parts is an empty block, whose -1 JAX cannot infer.
+            out[name] = ops.reshape(scene[:, start:start + length], (ops.shape(scene)[0], *shapes[name]))
             start += length
         return out
 
@@ -205,7 +206,7 @@ def decode(scene, layout: SceneLayout) -> dict:
         centre = ops.expand_dims(CENTRE_RANGE * ops.tanh(raw[..., 0:2]), 2)
         size = ops.expand_dims(ops.expand_dims(MIN_HALF_SIZE + span * ops.sigmoid(raw[..., 2]), -1), -1)
         point_count = base.shape[1]
-        offsets = ops.reshape(raw[..., 3:3 + 2 * point_count], (-1, raw.shape[1], point_count, 2))
+        offsets = ops.reshape(raw[..., 3:3 + 2 * point_count], (ops.shape(raw)[0], raw.shape[1], point_count, 2))
         out[kind] = {"points": centre + size * (ops.convert_to_tensor(base)[None] + OFFSET_SCALE * offsets)}
     low, high = STROKE_HALF_WIDTHS
     out["stroke"]["half_width"] = low + (high - low) * ops.sigmoid(blocks["stroke"][..., -1])

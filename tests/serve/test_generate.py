@@ -60,7 +60,8 @@ def test_models_states_a_shapes_generators_architecture(runs_dir, data_root, tmp
     runs = tmp_path / "runs"
     shutil.copytree(runs_dir / RUN, runs / "vector")
     config = json.loads((runs / "vector" / "config.json").read_text())
-    config["generator"] = {**config["generator"], "choice": "dcgan", "architecture": "shapes", "conditional": False}
+    config["generator"] = {**config["generator"], "choice": "dcgan", "architecture": "shapes", "palette": 2,
+                           "conditional": False}
     config.update(class_names=None, image_shape=[32, 32, 3])
     (runs / "vector" / "config.json").write_text(json.dumps(config))
     (model,) = create_app(runs, data_root).test_client().get("/api/models").get_json()["models"]
