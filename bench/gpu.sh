@@ -45,6 +45,7 @@ echo "== 1. device check ($(date -u +%T))"
 
 echo "== 2. train_speed ($(date -u +%T))"
 speed_every=${OUTPUTS_EVERY:-100}
+# shellcheck disable=SC2016  # $0-$3 are the inner shell's arguments, expanded there
 timeout "${SPEED_SECONDS:-300}" bash -c '
     "$0" bench/train_speed.py --config configs/dcgan64_reference.json --backend jax --batch 64 1024 \
         --precision float32 bfloat16 --steps "$1" --warmup 30 --outputs-every "$2" --json "$3/speed.json" &&

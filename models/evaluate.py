@@ -150,8 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:  # the run's own data as it trained on it: a folder of images is the dataset built from it
             from models.data import load_training_data
 
-            dataset = load_training_data(real_source, config.get("data_dir"),
-                                         config.get("image_size") or config["image_shape"][0])
+            size = config.get("image_size") or (config.get("image_shape") or [None])[0]
+            dataset = load_training_data(real_source, config.get("data_dir"), size)
             real, real_labels, class_names = dataset.x, dataset.y, dataset.class_names
     elif args.real and args.fake:
         fake, fake_labels, _ = load_image_source(args.fake, "generated")
