@@ -273,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         names = _file_names(seeds, len(noise), "sample")
         for name, document in zip(names, generator.svg(noise, class_index, **look)):
             write_text(Path(args.out) / f"{name}.svg", document)
-        print(f"wrote {len(names)} SVGs to {args.out}/")
+        print(f"wrote {len(names)} SVGs to {Path(args.out)}/")
         return 0
     columns = None
     if seeds is not None:
