@@ -28,10 +28,11 @@ EXIT_INTERRUPTED = 130
 
 
 def command_name() -> str:
-    """``models.train`` for ``python -m models.train``; the script name otherwise."""
+    """``models.train`` for ``python -m models.train``, ``models.serve`` for a package's ``__main__``; the
+    script name otherwise."""
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     if spec is not None and spec.name:
-        return spec.name
+        return spec.name.removesuffix(".__main__")
     return sys.argv[0].rsplit("/", 1)[-1] if sys.argv and sys.argv[0] else "logogan"
 
 

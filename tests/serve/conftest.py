@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from models.data import FASHION_MNIST_CLASSES
-from models.web.app import create_app
+from models.serve.app import create_app
 from preprocessing.dataset import save_dataset
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from infra.errors import UserError
-from models import serve
-from models.web import wsgi_server
-from models.web.access_log import AccessLog
-from models.web.app import create_app
+from models.serve import cli as serve_cli
+from models.serve import wsgi_server
+from models.serve.access_log import AccessLog
+from models.serve.app import create_app
 from tests.serve.conftest import RUN, loopback_session, start_server, stop_server, tiny_config
 
 TOKEN = "s3cret-token"
@@ -55,28 +55,28 @@ def test_without_a_token_setting_no_token_is_asked_for(client):
 def test_binding_beyond_loopback_without_a_token_is_refused(runs_dir, host, monkeypatch):
     monkeypatch.delenv("LOGOGAN_TOKEN", raising=False)
     with pytest.raises(UserError, match=f"--host {host} would let anyone .* add --token"):
-        serve.main(["--runs", str(runs_dir), "--host", host])
+        serve_cli.main(["--runs", str(runs_dir), "--host", host])
 
 
 @pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True),
                                                 ("localhost", True), ("0.0.0.0", False), ("10.0.0.1", False)])
 def test_loopback_addresses(host, loopback):
-    assert serve.is_loopback(host) is loopback
+    assert serve_cli.is_loopback(host) is loopback
 
 
 def test_missing_runs_folder_and_busy_port_are_one_line_errors(runs_dir, tmp_path):
     with pytest.raises(UserError, match="no such folder"):
-        serve.main(["--runs", str(tmp_path / "nope")])
+        serve_cli.main(["--runs", str(tmp_path / "nope")])
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         with pytest.raises(UserError, match=f"cannot listen on 127.0.0.1:{busy.getsockname()[1]}"):
-            serve.main(["--runs", str(runs_dir), "--port", str(busy.getsockname()[1])])
+            serve_cli.main(["--runs", str(runs_dir), "--port", str(busy.getsockname()[1])])
 
 
 def test_help_explains_every_flag_with_an_example(capsys):
     with pytest.raises(SystemExit):
-        serve.main(["--help"])
+        serve_cli.main(["--help"])
     text = capsys.readouterr().out
     for flag in ("--runs", "--host", "--port", "--data-root", "--token", "LOGOGAN_TOKEN", "examples:",
                  "--allowed-host", "--threads", "--connection-limit", "--connection-timeout", "--max-queued-jobs",
@@ -93,12 +93,12 @@ def test_help_explains_every_flag_with_an_example(capsys):
 ])
 def test_bad_server_limits_are_one_line_errors(runs_dir, flags, words):
     with pytest.raises(UserError, match=words.replace("(", r"\(")):
-        serve.main(["--runs", str(runs_dir), *flags])
+        serve_cli.main(["--runs", str(runs_dir), *flags])
 
 
 def test_a_token_in_the_query_is_redacted_in_the_access_log(runs_dir, data_root, caplog):
     app = create_app(runs_dir, data_root, token=TOKEN)
-    listener = serve.listening_socket("127.0.0.1", 0)
+    listener = serve_cli.listening_socket("127.0.0.1", 0)
     server = wsgi_server.make_server(AccessLog(app), listener)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -212,7 +212,7 @@ def test_every_answer_carries_the_security_headers(served, path):
 
 def test_waitresss_own_refusals_are_json_with_the_headers_too(served):
     url, _ = served
-    answer = loopback_session().post(f"{url}/api/jobs", data=b" " * (serve.MAX_BODY_BYTES + 1), timeout=60,
+    answer = loopback_session().post(f"{url}/api/jobs", data=b" " * (serve_cli.MAX_BODY_BYTES + 1), timeout=60,
                                      headers={"Content-Type": "application/json"})
     assert answer.status_code == 413
     assert answer.json()["status"] == 413 and "Request Entity Too Large" in answer.json()["error"]
@@ -241,4 +241,4 @@ def test_a_data_root_that_is_not_a_folder_is_refused(runs_dir, tmp_path, problem
     if problem == "a file":
         data_root.write_text("")
     with pytest.raises(UserError, match=f"--data-root {data_root}: no such folder"):
-        serve.main(["--runs", str(runs_dir), "--data-root", str(data_root)])
+        serve_cli.main(["--runs", str(runs_dir), "--data-root", str(data_root)])

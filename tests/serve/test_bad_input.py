@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from models.run_folder import CONFIG_FILE
-from models.web.app import create_app
-from models.web.jobs import JobQueue
+from models.serve.app import create_app
+from models.serve.jobs import JobQueue
 from preprocessing.dataset import save_dataset, shard_names
 from tests.serve.conftest import RUN, RUN_STEPS, tiny_config
 

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from models.run_folder import CHECKPOINTS_DIR, CONFIG_FILE, GENERATOR_FILE, STATUS_FILE
-from models.web.app import create_app
+from models.serve.app import create_app
 from tests.serve.conftest import RUN
 
 

@@ -11,7 +11,7 @@ import requests
 from werkzeug.serving import make_server
 
 import models.generate
-from models.web.app import create_app
+from models.serve.app import create_app
 from tests.serve.conftest import RUN
 
 WORKERS = 8

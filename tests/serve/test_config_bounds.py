@@ -10,8 +10,8 @@ import pytest
 
 from infra.errors import UserError
 from models import config as configs
-from models.web.app import create_app
-from models.web.jobs import JobQueue
+from models.serve.app import create_app
+from models.serve.jobs import JobQueue
 from tests.serve.conftest import PROJECT_ROOT, tiny_config, trainer_env
 
 LIMITS = {"image_size": 1024, "batch_size": 4096, "sample_rows": 32, "sample_columns": 32, "latent_dim": 2048,

@@ -13,7 +13,7 @@ from PIL import Image
 
 import models.generate
 from models.data import FASHION_MNIST_CLASSES
-from models.web.app import create_app
+from models.serve.app import create_app
 from tests.serve.conftest import IMAGE_SIZE, RUN, RUN_STEPS, SEED
 
 PADDING = 2  # models.images.image_grid: a 2-px gap around and between tiles

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import models.generate
-from models.web.app import create_app
+from models.serve.app import create_app
 from tests.models.helpers import train_tiny_vector_run
 from tests.serve.conftest import RUN
 

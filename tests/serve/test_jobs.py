@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from models.web.app import MAX_CONFIG_BYTES, create_app
-from models.web.jobs import JobQueue
+from models.serve.app import MAX_CONFIG_BYTES, create_app
+from models.serve.jobs import JobQueue
 from models.run_folder import read_metrics
 from tests.serve.conftest import RUN, loopback_session, start_server, stop_server, tiny_config, wait_for
 

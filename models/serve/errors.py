@@ -27,7 +27,7 @@ def _answer(status: int, message: str, allowed: object = None):
 
 
 def register_error_handlers(app: Flask, hide_paths: Callable[[str], str] = str) -> None:
-    """``hide_paths`` rewrites the server's own folders out of messages (see models.web.app.path_hider)."""
+    """``hide_paths`` rewrites the server's own folders out of messages (see models.serve.app.path_hider)."""
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):

@@ -18,6 +18,7 @@ bound to, for a loopback bind 127.0.0.1, localhost or [::1] with the port; other
 Requests that change something (POST, DELETE) are refused from other sites' pages and must send
 Content-Type: application/json. At most --max-queued-jobs jobs wait at a time; more are refused with 429.
 """
+# The docstring above is the --help text of ``python -m models.serve``, which runs main() through __main__.py.
 from __future__ import annotations
 
 import argparse
@@ -30,11 +31,11 @@ from pathlib import Path
 
 from infra import cli
 from infra.errors import UserError
-from models.web import wsgi_server
-from models.web.access_log import AccessLog
-from models.web.app import MAX_CONFIG_BYTES, create_app
-from models.web.guard import is_loopback, parse_allowed_host, served_hosts
-from models.web.jobs import DEFAULT_MAX_QUEUED, JobQueue
+from models.serve import wsgi_server
+from models.serve.access_log import AccessLog
+from models.serve.app import MAX_CONFIG_BYTES, create_app
+from models.serve.guard import is_loopback, parse_allowed_host, served_hosts
+from models.serve.jobs import DEFAULT_MAX_QUEUED, JobQueue
 
 DEFAULT_DATA_ROOT = Path("data")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -183,6 +184,3 @@ def main(argv=None) -> int:
     print("models.serve: stopped", file=sys.stderr)
     return cli.EXIT_INTERRUPTED
 
-
-if __name__ == "__main__":
-    cli.run(main)

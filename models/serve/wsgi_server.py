@@ -19,7 +19,7 @@ from waitress.parser import HTTPRequestParser
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher
 
-from models.web.guard import SECURITY_HEADERS
+from models.serve.guard import SECURITY_HEADERS
 
 DEFAULT_THREADS = 4
 DEFAULT_CONNECTION_LIMIT = 500

@@ -10,7 +10,7 @@ Routes (every answer to bad input is a 4xx JSON ``{"error", "status", "allowed"?
 - ``GET|POST /api/jobs``, ``GET|DELETE /api/jobs/ID`` training jobs;
 - ``GET /api/runs/NAME/samples/FILE`` a run's sample grids (what a job's ``sample_url`` points at).
 
-Before any route, :mod:`models.web.guard` checks the Host, the origin of changes and their JSON content
+Before any route, :mod:`models.serve.guard` checks the Host, the origin of changes and their JSON content
 type, and adds the security headers. No answer names a folder of the server's by its absolute path: the runs
 folder and the data root are written as paths relative to them.
 """
@@ -31,10 +31,10 @@ from flask import Flask, Response, jsonify, render_template, request, send_file,
 
 from models import run_folder
 from models.images import image_grid, png_bytes
-from models.web import configs, guard, params
-from models.web.errors import ApiError, register_error_handlers
-from models.web.jobs import Job, JobQueue
-from models.web.registry import RunRegistry
+from models.serve import configs, guard, params
+from models.serve.errors import ApiError, register_error_handlers
+from models.serve.jobs import Job, JobQueue
+from models.serve.registry import RunRegistry
 
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_CONFIG_DEPTH = 32  # a config nests four deep (generator.optimizer.learning_rate); far more is an attack
@@ -88,7 +88,7 @@ def path_hider(folders: dict[Path, str]):
 
 def create_app(runs_dir: Path, data_root: Path, token: str | None = None, jobs: JobQueue | None = None,
                allowed_hosts: guard.AllowedHosts = guard.LOOPBACK_ANY_PORT) -> Flask:
-    """The app; ``allowed_hosts`` are the Host values it answers (see models.web.guard)."""
+    """The app; ``allowed_hosts`` are the Host values it answers (see models.serve.guard)."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONFIG_BYTES
     app.json.sort_keys = False

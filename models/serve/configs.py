@@ -13,7 +13,7 @@ from pathlib import Path
 from infra.errors import UserError
 from infra.storage import is_s3_url
 from models.data import NAMED_DATASETS
-from models.web.errors import ApiError
+from models.serve.errors import ApiError
 from preprocessing.dataset import shard_names
 
 

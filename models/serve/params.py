@@ -6,7 +6,7 @@ import secrets
 from typing import Mapping
 
 from models.config.limits import MAX_SEED
-from models.web.errors import ApiError
+from models.serve.errors import ApiError
 
 MAX_SAMPLES = 256
 FORMATS = ("png", "zip", "svg")

@@ -19,7 +19,7 @@ import numpy as np
 from infra.errors import UserError
 from infra.storage import is_s3_url
 from models import run_folder
-from models.web.errors import ApiError
+from models.serve.errors import ApiError
 
 SUMMARY_KEYS = ("latent_dim", "loss", "batch_size", "steps", "epochs", "metric_evaluate", "backend", "seed")
 # What a loaded generator is made of: a change to one of these means loading it again.

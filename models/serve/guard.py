@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 
-from models.web.errors import ApiError
+from models.serve.errors import ApiError
 
 MUTATING_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 JSON_TYPE = "application/json"

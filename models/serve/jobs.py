@@ -7,7 +7,7 @@ with ``python -m models.train --resume``. The posted config and the trainer's ou
 runs in ``<runs>/.jobs/`` (a hidden folder the run listing skips) and removed when the job is cancelled. At
 most ``max_queued`` jobs wait at a time; one more is refused with 429. Jobs live as long as the server does,
 and never longer: each trainer runs in a process group of its own, which closing the queue stops, and
-which the kernel stops should the server die without closing it (see models.web.job_process).
+which the kernel stops should the server die without closing it (see models.serve.job_process).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from infra.atomic import write_json
 from models import run_folder
-from models.web.errors import ApiError
+from models.serve.errors import ApiError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENDED = ("finished", "interrupted", "failed", "cancelled")
@@ -56,7 +56,7 @@ class Job:
 
 
 def trainer_command(job: Job) -> list[str]:
-    return [sys.executable, "-m", "models.web.job_process", str(os.getpid()), "--config", str(job.config_path),
+    return [sys.executable, "-m", "models.serve.job_process", str(os.getpid()), "--config", str(job.config_path),
             "--name", job.id, "--runs-dir", str(job.run_dir.parent), "--no-progress"]
 
 

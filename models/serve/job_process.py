@@ -1,6 +1,6 @@
 """Run ``models.train`` as a server's job, bound to the server's life:
 
-    python -m models.web.job_process SERVER_PID [models.train arguments...]
+    python -m models.serve.job_process SERVER_PID [models.train arguments...]
 
 The server stops its job itself when it is stopped (SIGTERM, Ctrl-C); this is the backstop for a server
 that cannot (SIGKILL, a crash). On Linux the kernel is asked (prctl PR_SET_PDEATHSIG) to send the trainer
@@ -26,7 +26,7 @@ def stop_with_parent(parent_pid: int) -> None:
         if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     if os.getppid() != parent_pid:
-        sys.exit(f"models.web.job_process: the server (process {parent_pid}) is gone; not training")
+        sys.exit(f"models.serve.job_process: the server (process {parent_pid}) is gone; not training")
 
 
 def main() -> None:

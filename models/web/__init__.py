@@ -1,1 +1,0 @@
-"""The HTTP side of LogoGAN: generate from finished runs, train new ones, and a gallery page (models.serve)."""
