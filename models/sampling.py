@@ -1,10 +1,11 @@
 """Generator inputs and outputs: noise and labels in, uint8 images out."""
 from __future__ import annotations
 
-import keras
 import numpy as np
 from keras import ops
 
+from models.backends import compiled_batch_norm_update
+from models.backends.batch_norm import batch_norm_layers
 from models.images import to_uint8
 
 
@@ -24,24 +25,32 @@ def generate_uint8(generator, random_latent_vectors: np.ndarray, labels: np.ndar
     return np.concatenate(chunks)
 
 
+class StandingStatistics:
+    """Sets every batch-norm layer's moving mean and variance of ``generator`` to their average over training-mode
+    batches ("standing statistics"), one compiled call per batch, compiled at the first recompute and kept."""
+
+    def __init__(self, generator):
+        self.generator = generator
+        self.layer_count = len(batch_norm_layers(generator))
+        self._update = None
+
+    def recompute(self, random_latent_vectors: np.ndarray, labels: np.ndarray | None, batches: int) -> int:
+        """Average over ``batches`` batches of these inputs; returns how many layers were reset. The layers'
+        momentum is theirs again afterwards."""
+        if not self.layer_count:
+            return 0
+        if self._update is None:
+            self._update = compiled_batch_norm_update(self.generator)
+        for index, (noise, chunk_labels) in enumerate(_chunks(random_latent_vectors, labels, batches)):
+            # momentum index / (index + 1): a running mean over the batches seen so far
+            self._update([noise] if chunk_labels is None else [noise, chunk_labels], index / (index + 1))
+        return self.layer_count
+
+
 def recompute_batch_norm_statistics(generator, random_latent_vectors: np.ndarray, labels: np.ndarray | None,
                                     batches: int) -> int:
-    """Set every batch-norm layer's moving mean and variance to their average over ``batches`` training-mode
-    batches of ``generator`` on these inputs ("standing statistics"); returns how many layers were reset.
-    Only those statistics change: the layers' momentum is restored afterwards."""
-    norms = [layer for layer in generator.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    if not norms:
-        return 0
-    momenta = [layer.momentum for layer in norms]
-    try:
-        for index, (noise, chunk_labels) in enumerate(_chunks(random_latent_vectors, labels, batches)):
-            for layer in norms:
-                layer.momentum = index / (index + 1)  # a running mean over the batches seen so far
-            generator([noise] if chunk_labels is None else [noise, chunk_labels], training=True)
-    finally:
-        for layer, momentum in zip(norms, momenta):
-            layer.momentum = momentum
-    return len(norms)
+    """:meth:`StandingStatistics.recompute` once (compiling it); keep a :class:`StandingStatistics` to repeat."""
+    return StandingStatistics(generator).recompute(random_latent_vectors, labels, batches)
 
 
 def _chunks(random_latent_vectors, labels, batches):

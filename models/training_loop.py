@@ -39,7 +39,7 @@ from models.networks.spectral import count_spectral_layers, normalize_spectral_k
 from models.outputs import RunOutputs
 from models.run_folder import GENERATOR_FILE, unlock_run_folder
 from models.sample_health import MAX_IMAGES, SampleHealth, small_dataset_hint
-from models.sampling import generate_uint8, latent_vectors, recompute_batch_norm_statistics
+from models.sampling import StandingStatistics, generate_uint8, latent_vectors
 from models.step_inputs import EMA_STATISTICS_NOISE, EVAL_NOISE, SAMPLE_NOISE, DataOrder, StepInputs
 
 EMA_STATISTICS_BATCHES = 16
@@ -138,6 +138,7 @@ class Trainer:
         self.shown_generator = self._inference_copy(self.trained_generator)
         self._synced_step = None
         self._grid_generator = None  # the shown generator compiled for the grids, made at the first grid
+        self._ema_statistics = None  # the EMA generator's batch-norm recompute, made at the first sync
         self.training_state = {name: keras.Variable(value, dtype="float32", trainable=False, name=name)
                                for name, value in self.gan.initial_state().items()}
         self.variable_groups = {
@@ -381,8 +382,10 @@ class Trainer:
             rng = np.random.default_rng([self.config["seed"], EMA_STATISTICS_NOISE, step])
             count = EMA_STATISTICS_BATCHES * self.config["batch_size"]
             labels = rng.integers(0, self.num_classes, count) if self.gan.generator_conditional else None
-            recompute_batch_norm_statistics(self.generator_ema, latent_vectors(rng, count, self.config["latent_dim"]),
-                                            labels, batches=EMA_STATISTICS_BATCHES)
+            if self._ema_statistics is None:
+                self._ema_statistics = StandingStatistics(self.generator_ema)  # compiled once, at the first sync
+            self._ema_statistics.recompute(latent_vectors(rng, count, self.config["latent_dim"]), labels,
+                                           batches=EMA_STATISTICS_BATCHES)
         if self.shown_generator is not self.trained_generator:
             for shown, trained in zip(self.shown_generator.variables, self.trained_generator.variables):
                 shown.assign(trained)

@@ -76,6 +76,13 @@ class Backend(Protocol):
         """``model`` in inference mode as one compiled call, ``call(inputs, training=False)``, reading the model's
         current weights at each call (no retrace when they change)."""
 
+    def compiled_batch_norm_update(self, model) -> Callable:
+        """``model`` in training mode as one compiled call, ``update(inputs, momentum)``, that leaves the Keras
+        variables as the eager ``model(inputs, training=True)`` would (the batch-norm layers' moving statistics, any
+        other state), every batch-norm layer of ``model`` averaging with ``momentum`` in place of its own. The
+        momentum is an argument of the program: a new value compiles nothing; so are the weights, read at each
+        call."""
+
     def trains_statelessly(self) -> bool:
         """Whether the step runs the models statelessly, so that what a layer stores as a side effect of a training
         call (a spectrally normalized kernel) is not stored in the Keras variables."""

@@ -17,6 +17,7 @@ import numpy as np
 from keras import StatelessScope
 
 from models import losses
+from models.backends.batch_norm import batch_norm_layers, momentum_replaced
 from models.backends.jax_runtime import (  # noqa: F401  (the Backend interface's runtime members)
     accelerator_present, describe_devices, device_memory_bytes, is_lost_process_error, keep_compiled_programs,
     process_count, process_index, seed_everything, share_from_first_process, start_distributed, training_devices)
@@ -111,6 +112,26 @@ def compiled_inference(model):
                         [v.value for v in model.non_trainable_variables], inputs)
 
     return call
+
+
+def compiled_batch_norm_update(model):
+    # The weights and the momentum are arguments; the new non-trainable values come back and are assigned, as
+    # the eager call would have.
+    norms = batch_norm_layers(model)
+
+    def new_state(trainable, non_trainable, inputs, momentum):
+        with momentum_replaced(norms, momentum):
+            return model.stateless_call(trainable, non_trainable, inputs, training=True)[1]
+
+    compiled = jax.jit(new_state)
+
+    def update(inputs, momentum):
+        values = compiled([v.value for v in model.trainable_variables],
+                          [v.value for v in model.non_trainable_variables], inputs, jnp.float32(momentum))
+        for variable, value in zip(model.non_trainable_variables, values):
+            variable.assign(value)
+
+    return update
 
 
 class StatelessNets:

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from infra.errors import UserError
 from models import losses
+from models.backends.batch_norm import batch_norm_layers, momentum_replaced
 
 INT32_SPAN = 2**31
 
@@ -72,6 +73,19 @@ def compiled_inference(model):
     # A graph that captures the variables themselves, so each call reads their current values.
     compiled = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
     return lambda inputs, training=False: compiled(inputs)
+
+
+def compiled_batch_norm_update(model):
+    # A graph that assigns the variables it captures, as the eager call does; the momentum is a float32 tensor
+    # argument, so each value reuses the one trace.
+    norms = batch_norm_layers(model)
+
+    def update_state(inputs, momentum):
+        with momentum_replaced(norms, momentum):
+            model(inputs, training=True)
+
+    compiled = tf.function(update_state, reduce_retracing=True)
+    return lambda inputs, momentum: compiled(inputs, tf.constant(momentum, tf.float32))
 
 
 def training_devices(requested):

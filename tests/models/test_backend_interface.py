@@ -37,8 +37,8 @@ def incompatibility(declared, implemented) -> str | None:
 
 def test_the_interface_lists_every_member_the_trainer_uses():
     assert set(interface.BACKEND_MEMBERS) == {
-        "make_train_step", "fused", "compiled_inference", "trains_statelessly", "training_devices",
-        "describe_devices", "accelerator_present", "device_memory_bytes", "start_distributed", "process_index",
+        "make_train_step", "fused", "compiled_inference", "compiled_batch_norm_update", "trains_statelessly",
+        "training_devices", "describe_devices", "accelerator_present", "device_memory_bytes", "start_distributed", "process_index",
         "process_count", "is_lost_process_error", "share_from_first_process", "keep_compiled_programs",
         "seed_everything"}
 
