@@ -9,6 +9,10 @@ CPU_STEPS=2000
 DEFAULT_DATA=data/simple_icons_56.npz
 DEFAULT_CONFIG=logos_shapes
 DEFAULT_SYNC_MINUTES=10
+# A new run on a GPU spaces sample grids and checkpoints by minutes of training, not by the config's step
+# intervals (set for a CPU's step rate, they would stop a GPU's fused calls every few seconds).
+GPU_SAMPLE_MINUTES=2
+GPU_CHECKPOINT_MINUTES=10
 # Variables a tmux session gets from this shell even when its tmux server started earlier.
 TMUX_ENVIRONMENT="AWS_PROFILE AWS_DEFAULT_REGION AWS_REGION AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID \
 AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE \
@@ -30,7 +34,12 @@ On a machine without a working nvidia-smi it trains $CPU_STEPS steps (CPU_STEPS 
 unless --steps is given. With a GPU (nvidia-smi -L works) it also installs requirements-gpu.txt (the CUDA
 builds of TensorFlow and JAX; first time only), checks that the chosen backend sees the GPU (python -m
 infra.device_check; if it does not, one line says so and the script stops with status 2 instead of training
-on the CPU), prints the device that backend sees, and runs the config's full schedule.
+on the CPU), prints the device that backend sees, and runs the config's full schedule. A new run on a GPU
+writes a sample grid every $GPU_SAMPLE_MINUTES and a checkpoint every $GPU_CHECKPOINT_MINUTES minutes of training
+(models.train --set sample_minutes=$GPU_SAMPLE_MINUTES --set checkpoint_minutes=$GPU_CHECKPOINT_MINUTES) in place
+of the config's step intervals, which suit a CPU's step rate, unless the config sets sample_minutes or
+checkpoint_minutes itself (GPU_SAMPLE_MINUTES and GPU_CHECKPOINT_MINUTES at the top of this script); a
+resumed run keeps the spacing it started with.
 
 Options (each has an environment variable, as in the logo walkthrough; a flag wins):
   --data PATH|s3://..  dataset: a .npz file, an s3:// URL (pulled into data/), a folder of images
@@ -231,6 +240,9 @@ fi
 json_field() { # FILE KEY: the value of KEY in a JSON file, empty when either is missing
   "$python" -c 'import json, sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$1" "$2" 2>/dev/null
 }
+json_has() { # FILE KEY: whether a JSON file has KEY (null included); false when it cannot be read
+  "$python" -c 'import json, sys; sys.exit(sys.argv[2] not in json.load(open(sys.argv[1])))' "$1" "$2" 2>/dev/null
+}
 run_state=$(json_field "$run_dir/status.json" state) || run_state=
 if [ "$run_state" = finished ]; then
   echo "Run $run_name is already finished."
@@ -253,6 +265,12 @@ if [ "$gpu" = 1 ]; then
   # Its one line already says what is wrong when the backend does not see the GPU.
   device=$("$python" -m infra.device_check --backend "$backend") || exit $?
   echo "$device; schedule: ${steps:-all} steps of $config_file"
+  # A resumed run keeps the spacing its config.json saved; a config that sets either key keeps its own.
+  if [[ ${train[*]} == *" --config "* ]] && ! json_has "$config_file" sample_minutes &&
+    ! json_has "$config_file" checkpoint_minutes; then
+    train+=(--set "sample_minutes=$GPU_SAMPLE_MINUTES" --set "checkpoint_minutes=$GPU_CHECKPOINT_MINUTES")
+    echo "Sample grids every $GPU_SAMPLE_MINUTES min, checkpoints every $GPU_CHECKPOINT_MINUTES min of training"
+  fi
 else
   steps=${steps:-$CPU_STEPS}
   echo "Device: CPU (no working nvidia-smi); schedule: $steps steps"

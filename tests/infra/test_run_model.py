@@ -304,3 +304,45 @@ def test_a_folder_of_images_given_as_xtrain_is_built_cached_and_trained_on(proje
     assert built.startswith("data: built 4 images from ") and f"{logos} into {cache}/my_logos-56px-" in built
     config = json.loads((project / "runs" / "tiny_folder" / "config.json").read_text())
     assert config["data_path"] == str(logos) and config["image_shape"] == [56, 56, 3]
+
+
+@pytest.fixture
+def recording_with_a_gpu(project, tmp_path) -> dict:
+    """As ``recording``, with infra.device_check recorded too: it passes, as on a machine whose backend sees
+    the GPU that the stubbed nvidia-smi lists."""
+    (project / ".venv").unlink()
+    log = tmp_path / "calls.jsonl"
+    recording_venv(project / ".venv", log, modules=("pip", "models.train", "preprocessing.s3", "infra.device_check"))
+    return {"project": project, "log": log}
+
+
+@pytest.mark.parametrize(
+    ("nvidia_smi", "config_keys", "expected"),
+    [
+        (GPU_NVIDIA_SMI, {}, ["--set", "sample_minutes=2", "--set", "checkpoint_minutes=10", "--backend", "jax"]),
+        (BROKEN_NVIDIA_SMI, {}, ["--backend", "tensorflow", "--steps", "2000"]),  # the config's step intervals
+        (GPU_NVIDIA_SMI, {"checkpoint_minutes": 30}, ["--backend", "jax"]),  # the config's own spacing wins
+    ],
+)
+def test_a_new_run_on_a_gpu_spaces_grids_and_checkpoints_by_minutes(recording_with_a_gpu, tiny, tmp_path,
+                                                                     nvidia_smi, config_keys, expected):
+    config = tmp_path / "spaced.json"
+    config.write_text(json.dumps({**TINY_CONFIG, **config_keys}))
+    result = run_model(recording_with_a_gpu["project"], machine_env(tmp_path, nvidia_smi),
+                       "--config", str(config), "--data", str(tiny["dataset"]), "--date", "m")
+    assert result.returncode == 0, result.stderr
+    [train] = recorded(recording_with_a_gpu["log"], "models.train")
+    assert train == ["--config", str(config), "--data", str(tiny["dataset"]), "--name", "spaced_m",
+                     "--runs-dir", "runs", *expected]  # fmt: skip
+    said = "Sample grids every 2 min, checkpoints every 10 min of training"
+    assert (said in result.stdout) == ("--set" in expected)
+
+
+def test_a_resumed_run_on_a_gpu_keeps_the_spacing_it_started_with(recording_with_a_gpu, tmp_path):
+    run_dir = recording_with_a_gpu["project"] / "runs" / "logos_shapes_old"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({"backend": "jax"}))
+    result = run_model(recording_with_a_gpu["project"], machine_env(tmp_path, GPU_NVIDIA_SMI), "--date", "old")
+    assert result.returncode == 0, result.stderr
+    assert recorded(recording_with_a_gpu["log"], "models.train") == [["--resume", "runs/logos_shapes_old",
+                                                                      "--backend", "jax"]]
