@@ -67,10 +67,11 @@ class RunOutputs:
         """The grid as samples/step_XXXXXX.png (atomic, not fsynced: a grid is a view of the run, which its
         checkpoints keep durably) and in TensorBoard."""
         path = self.samples_dir / f"step_{step:06d}.png"
+        encoded = png_bytes(grid)  # once for both: a grid's PNG takes longer to encode than the step it follows
         with atomic_write(path, durable=False) as handle:
-            handle.write(png_bytes(grid))
+            handle.write(encoded)
         if self._events is not None:
-            self._events.image("samples", step, grid)
+            self._events.image("samples", step, grid, png=encoded)
             self._events.flush()
         return path
 

@@ -44,13 +44,13 @@ class EventWriter:
                                              for name, value in values.items()])
         self._write(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
 
-    def image(self, tag: str, step: int, image: np.ndarray) -> None:
-        """A (H, W, C) uint8 image with 1, 3 or 4 channels, stored as PNG."""
+    def image(self, tag: str, step: int, image: np.ndarray, png: bytes | None = None) -> None:
+        """A (H, W, C) uint8 image with 1, 3 or 4 channels, stored as PNG (``png``: its PNG already encoded)."""
         height, width, channels = image.shape
         if image.dtype != np.uint8 or channels not in COLORSPACES:
             raise ValueError(f"image must be (H, W, 1|3|4) uint8; got {image.shape} {image.dtype}")
         encoded = summary_pb2.Summary.Image(height=height, width=width, colorspace=COLORSPACES[channels],
-                                            encoded_image_string=png_bytes(image))
+                                            encoded_image_string=png or png_bytes(image))
         summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, image=encoded)])
         self._write(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
 

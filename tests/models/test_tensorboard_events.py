@@ -137,3 +137,24 @@ def run_module_script(script: str, *args: str) -> subprocess.CompletedProcess:
     """Run ``script`` in a fresh Python on the JAX backend, where the project imports as in a real run."""
     return subprocess.run([sys.executable, "-c", script, *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
                           timeout=240, env=subprocess_env(KERAS_BACKEND="jax"))
+
+
+def test_a_sample_grid_is_encoded_once_for_its_file_and_tensorboard(tmp_path, monkeypatch):
+    from models import images, outputs, tensorboard_events
+
+    encodings = []
+
+    def counted(image):
+        encodings.append(image.shape)
+        return images.png_bytes(image)
+
+    monkeypatch.setattr(outputs, "png_bytes", counted)
+    monkeypatch.setattr(tensorboard_events, "png_bytes", counted)
+    run = RunOutputs(tmp_path, tensorboard=True)
+    grid = np.random.default_rng(1).integers(0, 256, (12, 8, 3), dtype=np.uint8)
+    path = run.save_samples(7, grid)
+    run.close()
+    assert encodings == [(12, 8, 3)]
+    (image,) = read_events(tmp_path / "tensorboard").Images("samples")
+    assert image.step == 7 and image.encoded_image_string == path.read_bytes()
+    np.testing.assert_array_equal(np.asarray(Image.open(path)), grid)
