@@ -28,6 +28,7 @@ PARAMETERS = ("centre_x", "centre_y", "half_width", "half_height", "direction_x"
               "thickness", "off", "add", "carve")
 CENTRE_RANGE = 0.8  # centres stay this far from the middle: a part pushed off the canvas would get no gradient
 MIN_HALF_SIZE = 0.04  # of the canvas' half-size: about a pixel at 56 px, so no part vanishes without a gradient
+MIN_MARK_SHARE = 0.01  # a mark on less of the canvas reads as a blank tile; see ShapeRenderer.call's floor
 
 
 def generator_body(x, opts: dict, image_shape: tuple, feature_maps):
@@ -107,6 +108,7 @@ class ShapeRenderer(layers.Layer):
         # About 25 elementwise ops per pixel and part, forward and back: fused, each pass reads and writes the
         # pixels once instead of once per op (docs/speed.md, "Figures quoted from code comments").
         self._render = fused(self.draw_op_by_op)
+        self._render_floored = fused(self.draw_floored_op_by_op)
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width, "edge_px": self.edge_px}
@@ -115,10 +117,28 @@ class ShapeRenderer(layers.Layer):
         return (input_shape[0], self.height, self.width, 2)
 
     def call(self, raw):
-        return self._render(ops.cast(raw, "float32"))
+        raw = ops.cast(raw, "float32")
+        log_weights = self._render(raw)
+        # A floor under the mark: an image whose parts' modes leave (almost) nothing, every part off or carving or
+        # the carving parts covering the adding ones, gives no gradient (nothing to move) and so stays blank for
+        # good; it is drawn again with the part most inclined to add added and kept from carving. Only batches
+        # with such an image pay for the second rendering, and the others train exactly as without the floor.
+        empty = ops.mean(ops.exp(log_weights[..., 1]), axis=(1, 2)) < MIN_MARK_SHARE  # (B,)
+        return ops.cond(ops.any(empty), lambda: ops.where(ops.reshape(empty, (-1, 1, 1, 1)),
+                                                          self._render_floored(raw), log_weights),
+                        lambda: log_weights)
 
     def draw_op_by_op(self, raw):
-        """The rendering as separate ops; call() runs it fused (models.backends.fused), with the same result."""
+        """The rendering as separate ops; call() runs it fused (models.backends.fused), with the same result for
+        every image its floor leaves alone."""
+        return self._draw(raw, floor=False)
+
+    def draw_floored_op_by_op(self, raw):
+        """The rendering with the part most inclined to add (the highest softmax weight on "add") added, whatever
+        its own mode, and left uncarved."""
+        return self._draw(raw, floor=True)
+
+    def _draw(self, raw, floor: bool):
         pixel = 2.0 / max(self.height, self.width)  # canvas units per pixel
         rows = (ops.arange(self.height, dtype="float32") - (self.height - 1) / 2.0) * pixel
         columns = (ops.arange(self.width, dtype="float32") - (self.width - 1) / 2.0) * pixel
@@ -142,8 +162,18 @@ class ShapeRenderer(layers.Layer):
         # Each primitive is off, adds or carves: chosen outright in the forward pass (a translucent part would be
         # a colour no logo has), with the softmax's gradient (straight-through), so a part can change its mode.
         soft = ops.softmax(ops.stack([p["off"], p["add"], p["carve"]], axis=-1), axis=-1)
-        modes = soft + ops.stop_gradient(ops.one_hot(ops.argmax(soft, axis=-1), 3, dtype="float32") - soft)
-        drawn = 1.0 - ops.prod(1.0 - modes[..., 1] * coverage, axis=-1)
+        chosen = ops.one_hot(ops.argmax(soft, axis=-1), 3, dtype="float32")
+        if floor:
+            lead = ops.one_hot(ops.argmax(soft[..., 1], axis=-1), soft.shape[-2], dtype="float32")  # (B, 1, 1, K)
+            chosen = chosen + ops.expand_dims(lead, -1) * (ops.convert_to_tensor([0.0, 1.0, 0.0]) - chosen)
+        modes = soft + ops.stop_gradient(chosen - soft)
+        adding = modes[..., 1] * coverage
+        if floor:
+            kept, adding = ops.sum(lead * adding, axis=-1), adding * (1.0 - lead)
+        drawn = 1.0 - ops.prod(1.0 - adding, axis=-1)
         carved = 1.0 - ops.prod(1.0 - modes[..., 2] * coverage, axis=-1)
-        mark = ops.expand_dims(drawn * (1.0 - carved), -1)
+        mark = drawn * (1.0 - carved)
+        if floor:
+            mark = mark + kept * (1.0 - mark)  # the lead part on top of what the others leave
+        mark = ops.expand_dims(mark, -1)
         return ops.concatenate([ops.log(1.0 - mark + 1e-6), ops.log(mark + 1e-6)], axis=-1)

@@ -1,20 +1,26 @@
 """palette_background 'auto': the default logo preset fixes the canvas colour that the data shares, and learns it
-per image when the logos lie on tiles of many colours, so a folder of mixed logos trains without blank samples."""
+per image when the logos lie on tiles of many colours; with the shapes renderer's floor under the mark (an image
+whose parts leave nothing draws the part most inclined to add), a folder of mixed logos trains without blank
+samples."""
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
 from models.data import shared_background
+from models.networks.shapes import MIN_MARK_SHARE, PARAMETERS, ShapeRenderer
+from models.sample_health import blank_share
 from tests.models.helpers import run_module
+from tests.models.test_shapes import at, primitive
+from tests.models.test_shapes import mark as rendered
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-BLANK_SPREAD = 4.0  # pixel standard deviation (of 255 levels) under which a sample shows nothing
 
 
 def default_preset() -> Path:
@@ -80,8 +86,9 @@ def test_the_default_preset_trains_on_a_mixed_folder_without_blank_samples(tmp_p
     generated = run_module("models.generate", "--run", str(tmp_path / "runs" / "mixed"), "--n", "64", "--seed", "0",
                            "--out", str(tmp_path / "samples"), **env)
     assert generated.returncode == 0, generated.stderr[-2000:]
-    spreads = [np.asarray(Image.open(path), "float32").std() for path in sorted((tmp_path / "samples").iterdir())]
-    assert len(spreads) == 64 and sum(spread < BLANK_SPREAD for spread in spreads) <= 3  # at most 5% blank
+    samples = np.stack([np.asarray(Image.open(path)) for path in sorted((tmp_path / "samples").iterdir())])
+    assert samples.shape == (64, 56, 56, 3)
+    assert blank_share(samples) == 0.0
 
 
 def test_logos_on_white_keep_a_fixed_white_canvas(tmp_path):
@@ -96,3 +103,45 @@ def test_logos_on_white_keep_a_fixed_white_canvas(tmp_path):
     assert "palette_background auto: #ffffff (100% of the images lie on it)" in trained.stderr
     config = json.loads((tmp_path / "runs" / "white" / "config.json").read_text())
     assert config["generator"]["palette_background"] == "#ffffff"
+
+
+def leaning_to_add(values: list[float]) -> list[float]:
+    """``values`` (a primitive whose mode is not add) with the highest weight on "add" of the scene's parts."""
+    values = list(values)
+    values[PARAMETERS.index("add")] = 4.0
+    return values
+
+
+def test_parts_that_leave_no_mark_draw_the_one_most_inclined_to_add_uncarved():
+    away = primitive(centre=(-0.4, -0.3), half=(0.25, 0.25), mode="carve")
+    leaning = leaning_to_add(primitive(centre=(0.4, 0.3), half=(0.25, 0.25), mode="carve"))
+    every_part_carves = rendered(away, leaning)
+    assert at(every_part_carves, 0.4, 0.3) > 0.99 and at(every_part_carves, -0.4, -0.3) < 0.01
+    assert every_part_carves.sum() == pytest.approx(np.pi * (0.25 * 28) ** 2, rel=0.03)  # the leaning disc
+    assert rendered(primitive(mode="off")).max() > 0.99  # a lone part that is off
+
+    adding, covering = primitive(half=(0.3, 0.3)), primitive(half=(0.7, 0.7), mode="carve")
+    carved_away = rendered(adding, covering)
+    assert at(carved_away, 0, 0) > 0.99 and at(carved_away, 0.5, 0) < 0.01 and carved_away.sum() > 200
+
+    # A mark of more than MIN_MARK_SHARE of the canvas is drawn as its parts' modes say: a hole stays a hole.
+    ring = rendered(primitive(half=(0.6, 0.6)), primitive(half=(0.3, 0.3), mode="carve"))
+    assert ring.mean() > MIN_MARK_SHARE and at(ring, 0, 0) < 0.01 and at(ring, 0.45, 0) > 0.99
+
+
+def test_an_image_left_empty_gets_a_gradient_that_moves_its_floor_part():
+    """Without the floor nothing is drawn, so no parameter has a gradient and the image stays blank for good."""
+    import tensorflow as tf
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the gradient is taken with TensorFlow's tape")
+    scene = [primitive(centre=(-0.4, 0.0), half=(0.2, 0.2), mode="carve"),
+             leaning_to_add(primitive(centre=(0.3, 0.0), half=(0.2, 0.2), mode="off"))]
+    raw = tf.Variable(np.array([scene], dtype="float32"))
+    columns = tf.reshape(tf.range(56, dtype=tf.float32), (1, 1, 56))
+    with tf.GradientTape() as tape:
+        share = tf.nn.softmax(ShapeRenderer(56, 56)(raw), axis=-1)[..., 1]
+        loss = -tf.reduce_sum(share * columns)  # wants the mark further right
+    gradient = tape.gradient(loss, raw).numpy()[0]
+    assert gradient[1, PARAMETERS.index("centre_x")] < -1.0
+    assert gradient[1, PARAMETERS.index("add")] < 0.0  # more mark: the leaning part's "add" grows
