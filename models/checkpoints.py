@@ -23,13 +23,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from infra.atomic import atomic_write, write_json
 from infra.errors import UserError
+from models import background_writer
 from models.run_folder import CHECKPOINTS_DIR
 
 VARIABLES_FILE = "variables.npz"
@@ -78,7 +78,7 @@ def snapshot(variable_groups: dict[str, list]) -> dict[str, np.ndarray]:
     return arrays
 
 
-class BackgroundWriter:
+class BackgroundWriter(background_writer.BackgroundWriter):
     """Writes checkpoints in a thread while training goes on, one at a time, in the order they were asked for.
 
     :meth:`save` takes the values on the host (and refuses non-finite ones) before it returns, waits for the
@@ -87,36 +87,12 @@ class BackgroundWriter:
     reads the checkpoints and before the run ends."""
 
     def __init__(self, checkpoints: "Checkpoints"):
+        super().__init__("checkpoint")
         self.checkpoints = checkpoints
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
 
     def save(self, variable_groups: dict[str, list], info: dict, slot: str = "last") -> None:
         arrays = snapshot(variable_groups)
-        self.wait()
-        self._thread = threading.Thread(target=self._write, args=(arrays, info, slot), name=f"checkpoint-{slot}",
-                                        daemon=True)
-        self._thread.start()
-
-    def _write(self, arrays: dict[str, np.ndarray], info: dict, slot: str) -> None:
-        try:
-            self.checkpoints.write(arrays, info, slot)
-        except BaseException as error:  # raised again in the training thread, which reports it
-            error.checkpoint_step = info.get("step")  # the step whose write failed, for the report
-            self._error = error
-
-    def wait(self) -> None:
-        """Block until the write in flight is on disk; raise its error, if it failed."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        error, self._error = self._error, None
-        if error is not None:
-            raise error
-
-    @property
-    def busy(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        self.submit(lambda: self.checkpoints.write(arrays, info, slot), step=info.get("step"))
 
 
 class Checkpoints:

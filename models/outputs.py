@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from infra.atomic import atomic_write, write_json, write_text
-from models.images import png_bytes
+from models.background_writer import BackgroundWriter
+from models.images import image_grid, png_bytes
 from models.run_folder import METRICS_FILE, SAMPLE_GLOB, SAMPLES_DIR, STATUS_FILE, read_metrics
 from models.tensorboard_events import EventWriter
 
@@ -22,6 +23,8 @@ class RunOutputs:
         self.samples_dir = self.run_dir / SAMPLES_DIR
         self.samples_dir.mkdir(parents=True, exist_ok=True)
         self._events = EventWriter(self.run_dir / "tensorboard") if tensorboard else None
+        # Draws, encodes and writes the grids handed over by save_samples_in_background, one at a time.
+        self._sample_writer = BackgroundWriter("samples")
         self.warnings: list[str] = []
         self._status: dict | None = None
 
@@ -51,10 +54,13 @@ class RunOutputs:
                               self._status["message"], self._status.get("training_seconds"))
 
     def log(self, record: dict) -> None:
-        """Append one line to metrics.jsonl and its numbers to TensorBoard's scalars."""
+        """Append one line to metrics.jsonl and its numbers to TensorBoard's scalars. A grid still being written
+        goes into the event file first, as it would have without the background writer (so the event file is
+        written by one thread at a time, in the same order); its error, if it failed, is raised here."""
         with open(self.run_dir / METRICS_FILE, "a") as handle:
             handle.write(json.dumps(record) + "\n")
         if self._events is not None:
+            self._sample_writer.wait()
             self._events.scalars(record["step"], {name: value for name, value in record.items() if name != "step"})
             self._events.flush()
 
@@ -65,8 +71,12 @@ class RunOutputs:
 
     def save_samples(self, step: int, grid: np.ndarray) -> Path:
         """The grid as samples/step_XXXXXX.png (atomic, not fsynced: a grid is a view of the run, which its
-        checkpoints keep durably) and in TensorBoard."""
-        path = self.samples_dir / f"step_{step:06d}.png"
+        checkpoints keep durably) and in TensorBoard, after the grid being written in the background, if any."""
+        self._sample_writer.wait()
+        return self._write_samples(step, grid)
+
+    def _write_samples(self, step: int, grid: np.ndarray) -> Path:
+        path = self._sample_path(step)
         encoded = png_bytes(grid)  # once for both: a grid's PNG takes longer to encode than the step it follows
         with atomic_write(path, durable=False) as handle:
             handle.write(encoded)
@@ -74,6 +84,25 @@ class RunOutputs:
             self._events.image("samples", step, grid, png=encoded)
             self._events.flush()
         return path
+
+    def save_samples_in_background(self, step: int, images: np.ndarray, columns: int) -> Path:
+        """:meth:`save_samples` of the grid of ``images`` (uint8, the grid's order; the caller does not change
+        them afterwards), drawn, encoded and written in a thread while training goes on. It waits for the grid
+        before it, raising that one's error if its write failed; :meth:`wait_for_writes` waits for this one.
+        Returns the path the grid will have."""
+        self._sample_writer.submit(lambda: self._write_samples(step, image_grid(images, columns=columns)), step=step)
+        return self._sample_path(step)
+
+    def _sample_path(self, step: int) -> Path:
+        return self.samples_dir / f"step_{step:06d}.png"
+
+    def wait_for_writes(self) -> None:
+        """Block until the grid being written is on disk and in TensorBoard; raise its error, if it failed."""
+        self._sample_writer.wait()
+
+    def settle_writes(self) -> None:
+        """Let the grid being written finish, dropping its error: for a run that already ends with another one."""
+        self._sample_writer.settle()
 
     def plot_losses(self) -> Path | None:
         records = [record for record in read_metrics(self.run_dir) if "d_loss" in record]
@@ -113,5 +142,9 @@ class RunOutputs:
         return path
 
     def close(self) -> None:
-        if self._events is not None:
-            self._events.close()
+        """Wait for the grid being written (raising its error, once the event file is closed)."""
+        try:
+            self._sample_writer.wait()
+        finally:
+            if self._events is not None:
+                self._events.close()

@@ -271,7 +271,8 @@ class Trainer:
                     if "samples" in hooks:
                         self._sync(train_step, step)
                         images = self.sample_images()
-                        outputs.save_samples(step, image_grid(images, columns=self.config["sample_columns"]))
+                        # Drawn, encoded and written in a thread: the next call goes on meanwhile.
+                        outputs.save_samples_in_background(step, images, self.config["sample_columns"])
                         self._check_samples(images, step, outputs, progress)
                     if "evaluation" in hooks and evaluator is not None:
                         self._sync(train_step, step)
@@ -293,12 +294,14 @@ class Trainer:
                         self._sync(train_step, step)
                         self._save_checkpoint(step)
                     self.checkpoint_writer.wait()
+                    outputs.wait_for_writes()
                     outputs.write_status("interrupted", step, self.total_steps,
                                          f"stopped by {stop.signal_name}; resume with --resume {self.run_dir}")
                     print(f"\nstopped by {stop.signal_name} at step {step}; checkpoint saved; resume with "
                           f"python -m models.train --resume {self.run_dir}", file=sys.stderr)
                     return 130
             self.checkpoint_writer.wait()
+            outputs.wait_for_writes()  # the last grid, before the progress GIF reads them all
             training_seconds = time.monotonic() - started
             if self.writes:
                 self._finish(outputs)
@@ -306,24 +309,24 @@ class Trainer:
                                  training_seconds=training_seconds)
             return 0
         except TrainingDiverged as error:
-            self._settle_writes()
+            self._settle_writes(outputs)
             message = self._divergence_message(error)
             self._write_failed(outputs, step, message)
             raise UserError(message) from None
         except UserError as error:
-            self._settle_writes()
+            self._settle_writes(outputs)
             self._write_failed(outputs, step, str(error))
             raise
         except OSError as error:
-            self._settle_writes()
+            self._settle_writes(outputs)
             if error.errno not in USER_FIXABLE_WRITE_ERRORS:
                 self._write_failed(outputs, step, internal_error_line(error, step))
                 raise
-            message = self._write_error_message(error, getattr(error, "checkpoint_step", None) or step)
+            message = self._write_error_message(error, getattr(error, "write_step", None) or step)
             self._write_failed(outputs, step, message)
             raise UserError(message) from None
         except Exception as error:
-            self._settle_writes()
+            self._settle_writes(outputs)
             if self.process_count == 1 or not is_lost_process_error(error):
                 self._write_failed(outputs, step, internal_error_line(error, step))
                 raise  # an internal error: its traceback is what a fix needs
@@ -335,7 +338,7 @@ class Trainer:
             self.lost_process = True
             return 1
         finally:
-            self._settle_writes()  # the run's last checkpoint is on disk before the process can exit
+            self._settle_writes(outputs)  # the run's last checkpoint is on disk before the process can exit
             progress.close()
             outputs.close()
 
@@ -353,13 +356,11 @@ class Trainer:
         if logs:
             outputs.write_status("running", through, self.total_steps, durable=durable)
 
-    def _settle_writes(self) -> None:
-        """Let the checkpoint write in flight finish before the run reports how it ended. Its own error, if any,
-        is not raised: the error being handled is the one the run ends with."""
-        try:
-            self.checkpoint_writer.wait()
-        except Exception:
-            pass
+    def _settle_writes(self, outputs) -> None:
+        """Let the checkpoint and grid writes in flight finish before the run reports how it ended. Their own
+        errors, if any, are not raised: the error being handled is the one the run ends with."""
+        self.checkpoint_writer.settle()
+        outputs.settle_writes()
 
     def _agree_with_first_process(self, start_step: int) -> int:
         """With several processes, every one continues from process 0's weights, state and step (the others need
