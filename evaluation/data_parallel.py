@@ -1,11 +1,10 @@
 """The embedding's batches split over this process's devices, with Keras 3's ``keras.distribution``.
 
-With the JAX backend and more than one local device, the Inception weights are replicated on every
-device and each batch is split along its first axis (``DataParallel`` over a 1-D mesh); the batch
-size stays the global one and is rounded up to a multiple of the device count. The mesh holds only
-``jax.local_devices()``, so in a run that spans several processes each one embeds its own images.
-The TensorFlow backend runs the embedding on one device: its ``predict_on_batch`` has no data-parallel
-path short of a ``tf.distribute`` strategy around the whole model, which would change how it is built.
+Where the backend can split a batch over this process's devices (``models.backends.local_device_names``: JAX
+with more than one local device), the Inception weights are replicated on every device and each batch is split
+along its first axis (``DataParallel`` over a 1-D mesh); the batch size stays the global one and is rounded up to
+a multiple of the device count. The mesh holds only this process's devices, so in a run that spans several
+processes each one embeds its own images. Elsewhere the embedding runs on one device.
 """
 from __future__ import annotations
 
@@ -15,16 +14,12 @@ import keras
 
 
 def local_data_parallel() -> keras.distribution.DataParallel | None:
-    """DataParallel over the local devices on JAX when there are several; None means plain one-device calls."""
-    if keras.backend.backend() != "jax":
-        return None
-    import jax
+    """DataParallel over this process's devices when the backend can split a batch over several; None means plain
+    one-device calls."""
+    from models.backends import local_device_names
 
-    devices = jax.local_devices()
-    if len(devices) < 2:
-        return None
-    # Keras names devices "platform:id"; passing names keeps the mesh to this process's own devices.
-    return keras.distribution.DataParallel(devices=[f"{device.platform}:{device.id}" for device in devices])
+    devices = local_device_names()
+    return keras.distribution.DataParallel(devices=devices) if len(devices) > 1 else None
 
 
 def device_count(distribution: keras.distribution.DataParallel | None) -> int:

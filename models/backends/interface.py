@@ -91,6 +91,10 @@ class Backend(Protocol):
         """The devices a run trains on for the config's ``devices`` ("all" or a count), None for the default one;
         a one-line UserError when they are not there."""
 
+    def local_device_names(self) -> list[str]:
+        """This process's own devices as ``keras.distribution`` names ("gpu:0", ...) where Keras can split one
+        batch over them (evaluation's data-parallel embedding); [] where it runs on one device."""
+
     def describe_devices(self, devices: Sequence[Any] | None) -> str:
         """E.g. "4 devices (cpu)", or "8 devices (gpu) in 2 processes"."""
 

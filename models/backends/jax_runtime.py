@@ -28,6 +28,11 @@ def training_devices(requested):
     return available[:requested]
 
 
+def local_device_names() -> list[str]:
+    # Local, not jax.devices(): in a run of several processes each one embeds its own images.
+    return [f"{device.platform}:{device.id}" for device in jax.local_devices()]
+
+
 def describe_devices(devices) -> str:
     if devices is None:
         devices = jax.devices()[:1]

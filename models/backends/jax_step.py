@@ -20,7 +20,7 @@ from models import losses
 from models.backends.batch_norm import batch_norm_layers, momentum_replaced
 from models.backends.jax_runtime import (  # noqa: F401  (the Backend interface's runtime members)
     accelerator_present, describe_devices, device_memory_bytes, is_lost_process_error, keep_compiled_programs,
-    process_count, process_index, seed_everything, share_from_first_process, start_distributed, training_devices)
+    local_device_names, process_count, process_index, seed_everything, share_from_first_process, start_distributed, training_devices)
 
 
 class DataParallel:

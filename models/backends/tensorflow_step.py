@@ -101,6 +101,12 @@ def training_devices(requested):
     return None
 
 
+def local_device_names() -> list[str]:
+    # One device: predict_on_batch has no data-parallel path short of a tf.distribute strategy around the whole
+    # model, which would change how it is built.
+    return []
+
+
 def describe_devices(devices) -> str:
     return "1 device (gpu)" if accelerator_present() else "1 device (cpu)"
 

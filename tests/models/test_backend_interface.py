@@ -38,7 +38,7 @@ def incompatibility(declared, implemented) -> str | None:
 def test_the_interface_lists_every_member_the_trainer_uses():
     assert set(interface.BACKEND_MEMBERS) == {
         "make_train_step", "fused", "compiled_inference", "compiled_batch_norm_update", "trains_statelessly",
-        "training_devices", "describe_devices", "accelerator_present", "device_memory_bytes", "start_distributed", "process_index",
+        "training_devices", "local_device_names", "describe_devices", "accelerator_present", "device_memory_bytes", "start_distributed", "process_index",
         "process_count", "is_lost_process_error", "share_from_first_process", "keep_compiled_programs",
         "seed_everything"}
 
@@ -103,9 +103,11 @@ def backend_imports(path: Path) -> list[str]:
     return found
 
 
-def test_only_models_backends_imports_a_backend_among_models_and_the_training_bench():
-    # bench/bare_steps.py is the training bench's hand-written reference step on each backend, by design.
-    paths = [*sorted((PROJECT_ROOT / "models").rglob("*.py")), PROJECT_ROOT / "bench" / "train_speed.py",
+def test_only_models_backends_imports_a_backend_among_models_evaluation_and_the_training_bench():
+    # bench/bare_steps.py is the training bench's hand-written reference step on each backend, and
+    # infra/device_check.py probes each backend's installation by name, by design.
+    paths = [*sorted((PROJECT_ROOT / "models").rglob("*.py")), *sorted((PROJECT_ROOT / "evaluation").rglob("*.py")),
+             PROJECT_ROOT / "bench" / "train_speed.py",
              PROJECT_ROOT / "bench" / "fid_speed.py"]
     outside = {str(path.relative_to(PROJECT_ROOT)): backend_imports(path) for path in paths
                if "backends" not in path.relative_to(PROJECT_ROOT).parts[:2]}
