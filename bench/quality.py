@@ -109,11 +109,10 @@ def training_minutes(run_dir: Path) -> float:
 
 def score(run_dir: Path, samples: int, inception_weights: str | None) -> dict:
     from evaluation.evaluator import Evaluator
-    from models.evaluate import load_image_source, sample_run
+    from models.evaluate import run_real_images, sample_run
 
     fake, fake_labels, config = sample_run(run_dir, "last", samples, seed=0)
-    real, real_labels, class_names = load_image_source(config["data_path"], "real", config.get("data_dir"),
-                                                       config.get("image_size"))
+    real, real_labels, class_names = run_real_images(config)
     metrics = ["fid", "kid"] + (["class_accuracy"] if fake_labels is not None else [])
     evaluator = Evaluator(real, metrics, real_labels=real_labels, class_names=class_names,
                           inception_weights=inception_weights, progress=False)

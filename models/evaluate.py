@@ -93,6 +93,16 @@ def load_image_source(source: str, role: str, data_dir: str | None = None, image
     return dataset.x, dataset.y, dataset.class_names
 
 
+def run_real_images(config: dict):
+    """(images, labels, class_names): a run's own data as it trained on it, from its config.json (a folder of
+    images is the dataset built from it: SVG and raster files alike, at the run's size)."""
+    from models.data import load_training_data
+
+    size = config.get("image_size") or (config.get("image_shape") or [None])[0]
+    dataset = load_training_data(config["data_path"], config.get("data_dir"), size)
+    return dataset.x, dataset.y, dataset.class_names
+
+
 def sample_run(run_dir: Path, checkpoint: str, count: int | None, seed: int):
     """Images from a run's generator (equal shares per class when conditional) and the run's config."""
     from models.generate import load_generator
@@ -147,12 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.real:
             real, real_labels, class_names = load_image_source(real_source, "real", config.get("data_dir"),
                                                                config.get("image_size"))
-        else:  # the run's own data as it trained on it: a folder of images is the dataset built from it
-            from models.data import load_training_data
-
-            size = config.get("image_size") or (config.get("image_shape") or [None])[0]
-            dataset = load_training_data(real_source, config.get("data_dir"), size)
-            real, real_labels, class_names = dataset.x, dataset.y, dataset.class_names
+        else:
+            real, real_labels, class_names = run_real_images(config)
     elif args.real and args.fake:
         fake, fake_labels, _ = load_image_source(args.fake, "generated")
         real, real_labels, class_names = load_image_source(args.real, "real")

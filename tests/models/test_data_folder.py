@@ -150,3 +150,16 @@ def test_models_train_on_a_folder_without_images_is_one_line(tmp_path):
                         "--runs-dir", str(tmp_path / "runs"), LOGOGAN_CACHE_DIR=str(tmp_path / "cache"))
     assert result.returncode == 2
     assert result.stderr == (f"models.train: error: {tmp_path / 'nothing'}: holds no image files; {DATA_FOLDER_HELP}\n")
+
+
+def test_a_folder_runs_real_images_are_its_build_svgs_included_as_the_quality_bench_scores_them(tmp_path, cache):
+    # bench/quality.py scored a folder run against the folder's raster files only (its SVGs left out, and a
+    # folder of rasters of several sizes refused); it now takes the run's own data as models.evaluate --run does.
+    from models.evaluate import run_real_images
+
+    folder = logo_folder(tmp_path / "mylogos", count=8)
+    real, labels, _ = run_real_images({"data_path": str(folder), "image_shape": [24, 24, 3]})
+    built = load_training_data(str(folder), image_size=24)
+    assert real.shape[1:] == (24, 24, 3) and labels is None
+    np.testing.assert_array_equal(real, built.x)
+    assert len(real) > 4  # more than the folder's 4 PNGs: its SVGs are in
