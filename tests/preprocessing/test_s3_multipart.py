@@ -25,9 +25,12 @@ PARTS = 6
 SMALL_PARTS = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=2)
 
 # `python -m preprocessing.s3` with 5 MiB parts, one at a time, each held back a little so that a test can stop
-# the push while its upload is half done; everything else is the command as shipped.
+# the push while its upload is half done; everything else is the command as shipped. Ctrl-C reaches it as it
+# reaches a command in a terminal's foreground: a suite started as a background job (`./run-tests.sh &`) hands its
+# children SIGINT ignored, and Python then installs no KeyboardInterrupt for it.
 SLOW_PUSH = f"""
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from boto3.s3.transfer import TransferConfig
 from infra import cli, storage
 from preprocessing import s3
