@@ -61,10 +61,11 @@ def border_colour(images):
     return np.median(border, axis=1)
 
 
-def fit(renderer, targets, steps: int, seed: int):
+def fit(renderer, targets, steps: int, seed: int, label: str = "Fitting"):
     """Scenes (N, size) fitted to ``targets`` (N, H, W, C) in the output range; returns the rendered fits."""
     import numpy as np
     import tensorflow as tf
+    from tqdm import tqdm
 
     from models.networks import vector
 
@@ -85,7 +86,7 @@ def fit(renderer, targets, steps: int, seed: int):
         optimizer.apply_gradients(zip(tape.gradient(loss, [geometry, colours]), [geometry, colours]))
         return loss
 
-    for _ in range(steps):
+    for _ in tqdm(range(steps), desc=label, unit="step"):  # all logos at once: a step is one batch of them
         step()
     return renderer(tf.concat([tf.tanh(colours), geometry], axis=1)).numpy()
 
@@ -116,7 +117,8 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     best, best_error = None, None
     for restart in range(args.restarts):
-        fitted = (fit(renderer, targets * 2 - 1, args.steps, args.seed + restart) + 1) / 2
+        fitted = (fit(renderer, targets * 2 - 1, args.steps, args.seed + restart,
+                      f"Fitting {args.count} logos (start {restart + 1} of {args.restarts})") + 1) / 2
         error = np.abs(fitted - targets).mean(axis=(1, 2, 3))
         if best is None:
             best, best_error = fitted, error
