@@ -81,7 +81,7 @@ def _check_combinations(resolved: dict, role: str) -> None:
                         "leave it null")
     if resolved["palette_scale"] > 1 and (resolved["palette"] is None or resolved["architecture"] == "mlp"):
         raise UserError(f"{role}.palette_scale: {resolved['palette_scale']} needs a generator with a palette and "
-                        "architecture conv or resnet; set palette_scale to 1 or add them")
+                        "architecture conv, resnet, shapes or vector; set palette_scale to 1 or add them")
     if resolved["palette_background"] is not None and resolved["palette"] is None:
         raise UserError(f"{role}.palette_background: {resolved['palette_background']!r} needs a generator with a "
                         "palette; set palette (2 or more) or leave palette_background null")
@@ -116,9 +116,6 @@ def _check_vector(resolved: dict, role: str) -> None:
     if resolved["palette"] is None:
         raise UserError("generator.palette: null with architecture 'vector'; the vector generator paints its parts "
                         "from a palette whose entry 0 is the background, so set palette to 2 or more (e.g. 4)")
-    if resolved["palette_scale"] != 1:
-        raise UserError(f"generator.palette_scale: {resolved['palette_scale']} with architecture 'vector'; the "
-                        "vector renderer draws at any size, so set palette_scale to 1")
 
 
 def is_conditional(options: dict) -> bool:

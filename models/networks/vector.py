@@ -108,8 +108,8 @@ def generator_body(x, colours, opts: dict, image_shape: tuple):
     scene = layers.Concatenate(name="vector_scene")([layers.Flatten()(colours), raw])
     value_range = (-1.0, 1.0) if opts["output_activation"] == "tanh" else (0.0, 1.0)
     return VectorRenderer(height, width, list(layout.parts), layout.palette, channels, layout.path_segments,
-                          layout.stroke_segments, opts["curve_samples"], value_range, dtype="float32",
-                          name="vector_renderer")(scene)
+                          layout.stroke_segments, opts["curve_samples"], value_range,
+                          outline_scale=opts["palette_scale"], dtype="float32", name="vector_renderer")(scene)
 
 
 def layout_from_options(opts: dict, channels: int) -> SceneLayout:
@@ -227,13 +227,21 @@ def _stroke_base(layout: SceneLayout) -> np.ndarray:
 @keras.saving.register_keras_serializable(package="logogan")
 class VectorRenderer(layers.Layer):
     """(B, layout.size) flat scenes -> (B, H, W, C) images in the output range, by painter's order over the
-    background (palette entry 0). Any size: :meth:`at_size` gives the same renderer for another canvas."""
+    background (palette entry 0). Any size: :meth:`at_size` gives the same renderer for another canvas.
+
+    With ``outline_scale`` s > 1 the paths' and strokes' signed distances, the renderer's main cost (per pixel,
+    part and edge), are measured on a grid s times coarser and enlarged by linear interpolation before coverage:
+    a signed distance is linear across a straight edge, so edges stay where they are and as sharp; only where
+    the nearest edge changes (corners, the middle of a stroke or of a part thinner than s pixels) does the
+    enlarged distance read long, and thin strokes draw a little thinner. Boxes are measured at every pixel."""
 
     def __init__(self, height: int, width: int, parts: list, palette: int, channels: int, path_segments: int,
-                 stroke_segments: int, curve_samples: int, value_range=(-1.0, 1.0), **kwargs):
+                 stroke_segments: int, curve_samples: int, value_range=(-1.0, 1.0), outline_scale: int = 1,
+                 **kwargs):
         super().__init__(**kwargs)
         self.height, self.width, self.curve_samples = height, width, curve_samples
-        self.value_range = tuple(value_range)
+        self.value_range, self.outline_scale = tuple(value_range), outline_scale
+        self._search_step = 1 if outline_scale > 1 else 2
         self.layout = SceneLayout(tuple(parts), palette, channels, path_segments, stroke_segments)
         self._render = fused(self.draw_op_by_op)
 
@@ -242,7 +250,7 @@ class VectorRenderer(layers.Layer):
         return {**super().get_config(), "height": self.height, "width": self.width, "parts": list(layout.parts),
                 "palette": layout.palette, "channels": layout.channels, "path_segments": layout.path_segments,
                 "stroke_segments": layout.stroke_segments, "curve_samples": self.curve_samples,
-                "value_range": list(self.value_range)}
+                "value_range": list(self.value_range), "outline_scale": self.outline_scale}
 
     def at_size(self, height: int, width: int) -> "VectorRenderer":
         """The same renderer drawing on a height x width canvas (the scene is resolution-free)."""
@@ -259,33 +267,49 @@ class VectorRenderer(layers.Layer):
         """The rendering as separate ops; call() runs it fused (models.backends.fused), with the same result."""
         layout = self.layout
         pixel = 2.0 / max(self.height, self.width)  # canvas units per pixel
-        rows = (np.arange(self.height, dtype="float32") - (self.height - 1) / 2.0) * pixel
-        columns = (np.arange(self.width, dtype="float32") - (self.width - 1) / 2.0) * pixel
-        grid_y = ops.convert_to_tensor(rows.reshape(1, self.height, 1, 1))  # against (B, 1, 1, n) part values
-        grid_x = ops.convert_to_tensor(columns.reshape(1, 1, self.width, 1))
+        rows, columns = pixel_centres(self.height, pixel), pixel_centres(self.width, pixel)
+        grid_y = ops.convert_to_tensor(rows.reshape(1, -1, 1, 1))  # against (B, 1, 1, n) part values
+        grid_x = ops.convert_to_tensor(columns.reshape(1, 1, -1, 1))
+        if self.outline_scale > 1:
+            coarse_rows, coarse_columns = (coarse_centres(centres, self.outline_scale * pixel)
+                                           for centres in (rows, columns))
+            outline_y = ops.convert_to_tensor(coarse_rows.reshape(1, -1, 1, 1))
+            outline_x = ops.convert_to_tensor(coarse_columns.reshape(1, 1, -1, 1))
+            enlarge_rows = ops.convert_to_tensor(interpolation_matrix(coarse_rows, rows))
+            enlarge_columns = ops.convert_to_tensor(interpolation_matrix(coarse_columns, columns))
+
+            def at_pixels(values):  # (B, h, w, n) on the coarse grid -> (B, H, W, n)
+                values = ops.einsum("Hh,bhwn->bHwn", enlarge_rows, values)
+                return ops.einsum("Ww,bhwn->bhWn", enlarge_columns, values)
+        else:
+            outline_y, outline_x = grid_y, grid_x
+
+            def at_pixels(values):
+                return values
         parts = decode(scene, layout)
 
         distances = {}  # kind -> (B, H, W, n) signed distance, negative inside
         if layout.count("box"):
             distances["box"] = _box_distance(parts["box"], grid_x, grid_y)
         if layout.count("path"):
-            distances["path"] = self._path_distance(parts["path"]["points"], grid_x, grid_y)
+            distances["path"] = at_pixels(self._path_distance(parts["path"]["points"], outline_x, outline_y))
         if layout.count("stroke"):
-            along = self._stroke_distance(parts["stroke"]["points"], grid_x, grid_y)
+            along = at_pixels(self._stroke_distance(parts["stroke"]["points"], outline_x, outline_y))
             distances["stroke"] = along - _per_part(parts["stroke"]["half_width"])
+        # (B, H, W, K) in the kinds' order (boxes, paths, strokes); the painter's order comes in through the weights.
         coverage = ops.sigmoid(ops.concatenate([distances[kind] for kind in PART_KINDS if kind in distances], -1)
                                * (-1.0 / (EDGE_PX * pixel)))
-        coverage = ops.take(coverage, _painter_order(layout), axis=-1)  # (B, H, W, K)
-
-        choices, colours = parts["choices"], parts["colours"]
+        order = _painter_order(layout)
+        choices = ops.take(parts["choices"], np.argsort(order), axis=1)  # (B, K, 1 + P) in the kinds' order too
+        colours = parts["colours"]
         alpha = coverage * _per_part(1.0 - choices[..., 0])
-        part_colours = ops.einsum("bkp,bpc->bkc", choices[..., 1:], colours)  # (B, K, C)
-        image = ops.broadcast_to(colours[:, None, None, 0, :], (ops.shape(scene)[0], self.height, self.width,
-                                                                 layout.channels))
-        for index in range(len(layout.parts)):
-            weight = alpha[..., index:index + 1]
-            image = image + weight * (part_colours[:, None, None, index, :] - image)
-        return image
+        # Painter's order in one pass rather than K blends: each layer's weight is its alpha times the share the
+        # layers above it leave clear, a product taken as a sum of logs, one small matmul (a fifth of the cost).
+        clear = ops.exp(ops.einsum("bhwj,jk->bhwk", ops.log(1.0 - alpha + 1e-7), _layers_above(order)))
+        weights = clear * ops.concatenate([ops.ones_like(alpha[..., :1]), alpha], axis=-1)
+        layer_colours = ops.concatenate([colours[:, 0:1], ops.einsum("bkp,bpc->bkc", choices[..., 1:], colours)],
+                                        axis=1)  # (B, 1 + K, C): the background, then each part's entry
+        return ops.einsum("bhwk,bkc->bhwc", weights, layer_colours)
 
     def _path_distance(self, points, grid_x, grid_y):
         """Signed distance to closed paths: the distance to their flattened outline, negative where the even-odd
@@ -297,7 +321,7 @@ class VectorRenderer(layers.Layer):
         vertices = ops.reshape(ops.einsum("tq,bnsqd->bnstd", bezier_basis(self.curve_samples), controls),
                                (-1, points.shape[1], segments * self.curve_samples, 2))
         start, end = vertices, ops.roll(vertices, -1, axis=2)
-        distance = _polyline_distance(start, end, grid_x, grid_y, closed=True)
+        distance = _polyline_distance(start, end, grid_x, grid_y, closed=True, search_step=self._search_step)
         return distance * (1.0 - 2.0 * _inside(start, end, grid_x, grid_y))
 
     def _stroke_distance(self, points, grid_x, grid_y):
@@ -307,7 +331,31 @@ class VectorRenderer(layers.Layer):
         vertices = ops.reshape(ops.einsum("tq,bnsqd->bnstd", bezier_basis(self.curve_samples), controls),
                                (-1, points.shape[1], segments * self.curve_samples, 2))
         vertices = ops.concatenate([vertices, points[:, :, -1:]], axis=2)
-        return _polyline_distance(vertices[:, :, :-1], vertices[:, :, 1:], grid_x, grid_y, closed=False)
+        return _polyline_distance(vertices[:, :, :-1], vertices[:, :, 1:], grid_x, grid_y, closed=False,
+                                  search_step=self._search_step)
+
+
+def pixel_centres(count: int, pixel: float) -> np.ndarray:
+    """Canvas coordinates of ``count`` pixel centres ``pixel`` apart, centred on 0."""
+    return ((np.arange(count, dtype="float32") - (count - 1) / 2.0) * pixel).astype("float32")
+
+
+def coarse_centres(centres: np.ndarray, spacing: float) -> np.ndarray:
+    """Points ``spacing`` apart, centred on 0, that reach to or beyond both ends of ``centres``: a coarse grid
+    from which every fine centre is interpolated, none extrapolated."""
+    count = int(math.ceil((centres[-1] - centres[0]) / spacing - 1e-6)) + 1
+    return pixel_centres(max(count, 2), spacing)
+
+
+def interpolation_matrix(coarse: np.ndarray, fine: np.ndarray) -> np.ndarray:
+    """(len(fine), len(coarse)): the weights that interpolate values on ``coarse`` points linearly at ``fine``."""
+    position = np.clip((fine - coarse[0]) / (coarse[1] - coarse[0]), 0.0, len(coarse) - 1.0)
+    left = np.minimum(np.floor(position).astype(int), len(coarse) - 2)
+    weight = position - left
+    matrix = np.zeros((len(fine), len(coarse)), dtype="float32")
+    matrix[np.arange(len(fine)), left] = 1.0 - weight
+    matrix[np.arange(len(fine)), left + 1] = weight
+    return matrix
 
 
 def _per_part(values):
@@ -333,20 +381,25 @@ def _edges(start, end):
             expand(end[..., 1] - start[..., 1]))
 
 
-def _polyline_distance(start, end, grid_x, grid_y, closed: bool):
-    """(B, H, W, n): each pixel's distance to the nearest of each part's edges start -> end (B, n, E, 2).
+def _polyline_distance(start, end, grid_x, grid_y, closed: bool, search_step: int = 2):
+    """(B, H, W, n): each grid point's distance to the nearest of each part's edges start -> end (B, n, E, 2).
 
-    The nearest edge is searched without a gradient on every other row and column (a quarter of the pixel-edge
-    pairs, the renderer's main cost); each pixel then measures, with the gradient, its distance to the edge its
-    coarse pixel found and that edge's two neighbours along the outline, and keeps the nearest. A pixel is at
-    most one pixel from its coarse one, so the nearest edge is among them but where two far-apart stretches of
-    outline are equally near, and there they are equally near: the distance is the same."""
+    The nearest edge is searched without a gradient on every ``search_step``-th row and column (at 2, a quarter
+    of the point-edge pairs, the renderer's main cost); each point then measures, with the gradient, its
+    distance to the edge its search point found and that edge's two neighbours along the outline, and keeps the
+    nearest. On a pixel grid a point is at most a pixel from its search point, less than an edge's length, so
+    the nearest edge is among them but where two far-apart stretches of outline are equally near, and there
+    they are equally near: the distance is the same. A coarser grid (outline_scale) searches at every point:
+    its points are further apart than an edge is long."""
     height, width = grid_y.shape[1], grid_x.shape[2]
     ax, ay, abx, aby = _edges(ops.stop_gradient(start), ops.stop_gradient(end))
-    px, py = ops.expand_dims(grid_x[:, :, ::2], -1) - ax, ops.expand_dims(grid_y[:, ::2], -1) - ay
+    px = ops.expand_dims(grid_x[:, :, ::search_step], -1) - ax
+    py = ops.expand_dims(grid_y[:, ::search_step], -1) - ay
     along = ops.clip((px * abx + py * aby) / (abx * abx + aby * aby + 1e-12), 0.0, 1.0)
-    coarse = ops.cast(ops.argmin(ops.square(px - along * abx) + ops.square(py - along * aby), axis=-1), "int32")
-    nearest = ops.repeat(ops.repeat(coarse, 2, axis=1), 2, axis=2)[:, :height, :width]  # (B, H, W, n)
+    found = ops.cast(ops.argmin(ops.square(px - along * abx) + ops.square(py - along * aby), axis=-1), "int32")
+    if search_step > 1:
+        found = ops.repeat(ops.repeat(found, search_step, axis=1), search_step, axis=2)[:, :height, :width]
+    nearest = found  # (B, H, W, n)
 
     parts, edges = start.shape[1], start.shape[2]
     first_edge = ops.arange(parts, dtype="int32") * edges  # part k's edges start at k x E in each image's list
@@ -376,6 +429,15 @@ def _inside(start, end, grid_x, grid_y):
     crossing_x = ax + (y - ay) * abx / ops.where(straddles, aby, 1.0)
     crossings = ops.sum(ops.cast(ops.logical_and(straddles, x < crossing_x), "float32"), axis=-1)
     return crossings - 2.0 * ops.floor(crossings / 2.0)
+
+
+def _layers_above(order: np.ndarray) -> np.ndarray:
+    """(K, 1 + K): [j, k] is 1 where part j (in the kinds' order) is painted over layer k, the background (k = 0)
+    or part k - 1; ``order`` lists the parts' kind-order indices in painter's order."""
+    rank = np.argsort(order)  # each kind-order index's place in painter's order
+    above = np.ones((len(order), len(order) + 1), dtype="float32")
+    above[:, 1:] = rank[:, None] > rank[None, :]
+    return above
 
 
 def _painter_order(layout: SceneLayout) -> np.ndarray:

@@ -118,7 +118,7 @@ def test_a_palette_background_trains_and_stays_in_the_generator_plain_keras_load
     ("generator", {"choice": "dcgan", "palette_scale": 2}, "generator.palette_scale: 2 needs a generator with a "
                                                            "palette"),
     ("generator", {"choice": "dcgan", "architecture": "mlp", "palette": 2, "palette_scale": 2},
-     "generator.palette_scale: 2 needs a generator with a palette and architecture conv or resnet"),
+     "generator.palette_scale: 2 needs a generator with a palette and architecture conv, resnet, shapes or vector"),
     ("generator", {"choice": "dcgan", "architecture": "resnet", "palette": 2, "palette_scale": 4,
                    "base_size": 8}, "generator.palette_scale: 4 leaves out more doublings than the 1"),
     ("generator", {"choice": "dcgan", "architecture": "resnet", "palette": 2, "palette_scale": 2,
