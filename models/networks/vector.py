@@ -406,7 +406,7 @@ def _polyline_distance(start, end, grid_x, grid_y, closed: bool, search_step: in
     flat = [ops.reshape(values, (-1, parts * edges))
             for values in (start[..., 0], start[..., 1], end[..., 0], end[..., 1])]
     distances = []
-    for offset in (-1, 0, 1):
+    for offset in ((-1, 0, 1) if search_step > 1 else (0,)):
         candidate = nearest + offset
         candidate = candidate % edges if closed else ops.clip(candidate, 0, edges - 1)
         index = ops.reshape(candidate + first_edge, (-1, height * width * parts))
@@ -417,6 +417,8 @@ def _polyline_distance(start, end, grid_x, grid_y, closed: bool, search_step: in
         distances.append(ops.square(px - along * abx) + ops.square(py - along * aby))
     # Elementwise minimum, not a reduction: XLA may recompute the candidates in another fusion with other
     # rounding, and a reduction's gradient, which looks for the elements equal to the minimum, then finds none.
+    if len(distances) == 1:  # searched at this very point: the nearest edge itself
+        return ops.sqrt(distances[0] + 1e-10)
     return ops.sqrt(ops.minimum(distances[1], ops.minimum(distances[0], distances[2])) + 1e-10)
 
 
