@@ -181,6 +181,38 @@ def test_the_fused_renderer_matches_the_op_by_op_drawing_in_values_and_gradients
     np.testing.assert_allclose(fused_gradient, plain_gradient, rtol=1e-3, atol=1e-3 * np.abs(plain_gradient).max())
 
 
+def test_outlines_of_many_edges_loop_over_them_and_draw_as_the_unrolled_search(monkeypatch):
+    """Paths of 48 edges (4 segments x 12 samples) take the compiled loop; raising the limit unrolls it."""
+    parts = ["box", "path", "stroke", "path"]
+    renderer = vector.VectorRenderer(SIZE, SIZE, parts, 3, 3, 4, 2, 12, outline_scale=2)
+    assert 4 * 12 > vector.UNROLLED_EDGES
+    rng = np.random.default_rng(3)
+    flat = rng.normal(0, 1.0, (4, renderer.layout.size)).astype("float32")
+    flat[:, :9] = rng.uniform(-1, 1, (4, 9))
+
+    def draw_with_gradient(renderer):
+        scene = ops.convert_to_tensor(flat)
+        if keras.backend.backend() != "tensorflow":
+            import jax
+            value, gradient = jax.value_and_grad(lambda s: ops.sum(renderer.draw_op_by_op(s) * ramp))(scene)
+            return renderer.draw_op_by_op(scene), gradient
+        import tensorflow as tf
+        with tf.GradientTape() as tape:
+            tape.watch(scene)
+            images = renderer.draw_op_by_op(scene)
+            loss = tf.reduce_sum(images * ramp)
+        return images, tape.gradient(loss, scene)
+
+    ramp = np.linspace(-1, 1, SIZE, dtype="float32")[:, None]
+    looped_images, looped_gradient = (ops.convert_to_numpy(value) for value in draw_with_gradient(renderer))
+    monkeypatch.setattr(vector, "UNROLLED_EDGES", 1000)
+    unrolled = vector.VectorRenderer.from_config(renderer.get_config())
+    images, gradient = (ops.convert_to_numpy(value) for value in draw_with_gradient(unrolled))
+    assert images.std() > 0.1 and np.abs(gradient).max() > 1e-3
+    np.testing.assert_allclose(looped_images, images, atol=1e-5)
+    np.testing.assert_allclose(looped_gradient, gradient, atol=1e-5 * np.abs(gradient).max())
+
+
 def _random_scenes(count=6, seed=0):
     generator = build_generator({"choice": "dcgan", "architecture": "vector", "palette": 4}, (SIZE, SIZE, 3), 8,
                                 None)
