@@ -253,14 +253,14 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "default": None,
     },
     "palette_scale": {
-        "description": "Generator with a palette and the conv, resnet, shapes or vector architecture: its last doublings "
-        "(log2 of this many; resnet: and, unless widths are given, their blocks) are left out and the palette logits, "
-        "drawn at 1/palette_scale of the image size, are enlarged bilinearly before the softmax: smooth shapes "
-        "with crisp edges and no pixel-level speckle, and a cheaper last layer. With the shapes architecture the "
-        "renderer draws at that fraction of the size, for a cost that falls with its square. With the vector "
-        "architecture the paths' and strokes' distances (its main cost) are measured on a grid that many times "
-        "coarser and interpolated before coverage: edges stay as sharp, only strokes and parts thinner than that "
-        "many pixels draw a little thinner. 1: logits drawn at the image size.",
+        "description": "Generator with a palette: the size at which it draws, as a fraction 1/palette_scale "
+        "of the image. conv and resnet: their last doublings (log2 of this many; resnet: and, unless widths are "
+        "given, their blocks) are left out and the palette logits, drawn that much smaller, are enlarged "
+        "bilinearly before the softmax: smooth shapes with crisp edges, no pixel-level speckle, a cheaper last "
+        "layer. shapes: the renderer draws that much smaller, for a cost that falls with its square. vector: the "
+        "paths' and strokes' distances (its main cost) are measured on a grid that many times coarser and "
+        "interpolated before coverage: edges stay as sharp, only strokes and parts thinner than that many pixels "
+        "draw a little thinner. 1: drawn at the image size.",
         "enum": [1, 2, 4],
         "default": 1,
     },
