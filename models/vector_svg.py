@@ -31,19 +31,19 @@ def scene_svg(scene: dict, index: int, layout, value_range: tuple, height: int, 
     longer = max(height, width)
     view_height, view_width = 2.0 * height / longer, 2.0 * width / longer
     scale = (pixels or longer) / longer
-    colours = [hex_colour(colour, value_range) for colour in scene["colours"][index]]
+    colours = scene["colours"][index]
     lines = [f'<svg xmlns="{SVG_NAMESPACE}" width="{_number(width * scale)}" height="{_number(height * scale)}" '
              f'viewBox="{_number(-view_width / 2)} {_number(-view_height / 2)} {_number(view_width)} '
              f'{_number(view_height)}">',
              f'<rect x="{_number(-view_width / 2)}" y="{_number(-view_height / 2)}" width="{_number(view_width)}" '
-             f'height="{_number(view_height)}" fill="{colours[0]}"/>']
+             f'height="{_number(view_height)}" fill="{hex_colour(colours[0], value_range)}"/>']
     seen: dict[str, int] = {}
     for part, kind in enumerate(layout.parts):
         which = seen[kind] = seen.get(kind, -1) + 1
-        choice = int(np.argmax(scene["choices"][index, part]))
-        if choice == 0:  # off
+        choice = scene["choices"][index, part]
+        if np.argmax(choice) == 0:  # off
             continue
-        fill = colours[choice - 1]
+        fill = hex_colour(choice[1:] @ colours, value_range)  # the chosen entry, or the mix a soft choice paints
         if kind == "box":
             lines.append(_box(scene["box"], index, which, fill))
         elif kind == "path":

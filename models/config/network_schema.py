@@ -105,6 +105,23 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "minimum": 1, "maximum": 8,
         "default": 2,
     },
+    "outline_start_spread": {
+        "description": "Generator, architecture vector: how far the paths' and strokes' control points start "
+        "from their base shapes (circles, straight lines) across latent draws, as a fraction of the spread the "
+        "other parameters start with (1: as varied as centres and sizes; near 0: every outline starts smooth "
+        "and bends only as training asks).",
+        "type": "number",
+        "minimum": 0, "maximum": 1,
+        "default": 1.0,
+    },
+    "colour_choice": {
+        "description": "Generator, architecture vector: how a part picks its colour. 'hard': one palette entry, "
+        "chosen outright (straight-through gradient); 'soft': a softmax mix of the entries (a colour between "
+        "them, exact in the SVG; repainting with --colours mixes the new entries alike). Either way a part is "
+        "on or off outright.",
+        "enum": ["hard", "soft"],
+        "default": "hard",
+    },
     "curve_samples": {
         "description": "Generator, architecture vector: points the renderer samples along each Bezier segment to "
         "measure distances to it (more: closer to the exact curve that the SVG draws, and slower).",

@@ -45,12 +45,14 @@ EDGE_PX = 0.3  # the logistic's scale in pixels: about the slope of the box-filt
 @dataclass(frozen=True)
 class SceneLayout:
     """Where each value of a flat scene vector sits: the palette's colours, then per part in painter's order
-    its choice logits (off, entry 0 .. entry palette-1), then each kind's geometry."""
+    its choice logits (off, entry 0 .. entry palette-1), then each kind's geometry; and how the choice logits
+    are read (``colour_choice``, see :func:`decode`)."""
     parts: tuple
     palette: int
     channels: int
     path_segments: int
     stroke_segments: int
+    colour_choice: str = "hard"
 
     @property
     def box_size(self) -> int:
@@ -78,6 +80,18 @@ class SceneLayout:
     def size(self) -> int:
         return sum(length for _, length in self.blocks)
 
+    def outline_offsets(self) -> np.ndarray:
+        """Positions, within the geometry (the scene less its colours), of the paths' and strokes' control-point
+        offsets from their base shapes."""
+        start = len(self.parts) * (self.palette + 1) + self.count("box") * self.box_size
+        positions = []
+        for kind, size, offsets in (("path", self.path_size, 6 * self.path_segments),
+                                    ("stroke", self.stroke_size, 2 * (3 * self.stroke_segments + 1))):
+            for _ in range(self.count(kind)):
+                positions.extend(range(start + 3, start + 3 + offsets))  # after centre (2) and size (1)
+                start += size
+        return np.array(positions, dtype="int64")
+
     def split(self, scene) -> dict:
         """The flat (B, size) scene as named blocks: colours (B, P, C), choices (B, K, P+1) and each kind's
         (B, count, parameters)."""
@@ -102,19 +116,29 @@ def generator_body(x, colours, opts: dict, image_shape: tuple):
     x = drop(x, opts)
     geometry_size = layout.size - layout.palette * channels
     # Unit-variance outputs per latent draw (as in the shapes generator): the parts start as varied as the data.
-    raw = spectral(layers.Dense(geometry_size, name="vector_parameters",
-                                kernel_initializer=keras.initializers.VarianceScaling(1.0, "fan_in"),
-                                bias_initializer=keras.initializers.Constant(starting_layout(layout))), opts)(x)
+    parameters = layers.Dense(geometry_size, name="vector_parameters",
+                              kernel_initializer=keras.initializers.VarianceScaling(1.0, "fan_in"),
+                              bias_initializer=keras.initializers.Constant(starting_layout(layout)))
+    raw = spectral(parameters, opts)(x)
+    if opts["outline_start_spread"] != 1.0:
+        # Outlines that start as varied as the centres wobble: a path's twelve control points each move by
+        # their own noise, so early samples are spiky, self-crossing blobs. Narrower starting weights for the
+        # offsets alone keep them near circles and lines; Adam's steps do not depend on the weights' scale, so
+        # they still bend as fast as training asks.
+        column_scale = np.ones(geometry_size, dtype="float32")
+        column_scale[layout.outline_offsets()] = opts["outline_start_spread"]
+        parameters.kernel.assign(parameters.kernel * column_scale)
     scene = layers.Concatenate(name="vector_scene")([layers.Flatten()(colours), raw])
     value_range = (-1.0, 1.0) if opts["output_activation"] == "tanh" else (0.0, 1.0)
     return VectorRenderer(height, width, list(layout.parts), layout.palette, channels, layout.path_segments,
                           layout.stroke_segments, opts["curve_samples"], value_range,
-                          outline_scale=opts["palette_scale"], dtype="float32", name="vector_renderer")(scene)
+                          outline_scale=opts["palette_scale"], colour_choice=opts["colour_choice"], dtype="float32",
+                          name="vector_renderer")(scene)
 
 
 def layout_from_options(opts: dict, channels: int) -> SceneLayout:
     return SceneLayout(tuple(opts["vector_parts"]), opts["palette"], channels,
-                       opts["path_segments"], opts["stroke_segments"])
+                       opts["path_segments"], opts["stroke_segments"], opts["colour_choice"])
 
 
 def starting_layout(layout: SceneLayout) -> list[float]:
@@ -183,7 +207,10 @@ def stroke_angle(index: int) -> float:
 def decode(scene, layout: SceneLayout) -> dict:
     """The flat (B, size) scene as geometry in canvas units ([-1, 1] along the longer side, y down):
 
-    - ``colours`` (B, P, C) in the output range; ``choices`` (B, K, P+1) one-hot (straight-through);
+    - ``colours`` (B, P, C) in the output range; ``choices`` (B, K, P+1): off, then the weight of each entry.
+      With ``colour_choice`` "hard" one-hot (straight-through); with "soft" the off-or-on choice is still
+      outright (a translucent part is no logo's), and an "on" part's weights are the softmax of its entries'
+      logits, a mix of the palette;
     - ``box``: centre (B, n, 2), half_size (B, n, 2), direction (B, n, 2) unit, roundness and thickness
       (B, n) raw (see :func:`models.networks.shapes.rounded_box_distance`);
     - ``path``: points (B, n, 3S, 2), anchors and control points of the closed path;
@@ -191,7 +218,11 @@ def decode(scene, layout: SceneLayout) -> dict:
     blocks = layout.split(scene)
     soft = ops.softmax(blocks["choices"], axis=-1)
     hard = ops.one_hot(ops.argmax(soft, axis=-1), layout.palette + 1, dtype="float32")
-    out = {"colours": blocks["colours"], "choices": soft + ops.stop_gradient(hard - soft)}
+    choices = soft + ops.stop_gradient(hard - soft)
+    if layout.colour_choice == "soft":
+        on = 1.0 - choices[..., :1]
+        choices = ops.concatenate([1.0 - on, on * ops.softmax(blocks["choices"][..., 1:], axis=-1)], axis=-1)
+    out = {"colours": blocks["colours"], "choices": choices}
     span = 1.0 - MIN_HALF_SIZE
 
     box = blocks["box"]
@@ -237,12 +268,12 @@ class VectorRenderer(layers.Layer):
 
     def __init__(self, height: int, width: int, parts: list, palette: int, channels: int, path_segments: int,
                  stroke_segments: int, curve_samples: int, value_range=(-1.0, 1.0), outline_scale: int = 1,
-                 **kwargs):
+                 colour_choice: str = "hard", **kwargs):
         super().__init__(**kwargs)
         self.height, self.width, self.curve_samples = height, width, curve_samples
         self.value_range, self.outline_scale = tuple(value_range), outline_scale
         self._search_step = 1 if outline_scale > 1 else 2
-        self.layout = SceneLayout(tuple(parts), palette, channels, path_segments, stroke_segments)
+        self.layout = SceneLayout(tuple(parts), palette, channels, path_segments, stroke_segments, colour_choice)
         self._render = fused(self.draw_op_by_op)
 
     def get_config(self):
@@ -250,7 +281,8 @@ class VectorRenderer(layers.Layer):
         return {**super().get_config(), "height": self.height, "width": self.width, "parts": list(layout.parts),
                 "palette": layout.palette, "channels": layout.channels, "path_segments": layout.path_segments,
                 "stroke_segments": layout.stroke_segments, "curve_samples": self.curve_samples,
-                "value_range": list(self.value_range), "outline_scale": self.outline_scale}
+                "value_range": list(self.value_range), "outline_scale": self.outline_scale,
+                "colour_choice": layout.colour_choice}
 
     def at_size(self, height: int, width: int) -> "VectorRenderer":
         """The same renderer drawing on a height x width canvas (the scene is resolution-free)."""
