@@ -4,7 +4,8 @@ order that :class:`models.networks.vector.VectorRenderer` draws, so any SVG rend
 The canvas spans [-1, 1] along the longer side (the SVG's viewBox), y pointing down as in the images. Boxes
 become rounded-rectangle paths (a ring is the outer outline and the inner one, filled even-odd), closed paths
 keep their cubic Bézier segments (even-odd), strokes are Bézier curves with round caps. Parts that are off are
-left out; a part that paints palette entry 0 paints the background's colour, as it does in the renderer.
+left out; a part that paints palette entry 0 paints the background's colour, as it does in the renderer, and
+a part that mixes entries (colour_choice "soft") is filled with the mix.
 """
 from __future__ import annotations
 

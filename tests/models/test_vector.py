@@ -76,18 +76,19 @@ def straight(points):
     return out
 
 
-def scene(parts, colours=(WHITE, RED, BLUE), path_segments=4, stroke_segments=1):
-    """A renderer and its one-image flat scene for ``parts`` in painter's order."""
+def scene(parts, colours=(WHITE, RED, BLUE), path_segments=4, stroke_segments=1, colour_choice="hard"):
+    """A renderer and its one-image flat scene for ``parts`` in painter's order; a part's entry is a palette
+    index, None (off) or its own list of choice logits."""
     layout = vector.SceneLayout(tuple(kind for kind, _, _ in parts), len(colours), 3, path_segments,
-                                stroke_segments)
+                                stroke_segments, colour_choice)
     values = [value for colour in colours for value in colour]
     for _, entry, _ in parts:
-        values += choice(entry)(len(colours))
+        values += entry if isinstance(entry, list) else choice(entry)(len(colours))
     for kind in vector.PART_KINDS:
         values += [value for part_kind, _, raw in parts if part_kind == kind for value in raw]
     assert len(values) == layout.size
     renderer = vector.VectorRenderer(SIZE, SIZE, list(layout.parts), len(colours), 3, path_segments,
-                                     stroke_segments, 16)
+                                     stroke_segments, 16, colour_choice=colour_choice)
     return renderer, np.array([values], dtype="float32")
 
 
@@ -138,6 +139,37 @@ def test_parts_paint_in_order_and_painting_the_background_carves():
     carved = render([under, box(half=(0.25, 0.25), entry=0)])
     assert np.allclose(carved[28, 28], WHITE, atol=1e-3) and np.allclose(carved[28, 18], RED, atol=1e-3)
     assert np.allclose(render([under, box(entry=None)]), render([under]), atol=1e-6)  # off draws nothing
+
+
+def test_a_soft_colour_choice_paints_the_softmax_mix_of_the_palette_and_is_still_on_or_off_outright():
+    mixed = [-1.0, 0.0, math.log(3.0), 0.0]  # off, white, red, blue: on, and red three times blue's and white's weight
+    image = render([box(entry=mixed)], colour_choice="soft")
+    expected = (np.array(WHITE) + 3 * np.array(RED) + np.array(BLUE)) / 5
+    np.testing.assert_allclose(image[28, 28], expected, atol=1e-4)
+    assert np.allclose(image[2, 2], WHITE, atol=1e-4)
+    # The same logits chosen outright paint red; a part whose "off" leads draws nothing at all.
+    np.testing.assert_allclose(render([box(entry=mixed)])[28, 28], RED, atol=1e-4)
+    faint = [2.0, 0.0, 1.9, 0.0]
+    assert np.allclose(render([box(entry=faint)], colour_choice="soft"), WHITE, atol=1e-6)
+
+
+def test_outline_start_spread_narrows_only_the_outlines_variety_across_latent_draws():
+    spreads = {}
+    for spread in (1.0, 0.2):
+        generator = build_generator({"choice": "dcgan", "architecture": "vector", "palette": 4,
+                                     "outline_start_spread": spread}, (SIZE, SIZE, 3), 8, None)
+        renderer = generator.get_layer("vector_renderer")
+        flat = ops.convert_to_numpy(keras.Model(generator.inputs, renderer.input)(
+            np.random.default_rng(0).normal(size=(256, 8)), training=True))
+        geometry = flat[:, renderer.layout.palette * 3:].std(axis=0)
+        outlines = np.zeros(len(geometry), bool)
+        outlines[renderer.layout.outline_offsets()] = True
+        spreads[spread] = geometry[outlines].mean(), geometry[~outlines].mean()
+    # Offsets: 4 paths x 24 and 2 strokes x 14; all of them, and nothing else, narrowed by the factor.
+    assert np.count_nonzero(outlines) == 4 * 24 + 2 * 14
+    assert spreads[1.0][0] == pytest.approx(spreads[1.0][1], rel=0.15)
+    assert spreads[0.2][0] == pytest.approx(0.2 * spreads[1.0][0], rel=0.15)
+    assert spreads[0.2][1] == pytest.approx(spreads[1.0][1], rel=0.15)
 
 
 def test_every_parameter_of_a_visible_part_gets_a_gradient():
@@ -213,9 +245,9 @@ def test_outlines_of_many_edges_loop_over_them_and_draw_as_the_unrolled_search(m
     np.testing.assert_allclose(looped_gradient, gradient, atol=1e-5 * np.abs(gradient).max())
 
 
-def _random_scenes(count=6, seed=0):
-    generator = build_generator({"choice": "dcgan", "architecture": "vector", "palette": 4}, (SIZE, SIZE, 3), 8,
-                                None)
+def _random_scenes(count=6, seed=0, colour_choice="hard"):
+    generator = build_generator({"choice": "dcgan", "architecture": "vector", "palette": 4,
+                                 "colour_choice": colour_choice}, (SIZE, SIZE, 3), 8, None)
     renderer = generator.get_layer("vector_renderer")
     flat = ops.convert_to_numpy(keras.Model(generator.inputs, renderer.input)(
         np.random.default_rng(seed).normal(size=(count, 8))))
@@ -229,8 +261,9 @@ def _numpy(value):
         ops.convert_to_numpy(value)
 
 
-def test_each_svg_renders_as_the_generator_draws_it_at_the_trained_size_and_four_times_larger():
-    renderer, flat = _random_scenes()
+@pytest.mark.parametrize("colour_choice", ["hard", "soft"])
+def test_each_svg_renders_as_the_generator_draws_it_at_the_trained_size_and_four_times_larger(colour_choice):
+    renderer, flat = _random_scenes(colour_choice=colour_choice)
     images = (ops.convert_to_numpy(renderer(flat)) + 1) / 2
     decoded = _numpy(vector.decode(flat, renderer.layout))
     large = (ops.convert_to_numpy(renderer.at_size(4 * SIZE, 4 * SIZE)(flat)) + 1) / 2
@@ -247,7 +280,8 @@ def test_each_svg_renders_as_the_generator_draws_it_at_the_trained_size_and_four
 
 def test_the_same_scene_renders_the_same_on_jax(tmp_path):
     renderer, flat = _random_scenes(count=3, seed=5)
-    coarse = vector.VectorRenderer.from_config({**renderer.get_config(), "outline_scale": 2})
+    # The second renderer also mixes its parts' colours (colour_choice soft): both readings of the choices.
+    coarse = vector.VectorRenderer.from_config({**renderer.get_config(), "outline_scale": 2, "colour_choice": "soft"})
     np.save(tmp_path / "scenes.npy", flat)
     script = (
         "import json, sys, numpy as np, keras\n"
