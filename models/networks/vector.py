@@ -14,9 +14,10 @@ Each part either is off or paints one palette entry, chosen outright in the forw
 gradient (straight-through): a translucent part would be a colour no logo has, and an exact entry is what lets
 ``models.generate --colours`` repaint a sample. Entry 0 is the background, so a part that paints it carves
 through everything beneath. With ``colour_choice`` "soft" a part that is on paints a softmax mix of the
-entries instead, a colour between them that the SVG names exactly. The renderer samples each Bézier segment at ``curve_samples`` points and measures
-each pixel's distance to the resulting polyline (DiffVG's approach, in closed form per edge); coverage is a
-logistic of the signed distance, about a pixel wide, so every parameter has a gradient along its edges.
+entries instead, a colour between them that the SVG names exactly. The renderer samples each Bézier segment
+at ``curve_samples`` points and measures each pixel's distance to the resulting polyline (DiffVG's approach, in
+closed form per edge); coverage is a logistic of the signed distance, about a pixel wide, so every parameter
+has a gradient along its edges.
 
 :class:`VectorRenderer` is registered with Keras, so a saved vector generator loads with
 ``keras.saving.load_model`` once this module has been imported (``models.generate`` does that). Its input, the
