@@ -420,8 +420,7 @@ def _polyline_distance(start, end, grid_x, grid_y, closed: bool, search_step: in
     they are equally near: the distance is the same. A coarser grid (outline_scale) searches at every point:
     its points are further apart than an edge is long."""
     height, width = grid_y.shape[2], grid_x.shape[3]
-    found = _nearest_edge(ops.stop_gradient(start), ops.stop_gradient(end), grid_x[..., ::search_step],
-                          grid_y[:, :, ::search_step])
+    found = _nearest_edge(start, end, grid_x[..., ::search_step], grid_y[:, :, ::search_step])
     if search_step > 1:
         found = ops.repeat(ops.repeat(found, search_step, axis=2), search_step, axis=3)[:, :, :height, :width]
     nearest = found  # (B, n, H, W)
@@ -438,9 +437,7 @@ def _polyline_distance(start, end, grid_x, grid_y, closed: bool, search_step: in
         index = ops.reshape(candidate + first_edge, (-1, parts * height * width))
         ax, ay, bx, by = (ops.reshape(ops.take_along_axis(values, index, axis=1), (-1, parts, height, width))
                           for values in flat)
-        abx, aby, px, py = bx - ax, by - ay, grid_x - ax, grid_y - ay
-        along = ops.clip((px * abx + py * aby) / (abx * abx + aby * aby + 1e-12), 0.0, 1.0)
-        distances.append(ops.square(px - along * abx) + ops.square(py - along * aby))
+        distances.append(_squared_distance_to_segment(grid_x - ax, grid_y - ay, bx - ax, by - ay))
     # Elementwise minimum, not a reduction: XLA may recompute the candidates in another fusion with other
     # rounding, and a reduction's gradient, which looks for the elements equal to the minimum, then finds none.
     if len(distances) == 1:  # searched at this very point: the nearest edge itself
@@ -448,17 +445,21 @@ def _polyline_distance(start, end, grid_x, grid_y, closed: bool, search_step: in
     return ops.sqrt(ops.minimum(distances[1], ops.minimum(distances[0], distances[2])) + 1e-10)
 
 
+def _squared_distance_to_segment(px, py, abx, aby):
+    """The squared distance from points p to segments a -> b, given p - a and b - a."""
+    along = ops.clip((px * abx + py * aby) / (abx * abx + aby * aby + 1e-12), 0.0, 1.0)
+    return ops.square(px - along * abx) + ops.square(py - along * aby)
+
+
 def _nearest_edge(start, end, grid_x, grid_y):
     """(B, n, h, w) int32: the index of each part's edge (start -> end, (B, n, E, 2)) nearest to each grid point,
-    the first of equals. One edge at a time, keeping the nearest so far: elementwise work on (B, n, h, w) that
+    the first of equals, found without a gradient (:func:`_edge_list`). One edge at a time, keeping the nearest so far: elementwise work on (B, n, h, w) that
     XLA fuses, where an argmin over a trailing axis of E edges ran about five times slower."""
     edges = _edge_list(start, end)
 
     def distance(edge):
         ax, ay, abx, aby = (_per_part(edge[..., value]) for value in range(4))
-        px, py = grid_x - ax, grid_y - ay
-        along = ops.clip((px * abx + py * aby) / (abx * abx + aby * aby + 1e-12), 0.0, 1.0)
-        return ops.square(px - along * abx) + ops.square(py - along * aby)
+        return _squared_distance_to_segment(grid_x - ax, grid_y - ay, abx, aby)
 
     def keep_nearer(index, state):
         nearest, found = state
