@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import textwrap
 
 import jsonschema
 
@@ -259,15 +260,20 @@ def validate(config: object, source: str) -> None:
         raise UserError(f"{source}: {describe_error(error)}")
 
 
+LISTING_WIDTH = 100  # --list-options wraps each description to this many columns, for a terminal's reading
+
+
 def option_lines() -> list[str]:
-    """Every option as 'key.path  (type, default X)  description', for --list-options."""
+    """Every option as 'key.path  (type, default X)' and its description below, indented and wrapped, for
+    --list-options."""
     lines = []
 
     def walk(node: dict, prefix: str) -> None:
         for key, option in node.get("properties", {}).items():
             path = prefix + key
             if "properties" in option:
-                lines.append(f"{path}: {option.get('description', '')}")
+                lines.append(textwrap.fill(f"{path}: {option.get('description', '')}", LISTING_WIDTH,
+                                           subsequent_indent="    ", break_on_hyphens=False))
                 walk(option, path + ".")
                 continue
             if "enum" in option:
@@ -277,7 +283,9 @@ def option_lines() -> list[str]:
             if "maximum" in option or "exclusiveMaximum" in option:
                 kind += f", {_range_text(option)}"
             default = json.dumps(option["default"]) if "default" in option else "required"
-            lines.append(f"{path}  ({kind}; default {default})\n    {option.get('description', '')}")
+            description = textwrap.fill(option.get("description", ""), LISTING_WIDTH, initial_indent="    ",
+                                        subsequent_indent="    ", break_on_hyphens=False)
+            lines.append(f"{path}  ({kind}; default {default})\n{description}")
 
     walk(schema(), "")
     return lines

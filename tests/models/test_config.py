@@ -111,6 +111,8 @@ def test_every_option_is_documented_in_the_listing():
         assert option.get("description"), key
         assert f"discriminator.{key}" in listing
     assert "generator.optimizer.learning_rate" in listing
+    # Wrapped for a terminal: every description line fits in 100 columns.
+    assert max(len(line) for line in listing.splitlines() if line.startswith("    ")) <= 100
 
 
 @pytest.mark.parametrize("text, expected", [
