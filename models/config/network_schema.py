@@ -107,11 +107,11 @@ NETWORK_OPTIONS_SCHEMA: dict = {
     },
     "outline_start_spread": {
         "description": "Generator, architecture vector: how far the paths' and strokes' control points start "
-        "from their base shapes (circles, straight lines) across latent draws, as a fraction of the spread the "
+        "from their base shapes (circles, straight lines) across latent draws, as a multiple of the spread the "
         "other parameters start with (1: as varied as centres and sizes; near 0: every outline starts smooth "
-        "and bends only as training asks).",
+        "and bends only as training asks; above 1: outlines start more varied than the layout).",
         "type": "number",
-        "minimum": 0, "maximum": 1,
+        "minimum": 0, "maximum": 4,
         "default": 1.0,
     },
     "colour_choice": {
