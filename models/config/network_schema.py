@@ -154,8 +154,8 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "layer (null: generator [128, 256, 512, 1024], discriminator [512, 256]). conv generator: channels of "
         "each conv after the latent projection; the first ones upsample, as many as the image size needs, the "
         "rest keep the size, and the output conv upsamples too when there are fewer widths than upsamplings. "
-        "conv discriminator: channels of each conv. shapes generator: units of each dense layer before the "
-        "primitives (null: [256, 256]).",
+        "conv discriminator: channels of each conv. shapes and vector generators: units of each dense layer "
+        "before the primitives or the scene (null: [256, 256]).",
         "type": ["array", "null"],
         "items": {"type": "integer", "minimum": 1, "maximum": 4096}, "maxItems": 64,
         "default": None,
