@@ -47,12 +47,6 @@ class StandingStatistics:
         return self.layer_count
 
 
-def recompute_batch_norm_statistics(generator, random_latent_vectors: np.ndarray, labels: np.ndarray | None,
-                                    batches: int) -> int:
-    """:meth:`StandingStatistics.recompute` once (compiling it); keep a :class:`StandingStatistics` to repeat."""
-    return StandingStatistics(generator).recompute(random_latent_vectors, labels, batches)
-
-
 def _chunks(random_latent_vectors, labels, batches):
     for noise_chunk, index in zip(np.array_split(random_latent_vectors, batches),
                                   np.array_split(np.arange(len(random_latent_vectors)), batches)):

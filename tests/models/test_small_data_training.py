@@ -164,14 +164,14 @@ def test_a_time_limit_ends_the_run_as_a_finished_one(tmp_path):
 
 
 def test_standing_statistics_are_the_average_of_the_generators_own_batches():
-    from models.sampling import recompute_batch_norm_statistics
+    from models.sampling import StandingStatistics
 
     inputs = keras.Input((4,))
     dense = keras.layers.Dense(8)
     norm = keras.layers.BatchNormalization(momentum=0.9)
     model = keras.Model([inputs], norm(dense(inputs)))  # as the generators: a list of inputs
     noise = np.random.default_rng(0).standard_normal((256, 4)).astype("float32")
-    assert recompute_batch_norm_statistics(model, noise, None, batches=4) == 1
+    assert StandingStatistics(model).recompute(noise, None, batches=4) == 1
     chunks = np.array_split(noise @ dense.kernel.numpy() + dense.bias.numpy(), 4)
     np.testing.assert_allclose(norm.moving_mean.numpy(), np.mean([c.mean(0) for c in chunks], 0), atol=1e-5)
     np.testing.assert_allclose(norm.moving_variance.numpy(), np.mean([c.var(0) for c in chunks], 0), atol=1e-4)
