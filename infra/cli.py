@@ -21,7 +21,8 @@ from typing import Callable, Iterator, NoReturn, Sequence
 from infra import quiet
 from infra.errors import UserError
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "UserError", "command_name", "run"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "UserError", "check_counts", "check_size_and_margin", "command_name",
+           "run"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -34,6 +35,23 @@ def command_name() -> str:
     if spec is not None and spec.name:
         return spec.name.removesuffix(".__main__")
     return sys.argv[0].rsplit("/", 1)[-1] if sys.argv and sys.argv[0] else "logogan"
+
+
+def check_size_and_margin(size: int, margin: float) -> None:
+    """The --size and --margin flags of every stage that fits marks to a square (rasterize, clean, the logo
+    dataset builders): a side of 8 px or more, a margin of 0 to 0.4 of the side."""
+    if size < 8:
+        raise UserError(f"--size {size} is too small; use 8 or more")
+    if not 0 <= margin <= 0.4:
+        raise UserError(f"--margin {margin} is outside 0..0.4")
+
+
+def check_counts(**flags: int | None) -> None:
+    """Count flags given by their names with ``_`` for ``-`` (``limit=args.limit``): each one given is 1 or
+    more."""
+    for name, value in flags.items():
+        if value is not None and value < 1:
+            raise UserError(f"--{name.replace('_', '-')} {value} must be 1 or more")
 
 
 def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:

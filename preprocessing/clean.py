@@ -230,10 +230,7 @@ def add_clean_arguments(parser: argparse.ArgumentParser) -> None:
 
 def clean_options(args: argparse.Namespace) -> CleanOptions:
     """Check the cleaning flags and gather them; each bad value is named with what is allowed."""
-    if args.size < 8:
-        raise UserError(f"--size {args.size} is too small; use 8 or more")
-    if not 0 <= args.margin <= 0.4:
-        raise UserError(f"--margin {args.margin} is outside 0..0.4")
+    cli.check_size_and_margin(args.size, args.margin)
     if not 0 <= args.tolerance <= 255:
         raise UserError(f"--tolerance {args.tolerance} is outside 0..255")
     if args.min_size < 1:

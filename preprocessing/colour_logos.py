@@ -191,13 +191,8 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.size < 8:
-        raise UserError(f"--size {args.size} is too small; use 8 or more")
-    if not 0 <= args.margin <= 0.4:
-        raise UserError(f"--margin {args.margin} is outside 0..0.4")
-    for flag, value in (("--limit", args.limit), ("--workers", args.workers)):
-        if value is not None and value < 1:
-            raise UserError(f"{flag} {value} must be 1 or more")
+    cli.check_size_and_margin(args.size, args.margin)
+    cli.check_counts(limit=args.limit, workers=args.workers)
     choices = PRESET
     if args.sets:
         for name in args.sets:

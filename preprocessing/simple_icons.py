@@ -92,14 +92,8 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.size < 8:
-        raise UserError(f"--size {args.size} is too small; use 8 or more")
-    if not 0 <= args.margin <= 0.4:
-        raise UserError(f"--margin {args.margin} is outside 0..0.4")
-    if args.limit is not None and args.limit < 1:
-        raise UserError(f"--limit {args.limit} must be 1 or more")
-    if args.workers < 1:
-        raise UserError(f"--workers {args.workers} must be 1 or more")
+    cli.check_size_and_margin(args.size, args.margin)
+    cli.check_counts(limit=args.limit, workers=args.workers)
     out = args.out or Path(f"data/simple_icons_{args.size}.npz")
     if out.suffix != ".npz":
         raise UserError(f"--out {out}: a dataset file must end in .npz")

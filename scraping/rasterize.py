@@ -182,15 +182,10 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.size < 8:
-        raise UserError(f"--size {args.size} is too small; use 8 or more")
-    if not 0 <= args.margin <= 0.4:
-        raise UserError(f"--margin {args.margin} is outside 0..0.4")
+    cli.check_size_and_margin(args.size, args.margin)
     if not 0 < args.time_limit <= 3600:
         raise UserError(f"--time-limit {args.time_limit} must be more than 0 and at most 3600 seconds")
-    for flag, value in (("--limit", args.limit), ("--workers", args.workers)):
-        if value is not None and value < 1:
-            raise UserError(f"{flag} {value} must be 1 or more")
+    cli.check_counts(limit=args.limit, workers=args.workers)
     if (args.source == "folder") != (args.path is not None):
         raise UserError("--path DIR goes with --source folder (the default) and only with it")
     if args.brand_colours and args.source != "simple-icons":
