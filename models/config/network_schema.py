@@ -109,7 +109,8 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "description": "Generator, architecture vector: how far the paths' and strokes' control points start "
         "from their base shapes (circles, straight lines) across latent draws, as a multiple of the spread the "
         "other parameters start with (1: as varied as centres and sizes; near 0: every outline starts smooth "
-        "and bends only as training asks; above 1: outlines start more varied than the layout).",
+        "and bends only as training asks; above 1: outlines start more varied than the layout). On the "
+        "multi-colour logos 0.2, 2 and 3 all scored worse than 1 (docs/experiments.md, colour_v10 and v11).",
         "type": "number",
         "minimum": 0, "maximum": 4,
         "default": 1.0,
@@ -118,7 +119,7 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "description": "Generator, architecture vector: how a part picks its colour. 'hard': one palette entry, "
         "chosen outright (straight-through gradient); 'soft': a softmax mix of the entries (a colour between "
         "them, exact in the SVG; repainting with --colours mixes the new entries alike). Either way a part is "
-        "on or off outright.",
+        "on or off outright. On the multi-colour logos 'soft' scored far worse (docs/experiments.md, colour_v12).",
         "enum": ["hard", "soft"],
         "default": "hard",
     },
