@@ -123,10 +123,10 @@ def generator_body(x, colours, opts: dict, image_shape: tuple):
                               bias_initializer=keras.initializers.Constant(starting_layout(layout)))
     raw = spectral(parameters, opts)(x)
     if opts["outline_start_spread"] != 1.0:
-        # Outlines that start as varied as the centres wobble: a path's twelve control points each move by
-        # their own noise, so early samples are spiky, self-crossing blobs. Narrower starting weights for the
-        # offsets alone keep them near circles and lines; Adam's steps do not depend on the weights' scale, so
-        # they still bend as fast as training asks.
+        # The offsets' starting weights scaled alone: below 1 the outlines start near circles and lines (at 1 a
+        # path's twelve control points each move by their own noise, so early samples are spiky, self-crossing
+        # blobs), above 1 they start more varied than the layout. Adam's steps do not depend on the weights'
+        # scale, so either way they bend as fast as training asks. Both measured worse than 1 (colour_v10/v11).
         column_scale = np.ones(geometry_size, dtype="float32")
         column_scale[layout.outline_offsets()] = opts["outline_start_spread"]
         parameters.kernel.assign(parameters.kernel * column_scale)
