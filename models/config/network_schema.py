@@ -130,6 +130,16 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "minimum": 2, "maximum": 32,
         "default": 4,
     },
+    "edge_px": {
+        "description": "Generator, architecture vector: how soft the renderer's edges are, as the scale in pixels "
+        "of the logistic that turns a part's signed distance into coverage (coverage goes from 10% to 90% over "
+        "4.4 x this many pixels). 0.3: about the slope of an SVG renderer's anti-aliasing, so a sample's SVG "
+        "draws as the generator does; softer edges give every parameter a gradient from more pixels around "
+        "its edges (the shapes generator draws at 0.5) and blur the PNG a little against the SVG.",
+        "type": "number",
+        "minimum": 0.1, "maximum": 2,
+        "default": 0.3,
+    },
     "embedding_dim": {
         "description": "Size of the label embedding of a conditional network.",
         "type": "integer",

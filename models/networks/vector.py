@@ -41,7 +41,7 @@ BOX_PARAMETERS = ("centre_x", "centre_y", "half_width", "half_height", "directio
                   "thickness")
 OFFSET_SCALE = 0.25  # control points move by this many part sizes per unit of raw output
 STROKE_HALF_WIDTHS = (0.03, 0.25)  # canvas units: about 0.8 to 7 px at 56 px
-EDGE_PX = 0.3  # the logistic's scale in pixels: about the slope of the box-filter coverage an SVG renderer gives
+EDGE_PX = 0.3  # the logistic's default scale in pixels: about the slope of an SVG renderer's box-filter coverage
 
 
 @dataclass(frozen=True)
@@ -134,8 +134,8 @@ def generator_body(x, colours, opts: dict, image_shape: tuple):
     value_range = (-1.0, 1.0) if opts["output_activation"] == "tanh" else (0.0, 1.0)
     return VectorRenderer(height, width, list(layout.parts), layout.palette, channels, layout.path_segments,
                           layout.stroke_segments, opts["curve_samples"], value_range,
-                          outline_scale=opts["palette_scale"], colour_choice=opts["colour_choice"], dtype="float32",
-                          name="vector_renderer")(scene)
+                          outline_scale=opts["palette_scale"], colour_choice=opts["colour_choice"],
+                          edge_px=opts["edge_px"], dtype="float32", name="vector_renderer")(scene)
 
 
 def layout_from_options(opts: dict, channels: int) -> SceneLayout:
@@ -270,9 +270,9 @@ class VectorRenderer(layers.Layer):
 
     def __init__(self, height: int, width: int, parts: list, palette: int, channels: int, path_segments: int,
                  stroke_segments: int, curve_samples: int, value_range=(-1.0, 1.0), outline_scale: int = 1,
-                 colour_choice: str = "hard", **kwargs):
+                 colour_choice: str = "hard", edge_px: float = EDGE_PX, **kwargs):
         super().__init__(**kwargs)
-        self.height, self.width, self.curve_samples = height, width, curve_samples
+        self.height, self.width, self.curve_samples, self.edge_px = height, width, curve_samples, edge_px
         self.value_range, self.outline_scale = tuple(value_range), outline_scale
         self._search_step = 1 if outline_scale > 1 else 2
         self.layout = SceneLayout(tuple(parts), palette, channels, path_segments, stroke_segments, colour_choice)
@@ -284,7 +284,7 @@ class VectorRenderer(layers.Layer):
                 "palette": layout.palette, "channels": layout.channels, "path_segments": layout.path_segments,
                 "stroke_segments": layout.stroke_segments, "curve_samples": self.curve_samples,
                 "value_range": list(self.value_range), "outline_scale": self.outline_scale,
-                "colour_choice": layout.colour_choice}
+                "colour_choice": layout.colour_choice, "edge_px": self.edge_px}
 
     def at_size(self, height: int, width: int) -> "VectorRenderer":
         """The same renderer drawing on a height x width canvas (the scene is resolution-free)."""
@@ -334,7 +334,7 @@ class VectorRenderer(layers.Layer):
             distances["stroke"] = along - _per_part(parts["stroke"]["half_width"])
         # (B, K, H, W) in the kinds' order (boxes, paths, strokes).
         coverage = ops.sigmoid(ops.concatenate([distances[kind] for kind in PART_KINDS if kind in distances], 1)
-                               * (-1.0 / (EDGE_PX * pixel)))
+                               * (-1.0 / (self.edge_px * pixel)))
         on = 1.0 - parts["choices"][..., 0]  # (B, K), as the choices, in painter's order
         colours = parts["colours"]
         part_colours = ops.einsum("bkp,bpc->bkc", parts["choices"][..., 1:], colours)  # (B, K, C): each one's entry

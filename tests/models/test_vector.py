@@ -76,7 +76,8 @@ def straight(points):
     return out
 
 
-def scene(parts, colours=(WHITE, RED, BLUE), path_segments=4, stroke_segments=1, colour_choice="hard"):
+def scene(parts, colours=(WHITE, RED, BLUE), path_segments=4, stroke_segments=1, colour_choice="hard",
+          edge_px=vector.EDGE_PX):
     """A renderer and its one-image flat scene for ``parts`` in painter's order; a part's entry is a palette
     index, None (off) or its own list of choice logits."""
     layout = vector.SceneLayout(tuple(kind for kind, _, _ in parts), len(colours), 3, path_segments,
@@ -88,7 +89,7 @@ def scene(parts, colours=(WHITE, RED, BLUE), path_segments=4, stroke_segments=1,
         values += [value for part_kind, _, raw in parts if part_kind == kind for value in raw]
     assert len(values) == layout.size
     renderer = vector.VectorRenderer(SIZE, SIZE, list(layout.parts), len(colours), 3, path_segments,
-                                     stroke_segments, 16, colour_choice=colour_choice)
+                                     stroke_segments, 16, colour_choice=colour_choice, edge_px=edge_px)
     return renderer, np.array([values], dtype="float32")
 
 
@@ -111,6 +112,17 @@ def test_a_closed_path_started_as_a_circle_fills_the_circle_with_anti_aliased_ed
     assert image.sum() == pytest.approx(math.pi * radius_px**2, rel=0.01)
     partial = np.count_nonzero((image > 0.1) & (image < 0.9))
     assert image[28, 28] > 0.999 and image[2, 2] < 0.001 and partial < 2.5 * 2 * math.pi * radius_px
+
+
+def test_edge_px_widens_the_anti_aliased_band_in_proportion_and_keeps_the_area():
+    sharp, soft = (red_share(render([path(circle(0.5))], edge_px=edge)) for edge in (0.3, 0.6))
+    assert soft.sum() == pytest.approx(sharp.sum(), rel=0.01)
+    partial = [np.count_nonzero((image > 0.1) & (image < 0.9)) for image in (sharp, soft)]
+    assert 1.6 < partial[1] / partial[0] < 2.4  # the 10-90% band is 4.4 x edge_px wide
+    generator = build_generator({"choice": "dcgan", "architecture": "vector", "palette": 3, "edge_px": 0.6},
+                                (SIZE, SIZE, 3), 8, None)
+    renderer = generator.get_layer("vector_renderer")
+    assert renderer.edge_px == 0.6 and renderer.at_size(112, 112).edge_px == 0.6
 
 
 def test_the_even_odd_rule_leaves_a_hole_where_a_path_winds_twice():
