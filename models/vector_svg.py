@@ -4,8 +4,9 @@ order that :class:`models.networks.vector.VectorRenderer` draws, so any SVG rend
 The canvas spans [-1, 1] along the longer side (the SVG's viewBox), y pointing down as in the images. Boxes
 become rounded-rectangle paths (a ring is the outer outline and the inner one, filled even-odd), closed paths
 keep their cubic Bézier segments (even-odd), strokes are Bézier curves with round caps. Parts that are off are
-left out; a part that paints palette entry 0 paints the background's colour, as it does in the renderer, and
-a part that mixes entries (colour_choice "soft") is filled with the mix.
+left out; a part that paints palette entry 0 paints the background's colour, as it does in the renderer (with
+``carving`` "all" after every other part), and a part that mixes entries (colour_choice "soft") is filled with
+the mix.
 """
 from __future__ import annotations
 
@@ -39,8 +40,13 @@ def scene_svg(scene: dict, index: int, layout, value_range: tuple, height: int, 
              f'<rect x="{_number(-view_width / 2)}" y="{_number(-view_height / 2)}" width="{_number(view_width)}" '
              f'height="{_number(view_height)}" fill="{hex_colour(colours[0], value_range)}"/>']
     seen: dict[str, int] = {}
+    parts = []  # (part, kind, its index among its kind) in painter's order
     for part, kind in enumerate(layout.parts):
-        which = seen[kind] = seen.get(kind, -1) + 1
+        seen[kind] = seen.get(kind, -1) + 1
+        parts.append((part, kind, seen[kind]))
+    if layout.carving == "all":  # the parts that paint the background go last, over every other part
+        parts.sort(key=lambda item: int(np.argmax(scene["choices"][index, item[0]]) == 1))
+    for part, kind, which in parts:
         choice = scene["choices"][index, part]
         if np.argmax(choice) == 0:  # off
             continue

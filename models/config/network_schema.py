@@ -123,6 +123,14 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "enum": ["hard", "soft"],
         "default": "hard",
     },
+    "carving": {
+        "description": "Generator, architecture vector: what a part that paints palette entry 0 (the background) "
+        "cuts. 'beneath': the parts under it in painter's order, as any later part covers earlier ones; 'all': "
+        "every part, as the shapes generator's carving parts do (the renderer and the SVG paint the carving "
+        "parts last). 'all' needs colour_choice 'hard'.",
+        "enum": ["beneath", "all"],
+        "default": "beneath",
+    },
     "curve_samples": {
         "description": "Generator, architecture vector: points the renderer samples along each Bezier segment to "
         "measure distances to it (more: closer to the exact curve that the SVG draws, and slower).",

@@ -13,7 +13,8 @@ Parts come in three kinds, listed in painter's order by the generator's ``vector
 Each part either is off or paints one palette entry, chosen outright in the forward pass with the softmax's
 gradient (straight-through): a translucent part would be a colour no logo has, and an exact entry is what lets
 ``models.generate --colours`` repaint a sample. Entry 0 is the background, so a part that paints it carves
-through everything beneath. With ``colour_choice`` "soft" a part that is on paints a softmax mix of the
+through everything beneath (with ``carving`` "all", through every part, as the shapes generator carves: the
+carving parts are painted last). With ``colour_choice`` "soft" a part that is on paints a softmax mix of the
 entries instead, a colour between them that the SVG names exactly. The renderer samples each Bézier segment
 at ``curve_samples`` points and measures each pixel's distance to the resulting polyline (DiffVG's approach, in
 closed form per edge); coverage is a logistic of the signed distance, about a pixel wide, so every parameter
@@ -32,6 +33,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from infra.errors import UserError
 from models.backends import fused
 from models.networks.blocks import dense, drop, hidden, spectral
 from models.networks.shapes import CENTRE_RANGE, MIN_HALF_SIZE, rounded_box_distance
@@ -48,13 +50,15 @@ EDGE_PX = 0.3  # the logistic's default scale in pixels: about the slope of an S
 class SceneLayout:
     """Where each value of a flat scene vector sits: the palette's colours, then per part in painter's order
     its choice logits (off, entry 0 .. entry palette-1), then each kind's geometry; and how the choice logits
-    are read (``colour_choice``, see :func:`decode`)."""
+    are read (``colour_choice``, see :func:`decode`) and what a part painting the background cuts (``carving``:
+    "beneath", the parts under it in painter's order; "all", every part, the carving parts being painted last)."""
     parts: tuple
     palette: int
     channels: int
     path_segments: int
     stroke_segments: int
     colour_choice: str = "hard"
+    carving: str = "beneath"
 
     @property
     def box_size(self) -> int:
@@ -135,12 +139,17 @@ def generator_body(x, colours, opts: dict, image_shape: tuple):
     return VectorRenderer(height, width, list(layout.parts), layout.palette, channels, layout.path_segments,
                           layout.stroke_segments, opts["curve_samples"], value_range,
                           outline_scale=opts["palette_scale"], colour_choice=opts["colour_choice"],
-                          edge_px=opts["edge_px"], dtype="float32", name="vector_renderer")(scene)
+                          edge_px=opts["edge_px"], carving=opts["carving"], dtype="float32",
+                          name="vector_renderer")(scene)
 
 
 def layout_from_options(opts: dict, channels: int) -> SceneLayout:
-    return SceneLayout(tuple(opts["vector_parts"]), opts["palette"], channels,
-                       opts["path_segments"], opts["stroke_segments"], opts["colour_choice"])
+    if opts["carving"] == "all" and opts["colour_choice"] != "hard":
+        # A soft choice paints a mix that includes the background's weight: no one part carves.
+        raise UserError(f"generator.carving: 'all' goes with colour_choice 'hard', not {opts['colour_choice']!r}; "
+                        "use carving 'beneath' or colour_choice 'hard'")
+    return SceneLayout(tuple(opts["vector_parts"]), opts["palette"], channels, opts["path_segments"],
+                       opts["stroke_segments"], opts["colour_choice"], opts["carving"])
 
 
 def starting_layout(layout: SceneLayout) -> list[float]:
@@ -270,12 +279,13 @@ class VectorRenderer(layers.Layer):
 
     def __init__(self, height: int, width: int, parts: list, palette: int, channels: int, path_segments: int,
                  stroke_segments: int, curve_samples: int, value_range=(-1.0, 1.0), outline_scale: int = 1,
-                 colour_choice: str = "hard", edge_px: float = EDGE_PX, **kwargs):
+                 colour_choice: str = "hard", edge_px: float = EDGE_PX, carving: str = "beneath", **kwargs):
         super().__init__(**kwargs)
         self.height, self.width, self.curve_samples, self.edge_px = height, width, curve_samples, edge_px
         self.value_range, self.outline_scale = tuple(value_range), outline_scale
         self._search_step = 1 if outline_scale > 1 else 2
-        self.layout = SceneLayout(tuple(parts), palette, channels, path_segments, stroke_segments, colour_choice)
+        self.layout = SceneLayout(tuple(parts), palette, channels, path_segments, stroke_segments, colour_choice,
+                                  carving)
         self._render = fused(self.draw_op_by_op)
 
     def get_config(self):
@@ -284,7 +294,7 @@ class VectorRenderer(layers.Layer):
                 "palette": layout.palette, "channels": layout.channels, "path_segments": layout.path_segments,
                 "stroke_segments": layout.stroke_segments, "curve_samples": self.curve_samples,
                 "value_range": list(self.value_range), "outline_scale": self.outline_scale,
-                "colour_choice": layout.colour_choice, "edge_px": self.edge_px}
+                "colour_choice": layout.colour_choice, "edge_px": self.edge_px, "carving": layout.carving}
 
     def at_size(self, height: int, width: int) -> "VectorRenderer":
         """The same renderer drawing on a height x width canvas (the scene is resolution-free)."""
@@ -342,9 +352,19 @@ class VectorRenderer(layers.Layer):
         # with the parts first, XLA fuses them into one loop over the pixels, faster than one matmul over the parts.
         image = ops.broadcast_to(_per_part(colours[:, 0]), (ops.shape(coverage)[0], layout.channels,
                                                              self.height, self.width))
-        for place, index in enumerate(_painter_order(layout)):
+        order = _painter_order(layout)
+        if layout.carving == "all":
+            # The parts that paint the background go last, each over everything: a carving part cuts every part
+            # whatever its place, so none has to learn to come after what it cuts.
+            carving = parts["choices"][..., 1]
+            on = on - carving
+        for place, index in enumerate(order):
             alpha = coverage[:, index:index + 1] * ops.reshape(on[:, place], (-1, 1, 1, 1))
             image = image + alpha * (_per_part(part_colours[:, place]) - image)
+        if layout.carving == "all":
+            for place, index in enumerate(order):
+                alpha = coverage[:, index:index + 1] * ops.reshape(carving[:, place], (-1, 1, 1, 1))
+                image = image + alpha * (_per_part(colours[:, 0]) - image)
         return ops.transpose(image, (0, 2, 3, 1))
 
     def _path_distance(self, points, grid_x, grid_y):

@@ -77,11 +77,11 @@ def straight(points):
 
 
 def scene(parts, colours=(WHITE, RED, BLUE), path_segments=4, stroke_segments=1, colour_choice="hard",
-          edge_px=vector.EDGE_PX):
+          edge_px=vector.EDGE_PX, carving="beneath"):
     """A renderer and its one-image flat scene for ``parts`` in painter's order; a part's entry is a palette
     index, None (off) or its own list of choice logits."""
     layout = vector.SceneLayout(tuple(kind for kind, _, _ in parts), len(colours), 3, path_segments,
-                                stroke_segments, colour_choice)
+                                stroke_segments, colour_choice, carving)
     values = [value for colour in colours for value in colour]
     for _, entry, _ in parts:
         values += entry if isinstance(entry, list) else choice(entry)(len(colours))
@@ -89,7 +89,8 @@ def scene(parts, colours=(WHITE, RED, BLUE), path_segments=4, stroke_segments=1,
         values += [value for part_kind, _, raw in parts if part_kind == kind for value in raw]
     assert len(values) == layout.size
     renderer = vector.VectorRenderer(SIZE, SIZE, list(layout.parts), len(colours), 3, path_segments,
-                                     stroke_segments, 16, colour_choice=colour_choice, edge_px=edge_px)
+                                     stroke_segments, 16, colour_choice=colour_choice, edge_px=edge_px,
+                                     carving=carving)
     return renderer, np.array([values], dtype="float32")
 
 
@@ -151,6 +152,20 @@ def test_parts_paint_in_order_and_painting_the_background_carves():
     carved = render([under, box(half=(0.25, 0.25), entry=0)])
     assert np.allclose(carved[28, 28], WHITE, atol=1e-3) and np.allclose(carved[28, 18], RED, atol=1e-3)
     assert np.allclose(render([under, box(entry=None)]), render([under]), atol=1e-6)  # off draws nothing
+
+
+def test_with_carving_all_a_part_painting_the_background_cuts_the_parts_painted_after_it_too():
+    under, hole, over = box(half=(0.8, 0.8), entry=1), box(half=(0.15, 0.15), entry=0), box(half=(0.5, 0.5), entry=2)
+    beneath = render([under, hole, over])
+    assert np.allclose(beneath[28, 28], BLUE, atol=1e-3)  # painted over the hole
+    cut = render([under, hole, over], carving="all")
+    assert np.allclose(cut[28, 28], WHITE, atol=1e-3) and np.allclose(cut[28, 18], BLUE, atol=1e-3)
+    assert np.allclose(cut[28, 8], RED, atol=1e-3)
+    # Without a carving part the two rules draw alike.
+    assert np.allclose(render([under, over], carving="all"), render([under, over]), atol=1e-6)
+    with pytest.raises(UserError, match="carving: 'all' goes with colour_choice 'hard'"):
+        build_generator({"choice": "dcgan", "architecture": "vector", "palette": 3, "carving": "all",
+                         "colour_choice": "soft"}, (SIZE, SIZE, 3), 8, None)
 
 
 def test_a_soft_colour_choice_paints_the_softmax_mix_of_the_palette_and_is_still_on_or_off_outright():
@@ -257,14 +272,19 @@ def test_outlines_of_many_edges_loop_over_them_and_draw_as_the_unrolled_search(m
     np.testing.assert_allclose(looped_gradient, gradient, atol=1e-5 * np.abs(gradient).max())
 
 
-def _random_scenes(count=6, seed=0, colour_choice="hard"):
+def _random_scenes(count=6, seed=0, colour_choice="hard", carving="beneath"):
     generator = build_generator({"choice": "dcgan", "architecture": "vector", "palette": 4,
-                                 "colour_choice": colour_choice}, (SIZE, SIZE, 3), 8, None)
+                                 "colour_choice": colour_choice, "carving": carving}, (SIZE, SIZE, 3), 8, None)
     renderer = generator.get_layer("vector_renderer")
     flat = ops.convert_to_numpy(keras.Model(generator.inputs, renderer.input)(
         np.random.default_rng(seed).normal(size=(count, 8))))
     noise = np.random.default_rng(seed + 1).normal(0, 1.0, flat.shape).astype("float32")
     noise[:, :renderer.layout.palette * 3] = 0  # colours stay in range; the geometry varies widely
+    # One part of each scene, never the last, paints the background: the carving rules differ only there.
+    layout = renderer.layout
+    for index in range(count):
+        part = index % (len(layout.parts) - 1)
+        noise[index, layout.palette * 3 + part * (layout.palette + 1) + 1] += 20.0
     return renderer, flat + noise
 
 
@@ -273,11 +293,13 @@ def _numpy(value):
         ops.convert_to_numpy(value)
 
 
-@pytest.mark.parametrize("colour_choice", ["hard", "soft"])
-def test_each_svg_renders_as_the_generator_draws_it_at_the_trained_size_and_four_times_larger(colour_choice):
-    renderer, flat = _random_scenes(colour_choice=colour_choice)
+@pytest.mark.parametrize("colour_choice, carving", [("hard", "beneath"), ("soft", "beneath"), ("hard", "all")])
+def test_each_svg_renders_as_the_generator_draws_it_at_the_trained_size_and_four_times_larger(colour_choice, carving):
+    renderer, flat = _random_scenes(colour_choice=colour_choice, carving=carving)
     images = (ops.convert_to_numpy(renderer(flat)) + 1) / 2
     decoded = _numpy(vector.decode(flat, renderer.layout))
+    carving_parts = np.argmax(decoded["choices"], axis=-1) == 1
+    assert carving_parts[:, :-1].any()  # some part paints the background before the last place
     large = (ops.convert_to_numpy(renderer.at_size(4 * SIZE, 4 * SIZE)(flat)) + 1) / 2
     for index in range(len(flat)):
         svg = scene_svg(decoded, index, renderer.layout, renderer.value_range, SIZE, SIZE)
