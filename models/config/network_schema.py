@@ -127,7 +127,8 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "description": "Generator, architecture vector: what a part that paints palette entry 0 (the background) "
         "cuts. 'beneath': the parts under it in painter's order, as any later part covers earlier ones; 'all': "
         "every part, as the shapes generator's carving parts do (the renderer and the SVG paint the carving "
-        "parts last). 'all' needs colour_choice 'hard'.",
+        "parts last, a second pass over the pixels). 'all' needs colour_choice 'hard'. On the multi-colour logos "
+        "'all' scored worse, in part from the pass's cost (docs/experiments.md, colour_v16).",
         "enum": ["beneath", "all"],
         "default": "beneath",
     },
@@ -143,7 +144,10 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "of the logistic that turns a part's signed distance into coverage (coverage goes from 10% to 90% over "
         "4.4 x this many pixels). 0.3: about the slope of an SVG renderer's anti-aliasing, so a sample's SVG "
         "draws as the generator does; softer edges give every parameter a gradient from more pixels around "
-        "its edges (the shapes generator draws at 0.5) and blur the PNG a little against the SVG.",
+        "its edges (the shapes generator draws at 0.5) and blur the PNG a little against the SVG. On the "
+        "multi-colour logos 0.5 scored 9% to 23% better than the shapes preset with boxes only, and 11% better with "
+        "boxes, paths and strokes, where 0.3 was worse; 0.8 blurred every sample (docs/experiments.md, colour_v14 "
+        "to colour_v16).",
         "type": "number",
         "minimum": 0.1, "maximum": 2,
         "default": 0.3,
