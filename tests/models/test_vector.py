@@ -223,6 +223,9 @@ def test_the_fused_renderer_matches_the_op_by_op_drawing_in_values_and_gradients
 
     if keras.backend.backend() != "tensorflow":
         pytest.skip("JAX's jitted step fuses the renderer itself; fused() returns it unchanged there")
+    # Fixed weights: with unseeded ones, about one run in three drew a pixel equidistant from two edges, where
+    # the two compilations' rounding picks different nearest edges (a 4e-4 difference at that one pixel).
+    keras.utils.set_random_seed(0)
     generator = build_generator({"choice": "dcgan", "architecture": "vector", "palette": 4}, (24, 32, 3), 8, None)
     renderer = generator.get_layer("vector_renderer")
     scenes = keras.Model(generator.inputs, renderer.input)(np.random.default_rng(1).normal(size=(3, 8)))
