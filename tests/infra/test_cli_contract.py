@@ -34,6 +34,7 @@ COMMANDS = [
     "models.train", "models.generate", "models.evaluate",
     "bench/train_speed.py", "bench/preprocess_speed.py", "bench/scraping_local.py", "bench/shapes_render.py",
     "bench/vector_render.py", "bench/vector_fit.py", "bench/svg_sheet.py", "bench/mixed_logos.py",
+    "bench/svg_fidelity.py",
 ]  # bench/fid_speed.py is left out: it imports Keras at the top, which alone takes longer than this whole walk
 
 # Runs each argv list of argv[2] (JSON) through cli.run(main) of the module or script argv[1]; prints, per case,
@@ -225,6 +226,8 @@ def cases(paths: dict[str, Path]) -> dict[str, list[tuple[list[str], str]]]:
                                    (["--no-such-flag"], flag_help("python bench/shapes_render.py"))],
         "bench/vector_render.py": [(["--batch", "0"], "--batch: 0; expected a positive whole number"),
                                    (["--no-such-flag"], flag_help("python bench/vector_render.py"))],
+        "bench/svg_fidelity.py": [(["--count", "0"], "--count: 0; expected a positive whole number"),
+                                  (["--no-such-flag"], flag_help("python bench/svg_fidelity.py"))],
         "bench/vector_fit.py": [(["--data", p["missing"], "--count", "0"], "--count: 0; expected a positive"),
                                 (["--data", "x.npz", "--no-such-flag"], flag_help("python bench/vector_fit.py"))],
         "bench/svg_sheet.py": [(["--svg", p["missing"], "--out", "x.png"], "no .svg files there"),
