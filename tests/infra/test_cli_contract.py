@@ -226,8 +226,6 @@ def cases(paths: dict[str, Path]) -> dict[str, list[tuple[list[str], str]]]:
                                    (["--no-such-flag"], flag_help("python bench/shapes_render.py"))],
         "bench/vector_render.py": [(["--batch", "0"], "--batch: 0; expected a positive whole number"),
                                    (["--no-such-flag"], flag_help("python bench/vector_render.py"))],
-        "bench/svg_fidelity.py": [(["--count", "0"], "--count: 0; expected a positive whole number"),
-                                  (["--no-such-flag"], flag_help("python bench/svg_fidelity.py"))],
         "bench/vector_fit.py": [(["--data", p["missing"], "--count", "0"], "--count: 0; expected a positive"),
                                 (["--data", "x.npz", "--no-such-flag"], flag_help("python bench/vector_fit.py"))],
         "bench/svg_sheet.py": [(["--svg", p["missing"], "--out", "x.png"], "no .svg files there"),
@@ -236,6 +234,8 @@ def cases(paths: dict[str, Path]) -> dict[str, list[tuple[list[str], str]]]:
         "bench/mixed_logos.py": [(["--out", "x", "--count", "1"], "--count 1: allowed 2 to 3000"),
                                  (["--out", f"{UNWRITABLE}/logos"], "cannot"),
                                  (["--out", "x", "--no-such-flag"], flag_help("python bench/mixed_logos.py"))],
+        "bench/svg_fidelity.py": [(["--count", "0"], "--count: 0; expected a positive whole number"),
+                                  (["--no-such-flag"], flag_help("python bench/svg_fidelity.py"))],
     }
 
 
