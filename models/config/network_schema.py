@@ -144,10 +144,10 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "of the logistic that turns a part's signed distance into coverage (coverage goes from 10% to 90% over "
         "4.4 x this many pixels). 0.3: about the slope of an SVG renderer's anti-aliasing, so a sample's SVG "
         "draws as the generator does; softer edges give every parameter a gradient from more pixels around "
-        "its edges (the shapes generator draws at 0.5) and blur the PNG a little against the SVG. On the "
-        "multi-colour logos 0.5 scored 9% to 23% better than the shapes preset with boxes only, and 11% better with "
-        "boxes, paths and strokes, where 0.3 was worse; 0.8 blurred every sample (docs/experiments.md, colour_v14 "
-        "to colour_v16).",
+        "its edges (the shapes generator draws at 0.5) and blur the PNG a little against the SVG (0.02 apart at "
+        "0.5). On the multi-colour logos, with boxes only, 0.5 scored 9% to 23% better than the shapes preset in "
+        "three runs, 0.4 level with it and 0.3 worse; with paths and strokes 0.5 did not help; 0.8 blurred every "
+        "sample (docs/experiments.md, colour_v14 to colour_v18). configs/logos_vector.json uses 0.5.",
         "type": "number",
         "minimum": 0.1, "maximum": 2,
         "default": 0.3,
