@@ -99,6 +99,7 @@ def main(argv=None) -> None:
     from models.config import load_config, resolve
     from models.images import image_grid, save_png
     from models.networks.generator import build_generator
+    from models.train import settle_palette
     from preprocessing.dataset import load_dataset
 
     if keras.backend.backend() != "tensorflow":
@@ -106,7 +107,9 @@ def main(argv=None) -> None:
     config = resolve(load_config(args.config), args.config)
     if config["generator"].get("architecture") != "vector":
         raise UserError(f"--config {args.config}: its generator is not a vector generator")
-    images = load_dataset(args.data).x
+    dataset = load_dataset(args.data)
+    settle_palette(config, dataset)  # palette 'auto': the count a run on this data would paint with
+    images = dataset.x
     if args.count > len(images):
         raise UserError(f"--count {args.count}: {args.data} holds only {len(images)} images")
     chosen = np.random.default_rng(args.seed).choice(len(images), args.count, replace=False)

@@ -186,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_same_images(config, dataset, run_dir)
     else:
         config["image_shape"], config["class_names"] = image_shape_and_classes(config, dataset)
+        settle_palette(config, dataset)
         settle_background(config, dataset)
         run_dir = new_run_dir(config) if first_process else Path(config["runs_dir"]) / config["name"]
 
@@ -233,6 +234,22 @@ def image_shape_and_classes(config: dict, dataset) -> tuple[list[int], list[str]
                         "labelled dataset or unconditional networks")
     class_names = dataset.class_names or [str(index) for index in range(int(dataset.y.max()) + 1)]
     return list(dataset.image_shape), class_names
+
+
+def settle_palette(config: dict, dataset) -> None:
+    """generator.palette 'auto' becomes AUTO_PALETTE_MULTI entries when at least MULTI_COLOUR_SHARE of the images
+    have a mark of two or more colours, else AUTO_PALETTE_SINGLE (a mark of one colour on its background, where
+    more entries only let the generator paint colours the data has not); said in one line, saved in config.json."""
+    if config["generator"].get("palette") != "auto":
+        return
+    from models.config.defaults import AUTO_PALETTE_MULTI, AUTO_PALETTE_SINGLE, MULTI_COLOUR_SHARE
+    from models.data import multi_colour_share
+
+    share = multi_colour_share(dataset.x)
+    multi = share >= MULTI_COLOUR_SHARE
+    config["generator"]["palette"] = AUTO_PALETTE_MULTI if multi else AUTO_PALETTE_SINGLE
+    print(f"palette auto: {config['generator']['palette']} ({share:.0%} of the images have a mark of two or more "
+          f"colours, {'at least' if multi else 'under'} {MULTI_COLOUR_SHARE:.0%})", file=sys.stderr)
 
 
 def settle_background(config: dict, dataset) -> None:

@@ -48,6 +48,13 @@ MLP_WIDTHS = {"generator": [128, 256, 512, 1024], "discriminator": [512, 256]}
 DRAWN_WIDTHS = [256, 256]
 DRAWN_ARCHITECTURES = ("shapes", "vector")
 
+# generator.palette "auto" (architecture vector): this many entries when most images are one colour on their
+# background, and this many when at least MULTI_COLOUR_SHARE of them have a mark of two or more colours (a built
+# generator with the option still unsettled, as bench scripts build presets without data, takes the second).
+AUTO_PALETTE_SINGLE = 2
+AUTO_PALETTE_MULTI = 4
+MULTI_COLOUR_SHARE = 0.25
+
 # The vector generator's parts, in painter's order.
 VECTOR_PARTS = ["box", "path", "path", "stroke", "box", "path", "stroke", "path"]
 

@@ -6,6 +6,8 @@ fills them in (:mod:`models.config.networks`, from :mod:`models.config.defaults`
 """
 from __future__ import annotations
 
+from models.config.defaults import AUTO_PALETTE_MULTI, AUTO_PALETTE_SINGLE, MULTI_COLOUR_SHARE
+
 NETWORK_CHOICES = ("gan", "dcgan", "cgan", "wgan", "wgan_gp")
 
 ACTIVATIONS = ("relu", "leaky_relu", "selu", "elu", "gelu")
@@ -275,8 +277,14 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "colours chosen per image. The last layer gives each pixel logits over the palette entries instead of "
         "pixel values, a small dense network on the generator's input gives the palette's colours (through "
         "output_activation), and each pixel is the softmax-weighted mix of them. 2: a mark of one colour on a "
-        "background. null: the last layer gives the pixel values directly.",
-        "type": ["integer", "null"],
+        f"background. 'auto' (architecture vector): decided from the data when a run starts - {AUTO_PALETTE_MULTI} "
+        f"when at least {MULTI_COLOUR_SHARE:.0%} of the images have a mark of two or more colours (brand logos in "
+        f"their own colours), else {AUTO_PALETTE_SINGLE} (icons of one colour, where eight boxes scored 59% worse "
+        "in KID with a palette of 4 than logos_shapes, and level with it with a palette of 2: docs/experiments.md, "
+        "simple_v4 and simple_v5) - and saved as such in the run's config.json. null: the last layer gives the "
+        "pixel values directly.",
+        "type": ["integer", "string", "null"],
+        "pattern": "^auto$",
         "minimum": 2,
         "maximum": 64,
         "default": None,

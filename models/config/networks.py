@@ -15,8 +15,9 @@ import copy
 import jsonschema
 
 from infra.errors import UserError
-from models.config.defaults import (ARCHITECTURE_DEFAULTS, CHOICE_DEFAULTS, CONDITIONAL_CHOICES, DEFAULT_CONDITIONING,
-                                    DRAWN_ARCHITECTURES, DRAWN_WIDTHS, MLP_WIDTHS, VECTOR_PARTS)
+from models.config.defaults import (ARCHITECTURE_DEFAULTS, AUTO_PALETTE_MULTI, AUTO_PALETTE_SINGLE, CHOICE_DEFAULTS,
+                                    CONDITIONAL_CHOICES, DEFAULT_CONDITIONING, DRAWN_ARCHITECTURES, DRAWN_WIDTHS,
+                                    MLP_WIDTHS, VECTOR_PARTS)
 from models.config.network_schema import NETWORK_CHOICES, NETWORK_OPTIONS_SCHEMA
 
 ROLES = ("generator", "discriminator")
@@ -85,6 +86,10 @@ def _check_combinations(resolved: dict, role: str) -> None:
     if resolved["palette_background"] is not None and resolved["palette"] is None:
         raise UserError(f"{role}.palette_background: {resolved['palette_background']!r} needs a generator with a "
                         "palette; set palette (2 or more) or leave palette_background null")
+    if resolved["palette"] == "auto" and resolved["architecture"] != "vector":
+        raise UserError(f"{role}.palette: 'auto' (a palette of {AUTO_PALETTE_SINGLE} or {AUTO_PALETTE_MULTI}, from "
+                        "the data's colours) is for architecture "
+                        f"'vector'; with {resolved['architecture']!r} set a number of entries (2 or more) or null")
     if resolved["architecture"] == "shapes":
         _check_shapes(resolved, role)
     if resolved["architecture"] == "vector":

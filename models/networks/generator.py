@@ -10,6 +10,7 @@ from keras import layers
 
 from infra.errors import UserError
 from models.config import resolve_network
+from models.config.defaults import AUTO_PALETTE_MULTI
 from models.networks import resnet, shapes, vector
 from models.networks.attention import AttentionPlacement
 from models.networks.blocks import (auto_width, conv, dense, drop, embed, hidden, label_input,
@@ -20,6 +21,8 @@ from models.networks.excitation import FeatureMapHooks
 def build_generator(options: dict, image_shape: tuple, latent_dim: int, num_classes: int | None) -> keras.Model:
     """Inputs ``[z (B, latent_dim)]``, plus ``labels`` int32 (B,) when conditional; output (B, H, W, C)."""
     opts = resolve_network(options, "generator")
+    if opts["palette"] == "auto":  # a run settles it from its data (models.train); built without data, it is
+        opts = {**opts, "palette": AUTO_PALETTE_MULTI}  # the multi-colour palette, as the bench scripts build presets
     z = keras.Input(shape=(latent_dim,), name="z")
     inputs, x = [z], z
     if opts["conditional"]:
