@@ -78,6 +78,7 @@ NULL_IS_A_SETTING = {
     "trained_on": "set by the trainer from its devices",
     "class_names": "set by the trainer; null: the data has no classes or no network is conditional",
     "*.self_attention": "no attention block",
+    "*.edge_px_start": "edges at edge_px from the first step",
     "*.palette": "no palette: pixel values directly",
     "*.palette_background": "every palette entry chosen per image",
     "*.init_std": "Keras' Glorot-uniform initializer",

@@ -154,6 +154,24 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "minimum": 0.1, "maximum": 2,
         "default": 0.3,
     },
+    "edge_px_start": {
+        "description": "Generator, architecture vector: annealed edges. When set, training draws the edges this "
+        "soft (in edge_px's units) at first and sharpens them linearly to edge_px over edge_anneal_kimg, so a "
+        "part's parameters feel pixels farther from its edges while the layout is still far from the data's; "
+        "samples, exports and SVGs are always drawn at edge_px. null: edge_px from the first step.",
+        "type": ["number", "null"],
+        "minimum": 0.1, "maximum": 4,
+        "default": None,
+    },
+    "edge_anneal_kimg": {
+        "description": "Generator, architecture vector, with edge_px_start: over how many thousand images the "
+        "generator draws in training the edges go from edge_px_start to edge_px (a step draws n_critic + 1 "
+        "batches: those the discriminator's updates see and the generator's own). Counted in the generator's "
+        "weights, so a resumed run goes on where it stopped.",
+        "type": "number",
+        "minimum": 0, "maximum": 100000,
+        "default": 200,
+    },
     "embedding_dim": {
         "description": "Size of the label embedding of a conditional network.",
         "type": "integer",

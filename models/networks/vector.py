@@ -139,8 +139,9 @@ def generator_body(x, colours, opts: dict, image_shape: tuple):
     return VectorRenderer(height, width, list(layout.parts), layout.palette, channels, layout.path_segments,
                           layout.stroke_segments, opts["curve_samples"], value_range,
                           outline_scale=opts["palette_scale"], colour_choice=opts["colour_choice"],
-                          edge_px=opts["edge_px"], carving=opts["carving"], dtype="float32",
-                          name="vector_renderer")(scene)
+                          edge_px=opts["edge_px"], carving=opts["carving"],
+                          edge_px_start=opts["edge_px_start"], edge_anneal_kimg=opts["edge_anneal_kimg"],
+                          dtype="float32", name="vector_renderer")(scene)
 
 
 def layout_from_options(opts: dict, channels: int) -> SceneLayout:
@@ -279,9 +280,11 @@ class VectorRenderer(layers.Layer):
 
     def __init__(self, height: int, width: int, parts: list, palette: int, channels: int, path_segments: int,
                  stroke_segments: int, curve_samples: int, value_range=(-1.0, 1.0), outline_scale: int = 1,
-                 colour_choice: str = "hard", edge_px: float = EDGE_PX, carving: str = "beneath", **kwargs):
+                 colour_choice: str = "hard", edge_px: float = EDGE_PX, carving: str = "beneath",
+                 edge_px_start: float | None = None, edge_anneal_kimg: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.height, self.width, self.curve_samples, self.edge_px = height, width, curve_samples, edge_px
+        self.edge_px_start, self.edge_anneal_kimg = edge_px_start, edge_anneal_kimg
         self.value_range, self.outline_scale = tuple(value_range), outline_scale
         self._search_step = 1 if outline_scale > 1 else 2
         self.layout = SceneLayout(tuple(parts), palette, channels, path_segments, stroke_segments, colour_choice,
@@ -294,7 +297,20 @@ class VectorRenderer(layers.Layer):
                 "palette": layout.palette, "channels": layout.channels, "path_segments": layout.path_segments,
                 "stroke_segments": layout.stroke_segments, "curve_samples": self.curve_samples,
                 "value_range": list(self.value_range), "outline_scale": self.outline_scale,
-                "colour_choice": layout.colour_choice, "edge_px": self.edge_px, "carving": layout.carving}
+                "colour_choice": layout.colour_choice, "edge_px": self.edge_px, "carving": layout.carving,
+                "edge_px_start": self.edge_px_start, "edge_anneal_kimg": self.edge_anneal_kimg}
+
+    @property
+    def anneals(self) -> bool:
+        return self.edge_px_start is not None and self.edge_anneal_kimg > 0
+
+    def build(self, input_shape):
+        if self.anneals:
+            # The images drawn in training so far (a training call draws one batch: with n_critic 1 a step draws
+            # two, for the discriminator's update and the generator's); a weight, so a resumed run goes on from it.
+            self.images_drawn = self.add_weight(shape=(), initializer="zeros", trainable=False, dtype="float32",
+                                                name="images_drawn")
+        super().build(input_shape)
 
     def at_size(self, height: int, width: int) -> "VectorRenderer":
         """The same renderer drawing on a height x width canvas (the scene is resolution-free)."""
@@ -304,11 +320,23 @@ class VectorRenderer(layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.height, self.width, self.layout.channels)
 
-    def call(self, scene):
-        return self._render(ops.cast(scene, "float32"))
+    def call(self, scene, training=False):
+        scene = ops.cast(scene, "float32")
+        if not (training and self.anneals):
+            return self._render(scene, self.edge_px)
+        # Annealed edges: soft at first, so each part's parameters have a gradient from pixels far from its edges
+        # while the layout is still wrong, reaching edge_px after edge_anneal_kimg thousand drawn images.
+        # Inference always draws at edge_px: the samples, the exported model and the SVG are the final drawing.
+        limit = 1000.0 * self.edge_anneal_kimg
+        progress = ops.minimum(self.images_drawn / limit, 1.0)
+        edge_px = self.edge_px_start + (self.edge_px - self.edge_px_start) * progress
+        self.images_drawn.assign(ops.minimum(self.images_drawn + ops.cast(ops.shape(scene)[0], "float32"), limit))
+        return self._render(scene, edge_px)
 
-    def draw_op_by_op(self, scene):
-        """The rendering as separate ops; call() runs it fused (models.backends.fused), with the same result."""
+    def draw_op_by_op(self, scene, edge_px=None):
+        """The rendering as separate ops; call() runs it fused (models.backends.fused), with the same result.
+        ``edge_px``: the edges' softness (a float or a 0-d tensor), the renderer's own when None."""
+        edge_px = self.edge_px if edge_px is None else edge_px
         layout = self.layout
         pixel = 2.0 / max(self.height, self.width)  # canvas units per pixel
         rows, columns = pixel_centres(self.height, pixel), pixel_centres(self.width, pixel)
@@ -344,7 +372,7 @@ class VectorRenderer(layers.Layer):
             distances["stroke"] = along - _per_part(parts["stroke"]["half_width"])
         # (B, K, H, W) in the kinds' order (boxes, paths, strokes).
         coverage = ops.sigmoid(ops.concatenate([distances[kind] for kind in PART_KINDS if kind in distances], 1)
-                               * (-1.0 / (self.edge_px * pixel)))
+                               * (-1.0 / (edge_px * pixel)))
         on = 1.0 - parts["choices"][..., 0]  # (B, K), as the choices, in painter's order
         colours = parts["colours"]
         part_colours = ops.einsum("bkp,bpc->bkc", parts["choices"][..., 1:], colours)  # (B, K, C): each one's entry
