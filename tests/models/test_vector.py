@@ -126,6 +126,46 @@ def test_edge_px_widens_the_anti_aliased_band_in_proportion_and_keeps_the_area()
     assert renderer.edge_px == 0.6 and renderer.at_size(112, 112).edge_px == 0.6
 
 
+def test_annealed_edges_start_soft_in_training_and_reach_edge_px_while_inference_stays_at_edge_px():
+    renderer, flat = _random_scenes(count=4, seed=1)
+    at = {edge: ops.convert_to_numpy(vector.VectorRenderer.from_config({**renderer.get_config(), "edge_px": edge})(
+        flat)) for edge in (1.0, 0.65, 0.3)}
+    assert np.abs(at[1.0] - at[0.3]).mean() > 0.01  # the three softnesses draw differently
+    annealed = vector.VectorRenderer.from_config({**renderer.get_config(), "edge_px": 0.3, "edge_px_start": 1.0,
+                                                  "edge_anneal_kimg": 0.008})  # 8 images: two calls of four
+    np.testing.assert_allclose(ops.convert_to_numpy(annealed(flat)), at[0.3], atol=1e-5)
+    for expected, drawn in ((1.0, 4), (0.65, 8), (0.3, 8), (0.3, 8)):
+        np.testing.assert_allclose(ops.convert_to_numpy(annealed(flat, training=True)), at[expected], atol=1e-5)
+        assert float(ops.convert_to_numpy(annealed.images_drawn)) == drawn  # held at the anneal's end
+    np.testing.assert_allclose(ops.convert_to_numpy(annealed(flat)), at[0.3], atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_a_run_counts_the_images_its_renderer_draws_and_a_resumed_run_goes_on_from_them(tmp_path, backend):
+    config = tiny_config(make_dataset(tmp_path / "squares.npz"), tensorboard=False)
+    config["generator"].update(architecture="vector", palette=3, vector_parts=["box", "path", "stroke"],
+                               widths=[16], edge_px_start=1.0, edge_anneal_kimg=1)
+    path = write_config(tmp_path / "vector.json", config)
+    script = (
+        "import sys, keras\n"
+        "from models import train\n"
+        "import models.networks.vector\n"
+        "config, runs = sys.argv[1:3]\n"
+        "assert train.main(['--config', config, '--steps', '5', '--name', 'v', '--runs-dir', runs, '--no-progress']) == 0\n"
+        "assert train.main(['--resume', runs + '/v', '--steps', '8', '--no-progress']) == 0\n"
+        "generator = keras.saving.load_model(runs + '/v/generator.keras', compile=False)\n"
+        "print('drawn', float(keras.ops.convert_to_numpy(generator.get_layer('vector_renderer').images_drawn)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path)], capture_output=True, text=True,
+                            env=subprocess_env(KERAS_BACKEND=backend), timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    # Eight steps of batch 8, each drawing twice (the discriminator's update and the generator's), the count
+    # restored with the weights when the run resumed (a count started over would read 48).
+    assert "drawn 128.0" in result.stdout
+    saved = json.loads((tmp_path / "v" / "config.json").read_text())["generator"]
+    assert (saved["edge_px_start"], saved["edge_anneal_kimg"]) == (1.0, 1)
+
+
 def test_the_even_odd_rule_leaves_a_hole_where_a_path_winds_twice():
     # A pentagram drawn as one closed path of straight segments: its inner pentagon is crossed twice.
     star = [(0.8 * math.sin(4 * math.pi * k / 5), -0.8 * math.cos(4 * math.pi * k / 5)) for k in range(5)]
