@@ -158,7 +158,9 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "description": "Generator, architecture vector: annealed edges. When set, training draws the edges this "
         "soft (in edge_px's units) at first and sharpens them linearly to edge_px over edge_anneal_kimg, so a "
         "part's parameters feel pixels farther from its edges while the layout is still far from the data's; "
-        "samples, exports and SVGs are always drawn at edge_px. null: edge_px from the first step.",
+        "samples, exports and SVGs are always drawn at edge_px. null: edge_px from the first step. On the "
+        "multi-colour logos, 1.0 or 1.5 px annealed to 0.5 and 1.0 to 0.4 all scored worse than the preset "
+        "without it (docs/experiments.md, colour_v22).",
         "type": ["number", "null"],
         "minimum": 0.1, "maximum": 4,
         "default": None,
