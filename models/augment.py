@@ -10,6 +10,7 @@ in policy order as [apply, parameters...]:
     color:        apply, brightness, saturation, contrast
     translation:  apply, dx (columns), dy (rows)
     cutout:       apply, centre x (column), centre y (row)
+    flip:         apply, side (mirrored when below 0.5)
 
 A transform changes an image iff its apply number is below the probability. Drawing them from the training
 step's seed keeps a step a pure function of its inputs, so a resumed run repeats its augmentations exactly.
@@ -20,7 +21,7 @@ from keras import ops
 
 from models.config.augment_schema import AUGMENT_SCHEMA, TRANSFORMS
 
-PARAMETERS = {"color": 3, "translation": 2, "cutout": 2}
+PARAMETERS = {"color": 3, "translation": 2, "cutout": 2, "flip": 1}
 
 
 def _check_policy(policy) -> tuple[str, ...]:
@@ -103,7 +104,14 @@ def _cutout(images, parameters, options, low, high):
     return ops.where(ops.logical_and(*covered), fill, images)
 
 
-_TRANSFORM_OPS = {"color": _color, "translation": _translation, "cutout": _cutout}
+def _flip(images, parameters, options, low, high):
+    # A coin of its own: at probability 1 half the images are mirrored, as StyleGAN's --mirror doubles a
+    # dataset; mirroring every image would only swap one orientation for the other.
+    mirrored = ops.reshape(parameters[:, 0] < 0.5, (-1, 1, 1, 1))
+    return ops.where(mirrored, ops.flip(images, axis=2), images)
+
+
+_TRANSFORM_OPS = {"color": _color, "translation": _translation, "cutout": _cutout, "flip": _flip}
 
 
 def augment(images, uniforms, probability, policy, options, value_range=(-1.0, 1.0)):

@@ -8,7 +8,7 @@ before Keras loads; the transforms are :mod:`models.augment`.
 """
 from __future__ import annotations
 
-TRANSFORMS = ("color", "translation", "cutout")
+TRANSFORMS = ("color", "translation", "cutout", "flip")
 
 AUGMENT_SCHEMA: dict = {
     "type": "object",
@@ -20,8 +20,10 @@ AUGMENT_SCHEMA: dict = {
         "policy": {
             "description": "The transforms, applied in this order (DiffAugment, Zhao et al. 2020): 'color' (random "
             "brightness, saturation and contrast), 'translation' (a random integer shift, the uncovered area "
-            "filled with the middle of the value range) and 'cutout' (a random square set to the middle of the "
-            "value range). [] (the default) turns augmentation off.",
+            "filled with the middle of the value range), 'cutout' (a random square set to the middle of the "
+            "value range) and 'flip' (a left-right mirror of half the images it applies to: at probability 1 the "
+            "discriminator sees each image in both orientations equally often, as StyleGAN's --mirror doubles a "
+            "small dataset). [] (the default) turns augmentation off.",
             "type": "array",
             "items": {"enum": list(TRANSFORMS)},
             "uniqueItems": True,

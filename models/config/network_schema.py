@@ -74,6 +74,16 @@ NETWORK_OPTIONS_SCHEMA: dict = {
         "type": "boolean",
         "default": False,
     },
+    "minibatch_std": {
+        "description": "Discriminator, conv or resnet: ProGAN's minibatch standard deviation (Karras et al. "
+        "2018). Its last feature map gets one more channel, the standard deviation of the features across a "
+        "group of this many images (every (batch / group)-th image of the batch), averaged over features and "
+        "pixels: a generator that draws too little variety is told apart by it. A batch that the group size "
+        "does not divide uses the largest size under it that does. 0: off.",
+        "type": "integer",
+        "minimum": 0, "maximum": 64,
+        "default": 0,
+    },
     "shape_count": {
         "description": "Generator, architecture shapes: how many primitives each image is drawn from (each may "
         "also switch itself off).",

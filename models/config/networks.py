@@ -98,6 +98,9 @@ def _check_combinations(resolved: dict, role: str) -> None:
                                         or resolved["architecture"] in ("mlp", "shapes", "vector")):
         raise UserError(f"{role}.skip_excitation: only a conv or resnet generator gates its feature maps; set "
                         "skip_excitation false here")
+    if resolved["minibatch_std"] and (role == "generator" or resolved["architecture"] == "mlp"):
+        raise UserError(f"{role}.minibatch_std: {resolved['minibatch_std']} needs a conv or resnet discriminator "
+                        "(it adds a channel to the last feature map); set minibatch_std 0 here")
     if resolved["self_attention"] is not None and resolved["architecture"] in ("mlp", "shapes", "vector"):
         raise UserError(f"{role}.self_attention: an {resolved['architecture']} network has no feature maps to "
                         "attend over; set self_attention to null or architecture to conv or resnet")

@@ -12,6 +12,7 @@ from models.config import resolve_network
 from models.networks import resnet
 from models.networks.attention import AttentionPlacement
 from models.networks.blocks import conv, dense, doublings, drop, embed, hidden, label_input
+from models.networks.minibatch import MinibatchStd
 
 
 def build_discriminator(options: dict, image_shape: tuple, num_classes: int | None,
@@ -41,6 +42,8 @@ def build_discriminator(options: dict, image_shape: tuple, num_classes: int | No
     x = body(x, opts, image_shape, attention)
     attention.check()
     feature_map = x
+    if opts["minibatch_std"]:
+        x = MinibatchStd(opts["minibatch_std"], name="minibatch_std")(x)
     if opts["architecture"] == "resnet":
         x = resnet.pooled_features(x, opts)
     features = layers.Flatten()(x) if len(x.shape) > 2 else x
