@@ -68,9 +68,10 @@ def test_uniforms_per_image_counts_an_apply_number_and_the_parameters_of_each_tr
     assert augment.uniforms_per_image(["color"]) == 4
     assert augment.uniforms_per_image(["translation"]) == 3
     assert augment.uniforms_per_image(["cutout"]) == 3
-    assert augment.uniforms_per_image(TRANSFORMS) == 10
-    with pytest.raises(ValueError, match="unknown augmentation 'flip'"):
-        augment.uniforms_per_image(["flip"])
+    assert augment.uniforms_per_image(["flip"]) == 2
+    assert augment.uniforms_per_image(TRANSFORMS) == 12
+    with pytest.raises(ValueError, match="unknown augmentation 'rotate'"):
+        augment.uniforms_per_image(["rotate"])
 
 
 @pytest.mark.parametrize("policy", [[], ["color"], ["translation", "cutout"], list(TRANSFORMS)])
@@ -94,6 +95,23 @@ def test_translation_reaches_both_extremes_of_the_shift_range():
     result = numpy(augment.augment(IMAGES[:2], uniforms, 1.0, ["translation"], {}))  # default ratio 0.125: s = 1
     np.testing.assert_array_equal(result[0], shifted(IMAGES[0], -1, 1, 0.0))
     np.testing.assert_array_equal(result[1], shifted(IMAGES[1], 1, -1, 0.0))
+
+
+def test_flip_mirrors_left_to_right_exactly_the_images_whose_side_number_is_below_one_half():
+    uniforms = np.array([[0.0, 0.2], [0.0, 0.7], [0.9, 0.2]], dtype=np.float32)  # mirrored, kept, not applied
+    result = numpy(augment.augment(IMAGES, uniforms, 0.5, ["flip"], {}))
+    np.testing.assert_array_equal(result[0], IMAGES[0, :, ::-1])
+    np.testing.assert_array_equal(result[1], IMAGES[1])
+    np.testing.assert_array_equal(result[2], IMAGES[2])
+
+
+def test_flip_at_probability_one_mirrors_about_half_of_a_large_batch():
+    images = np.repeat(IMAGES[:1], 400, axis=0)
+    uniforms = np.random.default_rng(3).uniform(size=(400, 2)).astype(np.float32)
+    result = numpy(augment.augment(images, uniforms, 1.0, ["flip"], {}))
+    mirrored = np.all(result == IMAGES[0, :, ::-1], axis=(1, 2, 3))
+    assert np.all(mirrored | np.all(result == IMAGES[0], axis=(1, 2, 3)))
+    assert 170 <= mirrored.sum() <= 230
 
 
 def cut(image: np.ndarray, rows: range, columns: range, fill: float) -> np.ndarray:
@@ -179,15 +197,15 @@ def test_probability_half_transforms_exactly_the_images_whose_apply_number_is_be
 
 
 def test_the_same_uniforms_give_the_same_images_and_others_differ():
-    uniforms = RNG.uniform(size=(3, 10)).astype(np.float32)
+    uniforms = RNG.uniform(size=(3, augment.uniforms_per_image(TRANSFORMS))).astype(np.float32)
     first = numpy(augment.augment(IMAGES, uniforms, 0.8, TRANSFORMS, {}))
     np.testing.assert_array_equal(first, numpy(augment.augment(IMAGES, uniforms.copy(), 0.8, TRANSFORMS, {})))
-    other = numpy(augment.augment(IMAGES, RNG.uniform(size=(3, 10)).astype(np.float32), 0.8, TRANSFORMS, {}))
+    other = numpy(augment.augment(IMAGES, RNG.uniform(size=(3, augment.uniforms_per_image(TRANSFORMS))).astype(np.float32), 0.8, TRANSFORMS, {}))
     assert np.abs(first - other).max() > 0.01
 
 
 def test_compiled_with_a_traced_probability_matches_eager():
-    uniforms = RNG.uniform(size=(3, 10)).astype(np.float32)
+    uniforms = RNG.uniform(size=(3, augment.uniforms_per_image(TRANSFORMS))).astype(np.float32)
     options = {"translation_ratio": 0.25, "cutout_ratio": 0.3}
     run = compiled(lambda images, u, p: augment.augment(images, u, p, TRANSFORMS, options))
     for probability in (0.0, 0.6, 1.0):
@@ -198,7 +216,7 @@ def test_compiled_with_a_traced_probability_matches_eager():
 
 
 def test_gradients_reach_the_images_through_every_transform():
-    uniforms = RNG.uniform(size=(3, 10)).astype(np.float32)
+    uniforms = RNG.uniform(size=(3, augment.uniforms_per_image(TRANSFORMS))).astype(np.float32)
     weights = RNG.normal(size=IMAGES.shape).astype(np.float32)
     gradients = input_gradients(lambda x: augment.augment(x, uniforms, 1.0, TRANSFORMS, {}) * weights, IMAGES)
     assert gradients.shape == IMAGES.shape
@@ -260,7 +278,7 @@ def test_schema_defaults_validate_and_bad_values_are_rejected():
         assert "default" in spec and len(spec["description"]) > 40, key
         assert validator.is_valid({key: spec["default"]}), key
     assert validator.is_valid({"policy": list(TRANSFORMS), "adaptive": True, "probability": 0.0})
-    for bad in ({"policy": ["flip"]}, {"policy": ["color", "color"]}, {"probability": 1.5},
+    for bad in ({"policy": ["rotate"]}, {"policy": ["color", "color"]}, {"probability": 1.5},
                 {"adjust_kimg": 0}, {"translation_ratio": 0.6}, {"colour": True}):
         assert not validator.is_valid(bad), bad
 
