@@ -12,6 +12,7 @@ folder is built again.
 """
 from __future__ import annotations
 
+import dataclasses
 import glob
 import gzip
 import hashlib
@@ -65,6 +66,27 @@ def load_training_data(source: str, data_dir: str | None = None, image_size: int
     else:
         raise UserError(f"{source}: not a training data source; give {SOURCES_HELP}")
     return resize_dataset(dataset, image_size) if image_size else dataset
+
+
+def with_clusters(dataset: Dataset, clusters: int | None) -> Dataset:
+    """``data_clusters``: an unlabelled dataset's images labelled with their k-means clusters
+    (preprocessing.clusters), ``meta["clusters"]`` saying how many; said in one line. The same images give the
+    same clusters, so a resumed run and models.evaluate find the run's classes again. Labels of the data's own
+    are kept."""
+    if not clusters:
+        return dataset
+    if dataset.y is not None:
+        print(f"data_clusters = {clusters}: the data has labels of its own ({len(dataset.class_names or [])} "
+              "classes); training on those", file=sys.stderr)
+        return dataset
+    from preprocessing.clusters import cluster_images, cluster_names
+
+    labels, count = cluster_images(dataset.x, clusters)
+    sizes = np.bincount(labels)
+    print(f"data_clusters = {clusters}: {len(labels)} images in {count} clusters of {sizes.min()}-{sizes.max()} "
+          "images (k-means on 16 px thumbnails)", file=sys.stderr)
+    return dataclasses.replace(dataset, y=labels, class_names=cluster_names(count),
+                               meta={**dataset.meta, "clusters": count})
 
 
 def _cached_download(url: str) -> Path:

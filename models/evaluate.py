@@ -95,16 +95,19 @@ def load_image_source(source: str, role: str, data_dir: str | None = None, image
 
 def run_real_images(config: dict):
     """(images, labels, class_names): a run's own data as it trained on it, from its config.json (a folder of
-    images is the dataset built from it: SVG and raster files alike, at the run's size)."""
-    from models.data import load_training_data
+    images is the dataset built from it: SVG and raster files alike, at the run's size; clusters as classes
+    where the run found them)."""
+    from models.data import load_training_data, with_clusters
 
     size = config.get("image_size") or (config.get("image_shape") or [None])[0]
-    dataset = load_training_data(config["data_path"], config.get("data_dir"), size)
+    dataset = with_clusters(load_training_data(config["data_path"], config.get("data_dir"), size),
+                            config.get("data_clusters"))
     return dataset.x, dataset.y, dataset.class_names
 
 
 def sample_run(run_dir: Path, checkpoint: str, count: int | None, seed: int):
-    """Images from a run's generator (equal shares per class when conditional) and the run's config."""
+    """Images from a run's generator and the run's config; a conditional one's classes in turn, or in the data's
+    proportions where the trainer found clusters (models.sampling.default_labels)."""
     from models.generate import load_generator
 
     config, problem = run_folder.read_config(run_dir)
@@ -115,7 +118,7 @@ def sample_run(run_dir: Path, checkpoint: str, count: int | None, seed: int):
     if not generator.class_names:
         return generator.sample(count, seed=seed), None, config
     classes = len(generator.class_names)
-    labels = np.arange(count) % classes
+    labels = generator.default_labels(count)
     images = np.empty((count, *generator.image_shape), dtype=np.uint8)
     for index in range(classes):
         chosen = labels == index

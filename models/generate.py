@@ -18,6 +18,7 @@ from infra.errors import UserError
 from infra.output_paths import check_output_file, check_output_folder
 from models import run_folder
 from models.images import image_grid, save_png
+from models.sampling import default_labels
 from models.seeds import parse_seeds
 from models.vector_samples import VectorSamples, parse_colours, renderer_of
 
@@ -40,11 +41,12 @@ def slerp(start: np.ndarray, end: np.ndarray, fractions: np.ndarray) -> np.ndarr
 
 class TrainedGenerator:
     def __init__(self, model, latent_dim: int, image_shape: tuple, class_names: list[str] | None,
-                 output_activation: str):
+                 output_activation: str, class_shares: list[float] | None = None):
         self.model = model
         self.latent_dim = latent_dim
         self.image_shape = tuple(image_shape)
         self.class_names = class_names
+        self.class_shares = class_shares  # clusters' shares of the data (data_clusters); null: equal classes
         self.output_activation = output_activation
         renderer = renderer_of(model)
         # A vector generator's samples are scenes: any size, any palette, SVG (models.vector_samples).
@@ -67,13 +69,17 @@ class TrainedGenerator:
                             f"({', '.join(self.class_names)})")
         return int(name_or_index)
 
+    def default_labels(self, n: int) -> np.ndarray:
+        """The classes of n samples asked for without one (models.sampling.default_labels)."""
+        return default_labels(n, len(self.class_names), self.class_shares)
+
     def _labels(self, n: int, class_index: int | None) -> np.ndarray | None:
         if not self.class_names:
             if class_index is not None:
                 raise UserError("this generator is not conditional; it takes no class")
             return None
         if class_index is None:
-            return np.arange(n) % len(self.class_names)
+            return self.default_labels(n)
         return np.full(n, self.class_index(class_index))
 
     def _generate(self, noise: np.ndarray, class_index: int | None, truncation: float = 1.0,
@@ -185,7 +191,8 @@ def load_generator(run_dir: str | Path, checkpoint: str = "last") -> TrainedGene
     conditional = networks.is_conditional(config["generator"])
     return TrainedGenerator(model, config["latent_dim"], tuple(config["image_shape"]),
                             config.get("class_names") if conditional else None,
-                            builders.output_activation(config))
+                            builders.output_activation(config),
+                            config.get("class_shares") if conditional else None)
 
 
 EPILOG = """\

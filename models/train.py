@@ -219,9 +219,10 @@ def check_run_name(name: str, source: str) -> None:
 
 
 def load_data(config: dict):
-    from models.data import load_training_data
+    from models.data import load_training_data, with_clusters
 
-    return load_training_data(config["data_path"], config["data_dir"], config["image_size"])
+    dataset = load_training_data(config["data_path"], config["data_dir"], config["image_size"])
+    return with_clusters(dataset, config["data_clusters"])
 
 
 def image_shape_and_classes(config: dict, dataset) -> tuple[list[int], list[str] | None]:
@@ -233,6 +234,11 @@ def image_shape_and_classes(config: dict, dataset) -> tuple[list[int], list[str]
         raise UserError(f"{config['data_path']}: has no labels, but a conditional (cgan) network needs them; use a "
                         "labelled dataset or unconditional networks")
     class_names = dataset.class_names or [str(index) for index in range(int(dataset.y.max()) + 1)]
+    if dataset.meta.get("clusters"):  # samples draw the clusters in the data's proportions
+        import numpy as np
+
+        shares = np.bincount(dataset.y, minlength=len(class_names)) / len(dataset.y)
+        config["class_shares"] = [round(float(share), 6) for share in shares]
     return list(dataset.image_shape), class_names
 
 

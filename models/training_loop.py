@@ -39,7 +39,7 @@ from models.networks.spectral import count_spectral_layers, normalize_spectral_k
 from models.outputs import RunOutputs
 from models.run_folder import GENERATOR_FILE, unlock_run_folder
 from models.sample_health import MAX_IMAGES, SampleHealth, small_dataset_hint
-from models.sampling import StandingStatistics, generate_uint8, latent_vectors
+from models.sampling import StandingStatistics, default_labels, generate_uint8, latent_vectors
 from models.step_inputs import EMA_STATISTICS_NOISE, EVAL_NOISE, SAMPLE_NOISE, DataOrder, StepInputs
 
 EMA_STATISTICS_BATCHES = 16
@@ -545,7 +545,8 @@ class Trainer:
 
         rng = np.random.default_rng([self.config["seed"], EVAL_NOISE, step])
         count = self.config["eval_samples"]
-        labels = np.arange(count) % self.num_classes if self.conditional else None
+        labels = (default_labels(count, self.num_classes, self.config.get("class_shares"))
+                  if self.conditional else None)
         fake_images = generate_uint8(self.shown_generator, latent_vectors(rng, count, self.config["latent_dim"]),
                                      self._generator_labels(labels), builders.output_activation(self.config))
         results = evaluator.evaluate(fake_images, fake_labels=labels)

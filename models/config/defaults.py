@@ -77,6 +77,8 @@ NULL_IS_A_SETTING = {
     "image_shape": "set by the trainer from the data",
     "trained_on": "set by the trainer from its devices",
     "class_names": "set by the trainer; null: the data has no classes or no network is conditional",
+    "data_clusters": "no clusters: the data's own labels, if any",
+    "class_shares": "set by the trainer; null: samples draw the classes in turn",
     "*.self_attention": "no attention block",
     "*.edge_px_start": "edges at edge_px from the first step",
     "*.palette": "no palette: pixel values directly",

@@ -62,6 +62,10 @@ def resolve(config: dict, source: str = "config") -> dict:
         raise UserError(f"{source}: class_loss_weight = {resolved['class_loss_weight']} trains the generator to "
                         "draw the class asked for, but this generator takes no label; make it conditional "
                         "(generator.choice cgan or generator.conditional true) or set class_loss_weight 0")
+    if resolved["data_clusters"] and not resolved["generator"]["conditional"]:
+        raise UserError(f"{source}: data_clusters = {resolved['data_clusters']} trains on clusters as classes, but "
+                        "this generator takes no label; set generator.conditional true (and discriminator."
+                        "conditional true) or drop data_clusters")
     # The default ("ac") stands in every saved config, weight or not; only another choice without a weight
     # would be silently ignored.
     if resolved["class_loss_type"] != "ac" and not resolved["class_loss_weight"]:

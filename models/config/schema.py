@@ -81,6 +81,12 @@ def schema() -> dict:
                                          "gzip folder, or fashion_mnist / mnist. --data overrides it."},
             "data_dir": {"type": ["string", "null"], "default": None,
                          "description": "Local copy of fashion_mnist / mnist (IDX gzip files) for offline use."},
+            "data_clusters": _integer(None, "Sort unlabelled training images into this many clusters (k-means on "
+                                            "16 px thumbnails: layout and colour) and train on them as classes, "
+                                            "as LLD did for logos (Sage et al. 2018); samples asked for without a "
+                                            "class draw the clusters in the data's proportions. Needs a "
+                                            "conditional generator; data with labels of its own keeps them. "
+                                            "null: no clusters.", nullable=True, minimum=2, maximum=256),
             "image_size": _integer(None, "Resize the training images to image_size x image_size px; null: keep "
                                          "the data's size.", nullable=True, maximum=MAX_IMAGE_SIZE),
             "backend": {"enum": list(BACKENDS), "default": BACKENDS[0],
@@ -232,6 +238,10 @@ def schema() -> dict:
                            "description": "Set by the trainer: the devices the run trains on, e.g. 4 devices (gpu)."},
             "class_names": {"type": ["array", "null"], "items": {"type": "string"}, "minItems": 1, "default": None,
                             "description": "Set by the trainer from the data: one name per class, or null."},
+            "class_shares": {"type": ["array", "null"], "items": {"type": "number", "minimum": 0}, "minItems": 1,
+                             "default": None,
+                             "description": "Set by the trainer when it found clusters (data_clusters): each "
+                                            "class's share of the images, the proportions samples draw them in."},
         },
     }
 
