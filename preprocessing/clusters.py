@@ -10,11 +10,14 @@ none, where the mark sits, which colours), and a 16 px thumbnail is exactly that
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from PIL import Image
 from scipy.cluster.vq import kmeans2
 
 THUMBNAIL_SIDE = 16
+RESTARTS = 4  # k-means from this many seeded starts; the tightest clustering wins (as scikit-learn's n_init)
 
 
 def thumbnails(x: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
@@ -30,9 +33,17 @@ def thumbnails(x: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
 def cluster_images(x: np.ndarray, clusters: int, seed: int = 0) -> tuple[np.ndarray, int]:
     """(labels int64 (N,), count): each image's cluster among at most ``clusters``, numbered from the largest
     cluster down. Empty clusters are dropped, so ``count`` can be smaller (never more than the images)."""
-    clusters = min(clusters, len(x))
     features = thumbnails(x)
-    _, raw = kmeans2(features, clusters, minit="++", seed=np.random.default_rng(seed), iter=30)
+    clusters = min(clusters, len(np.unique(features, axis=0)))  # k-means++ needs a distinct image per start
+    rng = np.random.default_rng(seed)
+    best, raw = np.inf, None
+    for _ in range(RESTARTS):
+        with warnings.catch_warnings():  # a cluster that empties is dropped below, not a problem
+            warnings.simplefilter("ignore", UserWarning)
+            centres, assigned = kmeans2(features, clusters, minit="++", seed=rng, iter=30)
+        spread = float(((features - centres[assigned]) ** 2).sum())
+        if spread < best:
+            best, raw = spread, assigned
     sizes = np.bincount(raw, minlength=clusters)
     order = np.argsort(-sizes, kind="stable")  # cluster 1 is the largest: names read in the data's proportions
     order = order[sizes[order] > 0]
