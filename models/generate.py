@@ -139,8 +139,8 @@ class TrainedGenerator:
         return np.concatenate([latent_vectors(np.random.default_rng(seed), 1, self.latent_dim) for seed in seeds])
 
     def sample(self, n: int, seed: int | None = None, class_index: int | None = None, **look) -> np.ndarray:
-        """``n`` uint8 images (n, H, W, C); a conditional generator cycles through the classes unless given one.
-        ``look``: truncation, size and colours (the last two for a vector generator)."""
+        """``n`` uint8 images (n, H, W, C); a conditional generator draws its classes as :meth:`default_labels`
+        does unless given one. ``look``: truncation, size and colours (the last two for a vector generator)."""
         return self._generate(self.latents(n, seed), class_index, **look)
 
     def interpolate(self, frames: int, seed: int | None = None, class_index: int | None = None,
