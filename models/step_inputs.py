@@ -66,6 +66,10 @@ class StepInputs:
         self.latent_dim = config["latent_dim"]
         self.seed = config["seed"]
         self.num_classes = num_classes or 1
+        # Clusters found by the trainer (data_clusters) are unequal: the generator's labels follow their shares,
+        # so it learns the data's mix of them, not an equal one. None: classes drawn uniformly.
+        shares = config.get("class_shares")
+        self.label_bounds = (np.cumsum(shares)[:-1] / np.sum(shares)).astype(np.float32) if shares else None
         self.augment_uniforms = augment.uniforms_per_image(config["augment"]["policy"])
         self.ema_kimg, self.ema_rampup = config["ema_kimg"], config["ema_rampup"]
         self.output_activation = output_activation
@@ -100,6 +104,13 @@ class StepInputs:
             half_life_images = ops.minimum(half_life_images, seen)
         return ops.power(0.5, self.batch_size / ops.maximum(half_life_images, 1e-8))
 
+    def _fake_labels(self, random, key, shape):
+        """The classes the generator draws: uniform, or in the clusters' shares (the bin a uniform falls in)."""
+        if self.label_bounds is None:
+            return random.integers(key, shape, self.num_classes)
+        uniforms = random.uniform(key, shape)
+        return ops.sum(ops.cast(ops.expand_dims(uniforms, -1) >= self.label_bounds, "int32"), axis=-1)
+
     def batch(self, random, step, real_images_uint8, real_labels) -> dict:
         """The batch of step ``step`` (a device scalar); real images (n, B, H, W, C) uint8, labels (n, B)."""
         critic, single = (self.n_critic, self.batch_size), (self.batch_size,)
@@ -108,10 +119,10 @@ class StepInputs:
             "real_images": self.real_images(real_images_uint8),
             "real_labels": ops.cast(real_labels, "int32"),
             "critic_latent_vectors": random.normal(random.fold(noise, CRITIC_NOISE), (*critic, self.latent_dim)),
-            "critic_fake_labels": random.integers(random.fold(noise, CRITIC_LABELS), critic, self.num_classes),
+            "critic_fake_labels": self._fake_labels(random, random.fold(noise, CRITIC_LABELS), critic),
             "mixing_weights": random.uniform(random.fold(noise, MIXING), (*critic, 1, 1, 1)),
             "random_latent_vectors": random.normal(random.fold(noise, GENERATOR_NOISE), (*single, self.latent_dim)),
-            "fake_labels": random.integers(random.fold(noise, GENERATOR_LABELS), single, self.num_classes),
+            "fake_labels": self._fake_labels(random, random.fold(noise, GENERATOR_LABELS), single),
         }
         if self.augment_uniforms:
             # A stream of its own, so turning augmentation on leaves every other draw of the step unchanged.

@@ -113,3 +113,20 @@ def test_data_with_labels_of_its_own_keeps_them(tmp_path):
     dataset = with_clusters(load_training_data(str(data)), 5)
     assert dataset.class_names == ["tile", "block", "bar"] and np.array_equal(dataset.y, kinds)
     assert "clusters" not in dataset.meta
+
+
+def test_the_generator_trains_on_the_clusters_in_their_shares():
+    from models.backends.tensorflow_step import TensorFlowRandom
+    from models.step_inputs import StepInputs
+
+    config = {"batch_size": 4000, "n_critic": 1, "latent_dim": 2, "seed": 0, "augment": {"policy": []},
+              "ema_kimg": None, "ema_rampup": None, "class_shares": [0.6, 0.3, 0.1]}
+    inputs = StepInputs(config, 3, "tanh")
+    images, labels = np.zeros((1, 4000, 2, 2, 1), np.uint8), np.zeros((1, 4000), np.int32)
+    batch = inputs.batch(TensorFlowRandom, 0, images, labels)
+    for name in ("fake_labels", "critic_fake_labels"):
+        counts = np.bincount(np.asarray(batch[name]).reshape(-1), minlength=3)
+        assert np.abs(counts / 4000 - [0.6, 0.3, 0.1]).max() < 0.03, (name, counts)
+    # Without shares (classes of equal standing) they are drawn uniformly, as before.
+    uniform = StepInputs({**config, "class_shares": None}, 3, "tanh").batch(TensorFlowRandom, 0, images, labels)
+    assert np.abs(np.bincount(np.asarray(uniform["fake_labels"]), minlength=3) / 4000 - 1 / 3).max() < 0.03
