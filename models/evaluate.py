@@ -17,6 +17,7 @@ import numpy as np
 from infra import cli, quiet
 from infra.errors import UserError
 from models import run_folder
+from models.labels import default_labels
 
 DESCRIPTION = "Score generated images against real ones: FID, KID, MMD, class accuracy."
 DEFAULT_METRICS = "fid,kid"
@@ -107,7 +108,7 @@ def run_real_images(config: dict):
 
 def sample_run(run_dir: Path, checkpoint: str, count: int | None, seed: int):
     """Images from a run's generator and the run's config; a conditional one's classes in turn, or in the data's
-    proportions where the trainer found clusters (models.sampling.default_labels)."""
+    proportions where the trainer found clusters (models.labels.default_labels)."""
     from models.generate import load_generator
 
     config, problem = run_folder.read_config(run_dir)
@@ -118,7 +119,7 @@ def sample_run(run_dir: Path, checkpoint: str, count: int | None, seed: int):
     if not generator.class_names:
         return generator.sample(count, seed=seed), None, config
     classes = len(generator.class_names)
-    labels = generator.default_labels(count)
+    labels = default_labels(count, classes, config.get("class_shares"))
     images = np.empty((count, *generator.image_shape), dtype=np.uint8)
     for index in range(classes):
         chosen = labels == index

@@ -18,7 +18,7 @@ from infra.errors import UserError
 from infra.output_paths import check_output_file, check_output_folder
 from models import run_folder
 from models.images import image_grid, save_png
-from models.sampling import default_labels
+from models.labels import default_labels
 from models.seeds import parse_seeds
 from models.vector_samples import VectorSamples, parse_colours, renderer_of
 
@@ -70,7 +70,7 @@ class TrainedGenerator:
         return int(name_or_index)
 
     def default_labels(self, n: int) -> np.ndarray:
-        """The classes of n samples asked for without one (models.sampling.default_labels)."""
+        """The classes of n samples asked for without one (models.labels.default_labels)."""
         return default_labels(n, len(self.class_names), self.class_shares)
 
     def _labels(self, n: int, class_index: int | None) -> np.ndarray | None:

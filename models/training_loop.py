@@ -35,11 +35,12 @@ from models.backends import (accelerator_present, compiled_inference, device_mem
                              training_devices, trains_statelessly)
 from models.checkpoints import OUT_OF_RANGE, BackgroundWriter, Checkpoints, NotFinite
 from models.images import image_grid
+from models.labels import default_labels
 from models.networks.spectral import count_spectral_layers, normalize_spectral_kernels
 from models.outputs import RunOutputs
 from models.run_folder import GENERATOR_FILE, unlock_run_folder
 from models.sample_health import MAX_IMAGES, SampleHealth, small_dataset_hint
-from models.sampling import StandingStatistics, default_labels, generate_uint8, latent_vectors
+from models.sampling import StandingStatistics, generate_uint8, latent_vectors
 from models.step_inputs import EMA_STATISTICS_NOISE, EVAL_NOISE, SAMPLE_NOISE, DataOrder, StepInputs
 
 EMA_STATISTICS_BATCHES = 16

@@ -10,7 +10,7 @@ import pytest
 
 from infra.errors import UserError
 from models import config as configs
-from models.sampling import default_labels
+from models.labels import default_labels
 from preprocessing.clusters import cluster_images, cluster_names
 from preprocessing.dataset import save_dataset
 from tests.models.helpers import run_module, tiny_config, write_config
