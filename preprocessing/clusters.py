@@ -3,7 +3,7 @@
 A GAN conditioned on clusters of its data, not on real classes, trains more stably and covers more of a
 varied set (Sage et al. 2018, "Logo synthesis and manipulation with clustered generative adversarial
 networks", LLD). The trainer uses this when a config sets ``data_clusters`` (models.train); samples then draw
-the clusters in the data's proportions (:func:`models.sampling.default_labels`).
+the clusters in the data's proportions (:func:`models.labels.default_labels`).
 
 Thumbnails, not deep features: what a logo generator must get right first is layout and colour (a tile or
 none, where the mark sits, which colours), and a 16 px thumbnail is exactly that, fast and with no network.
