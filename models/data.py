@@ -152,13 +152,16 @@ def load_image_folder(folder: Path, size: int) -> Dataset:
 
 def cached_build_path(folder: Path, size: int) -> Path:
     """Where the build of ``folder`` as it is now lives: named by the folder and size, keyed by a hash of every
-    file's name, size and modification time, the folder's location and the build options."""
+    file's name and bytes, the folder's location and the build options. The bytes, not sizes and modification
+    times: a file replaced by one of the same size whose time was kept (``cp -p``, ``rsync -a``, an unpacked
+    archive) must not train on the old build; reading a folder of logos costs far less than building it."""
     resolved = folder.resolve()
     content = hashlib.sha256()
     for path in sorted(resolved.rglob("*")):
         if path.is_file():
-            stat = path.stat()
-            content.update(f"{path.relative_to(resolved).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            with path.open("rb") as file:
+                digest = hashlib.file_digest(file, "sha256").hexdigest()
+            content.update(f"{path.relative_to(resolved).as_posix()}\0{digest}\n".encode())
     content.update(json.dumps({"size": size, "version": FOLDER_BUILD_VERSION}).encode())
     return user_cache_dir("datasets", f"{_build_prefix(resolved, size)}-{content.hexdigest()[:16]}.npz")
 

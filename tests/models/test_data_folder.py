@@ -64,9 +64,23 @@ def test_a_folder_of_images_is_built_once_and_rebuilt_when_it_changes(tmp_path, 
     assert len(grown.x) == len(first.x) + 1 and "data: built" in capsys.readouterr().err
     assert built_files(cache) != [name] and len(built_files(cache)) == 1  # the stale build is gone
 
-    os.utime(folder / "new.png", ns=(1, 1))  # same names and sizes, another modification time: built again
+    os.utime(folder / "new.png", ns=(1, 1))  # touched, the same bytes: reused
     load_training_data(str(folder), image_size=24)
+    assert "data: reusing" in capsys.readouterr().err
+
+    # Other bytes of the same size under the same times (cp -p, rsync -a): built again, with the new colour.
+    for mark in folder.glob("*.svg"):
+        before = mark.stat()
+        mark.write_text(mark.read_text().replace("#dc141e", "#1e14dc"))  # red circles to blue, as many bytes
+        os.utime(mark, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert (mark.stat().st_size, mark.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    swapped = load_training_data(str(folder), image_size=24)
     assert "data: built" in capsys.readouterr().err
+
+    def red_images(dataset):
+        return int(((dataset.x[..., 0].astype(int) - dataset.x[..., 2] > 100).sum(axis=(1, 2)) > 20).sum())
+
+    assert red_images(grown) >= 1 and red_images(swapped) == 0
 
 
 def test_without_image_size_the_build_default_applies_and_classes_become_labels(tmp_path, cache):
