@@ -61,8 +61,9 @@ def accelerator_present() -> bool:
 
 def fused(function):
     # XLA only for this function, even in a step that is not XLA-compiled (on CPU XLA's convolutions are slower
-    # than TensorFlow's, so the step stays uncompiled there); tf.function retraces per input shape.
-    return tf.function(function, jit_compile=True)
+    # than TensorFlow's, so the step stays uncompiled there). reduce_retracing: after a second batch size one
+    # trace serves any (sampling class by class gives many sizes); XLA still compiles once per size.
+    return tf.function(function, jit_compile=True, reduce_retracing=True)
 
 
 def trains_statelessly() -> bool:

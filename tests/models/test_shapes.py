@@ -193,3 +193,14 @@ def test_a_shapes_gan_trains_and_its_generator_loads_once_the_renderer_is_import
     script = "import keras; keras.saving.load_model('s/generator.keras')"
     result = run_without_the_project(script, tmp_path)
     assert result.returncode != 0 and "ShapeRenderer" in result.stderr
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.function traces: the TensorFlow backend")
+def test_batches_of_many_sizes_share_one_trace_of_the_fused_renderer():
+    # Sampling class by class (models.evaluate) gives a batch of every size; a trace per size warned and cost time.
+    renderer = ShapeRenderer(SIZE, SIZE)
+    for count in (1, 2, 3, 5, 8):
+        raw = np.array([[primitive(half=(0.2 + 0.05 * index, 0.3))] for index in range(count)], dtype="float32")
+        drawn = ops.convert_to_numpy(renderer(ops.convert_to_tensor(raw)))
+        assert drawn.shape == (count, SIZE, SIZE, 2)
+    assert renderer._render.experimental_get_tracing_count() <= 2
