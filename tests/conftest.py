@@ -11,11 +11,6 @@ from tests.shared_assets import shared_asset
 # tests leave the user's cache alone and compile everything afresh, as on a new machine, unless told otherwise;
 # tests/models/test_compilation_cache.py turns the cache on where it tests it. Workers inherit the setting.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", "")
-# The tests' programs are small and run a few times each, so XLA's time goes into compiling them (JAX compiles every
-# new network; TensorFlow the fused renderers): without LLVM's costly passes the JAX re-run takes a quarter less.
-# Both backends, this process, its workers and the commands the tests start read it; the product never sets it.
-TEST_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
-os.environ.setdefault("XLA_FLAGS", TEST_XLA_FLAGS)
 
 
 @pytest.fixture(scope="session")
