@@ -81,7 +81,10 @@ def test_slow_connections_are_closed_while_normal_requests_are_answered(server):
         still_open = open_until_closed(sockets, opened + CLOSED_WITHIN_S)
         assert still_open == [], f"{len(still_open)} of {SLOW_CONNECTIONS} slow connections still open"
         assert threads_of(process.pid) <= MAX_THREADS
-        assert session.get(f"{url}/api/models", timeout=30).status_code == 200
+        # On a new connection: the session's own, idle since the loop, is closed by the server's sweep too, and a
+        # request sent on it as that happens met a reset in one suite run (a client may retry such a request;
+        # requests does not). What this test asks is whether the server answers, not how a client reuses sockets.
+        assert loopback_session().get(f"{url}/api/models", timeout=30).status_code == 200
     finally:
         for sock in sockets:
             sock.close()
