@@ -9,20 +9,24 @@ Code anywhere below ``main`` raises :class:`~infra.errors.UserError` for input a
 flag, a config key); ``run`` prints it as ``<command>: error: <message>`` and exits with status 2, the
 status argparse uses for bad flags. A bad flag is reported the same way: one line naming it and pointing
 to ``--help``, instead of argparse's full usage. Ctrl-C exits with 130 after whatever cleanup the
-command's own handlers did.
+command's own handlers did; a command whose cleanup must also run on SIGTERM (kill, systemd, a closed tmux
+pane's ``kill-session``) wraps its work in :func:`sigterm_as_interrupt`.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
+import threading
 from typing import Callable, Iterator, NoReturn, Sequence
 
 from infra import quiet
 from infra.errors import UserError
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "UserError", "check_counts", "check_size_and_margin", "command_name",
-           "run"]
+           "run",
+           "sigterm_as_interrupt"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -70,6 +74,24 @@ def _one_line_usage_errors() -> Iterator[None]:
         yield
     finally:
         argparse.ArgumentParser.error = original
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM stops the command as Ctrl-C does (a KeyboardInterrupt in the main thread),
+    so the same cleanup runs for both and the command exits with 130."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set a handler; a caller on another thread keeps its own
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> NoReturn:

@@ -11,12 +11,8 @@ Credentials come from --profile or the usual AWS chain (environment, ~/.aws, ins
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
-import signal
-import threading
 from pathlib import Path
-from typing import Iterator
 
 from infra import cli, storage
 from infra.errors import UserError
@@ -90,25 +86,8 @@ def main(argv=None) -> int:
         raise UserError(f"--incomplete goes with ls, not {args.action}; see python -m preprocessing.s3 --help")
     if args.older_than is not None and args.action != "clean":
         raise UserError(f"--older-than goes with clean, not {args.action}; see python -m preprocessing.s3 --help")
-    with _sigterm_as_interrupt():
+    with cli.sigterm_as_interrupt():  # an upload in parts is aborted on the way out
         return _run(args)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops the command as Ctrl-C does, so that an upload in parts is aborted on the way out."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set a handler; a caller on another thread keeps its own
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(args) -> int:

@@ -14,7 +14,9 @@ backoff on 429/5xx/timeouts with ``Retry-After`` honoured.
 
 Each file has a deadline (``--deadline``) besides the per-read ``--timeout``: a server that trickles a byte
 now and then never trips a read timeout, so a watchdog shuts the file's sockets down when its deadline
-passes, whatever phase (headers, body, a retry) the fetch is in.
+passes, whatever phase (headers, body, a retry) the fetch is in. The same watchdog stops the run: on Ctrl-C
+or SIGTERM the fetches in flight are cut off, the queued ones dropped, and the manifest written for every
+file kept so far, so the next run resumes where this one stopped.
 
 Each image is checked before it is kept: an ``image/*`` content type, at most ``--max-bytes`` (checked
 from Content-Length and again while streaming), and bytes that decode (Pillow for raster formats,
@@ -23,6 +25,7 @@ cairosvg in its safe mode for SVG). ``manifest.csv`` records every file kept, wi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import re
 import socket
@@ -33,11 +36,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import unquote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from tqdm import tqdm
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
@@ -63,6 +68,7 @@ class Rejected(Exception):
 
 
 OVER_DEADLINE = "over the deadline"
+STOPPED = "stopped"  # the reason of fetches cut off by a stop; never counted, the run ends there
 
 
 class DeadlinePassed(Exception):
@@ -103,12 +109,44 @@ class FileDeadline:
         with self.lock:
             self.expired = True
             for connection in self.connections:
-                sock = getattr(connection, "sock", None)
+                # A response that ends with the connection (HTTP/1.0, "Connection: close") takes the socket
+                # from the connection, which then holds None: the socket kept at connect is the one to shut.
+                sock = getattr(connection, "sock", None) or getattr(connection, "connected_socket", None)
                 if sock is not None:
                     try:  # the plain socket's shutdown, also under TLS: it must not touch the SSL state
                         socket.socket.shutdown(sock, socket.SHUT_RDWR)
                     except OSError:
                         pass
+
+
+class InFlight:
+    """The fetches running now, so that a stop (Ctrl-C, SIGTERM) cuts them off at once instead of waiting for
+    each to finish or reach its deadline, and no fetch starts after it."""
+
+    def __init__(self):
+        self.stopped = False
+        self.deadlines: set[FileDeadline] = set()
+        self.lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def fetch(self, seconds: float) -> Iterator[FileDeadline]:
+        with self.lock:
+            if self.stopped:
+                raise Rejected(STOPPED)
+            watch = FileDeadline(seconds)
+            self.deadlines.add(watch)
+        try:
+            with watch:
+                yield watch
+        finally:
+            with self.lock:
+                self.deadlines.discard(watch)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopped = True
+            for watch in self.deadlines:
+                watch.expire()
 
 
 class _Watched:
@@ -126,12 +164,30 @@ class _Watched:
         return connection
 
 
-class _WatchedHTTPPool(_Watched, HTTPConnectionPool):
+class _KeepsSocket:
+    """A urllib3 connection that keeps its socket after handing it to a response, for FileDeadline.expire."""
+
+    connected_socket = None
+
+    def connect(self):
+        super().connect()
+        self.connected_socket = self.sock
+
+
+class _WatchedHTTPConnection(_KeepsSocket, HTTPConnection):
     pass
+
+
+class _WatchedHTTPSConnection(_KeepsSocket, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(_Watched, HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
 
 
 class _WatchedHTTPSPool(_Watched, HTTPSConnectionPool):
-    pass
+    ConnectionCls = _WatchedHTTPSConnection
 
 
 class _WatchedAdapter(HTTPAdapter):
@@ -179,13 +235,14 @@ def read_limited(chunks, max_bytes: int, deadline: FileDeadline | None = None) -
 
 
 def fetch(url: str, session: requests.Session, timeout: float, max_bytes: int,
-          deadline: float = DEFAULT_DEADLINE) -> tuple[str, bytes]:
+          deadline: float = DEFAULT_DEADLINE, in_flight: InFlight | None = None) -> tuple[str, bytes]:
     """(content type, body) of ``url``, all within ``deadline`` seconds; ``data:`` URLs (inline SVGs from the
     gallery spider) are decoded here."""
+    in_flight = in_flight or InFlight()
     if url.startswith("data:"):
         with urllib.request.urlopen(url) as response:  # data: URLs never touch the network
             return response.headers.get_content_type(), read_limited(iter(lambda: response.read(CHUNK), b""), max_bytes)
-    with FileDeadline(deadline) as watch:
+    with in_flight.fetch(deadline) as watch:
         try:
             with session.get(url, timeout=timeout, stream=True) as response:
                 if response.status_code != 200:
@@ -197,6 +254,8 @@ def fetch(url: str, session: requests.Session, timeout: float, max_bytes: int,
                     raise Rejected("too large")
                 body = read_limited(response.iter_content(CHUNK), max_bytes, watch)
         except (requests.exceptions.RequestException, DeadlinePassed) as error:
+            if in_flight.stopped:
+                raise Rejected(STOPPED) from None
             if watch.expired:
                 raise Rejected(OVER_DEADLINE) from None
             timed_out = isinstance(error, requests.exceptions.Timeout)
@@ -222,9 +281,9 @@ def image_extension(content_type: str, body: bytes) -> str:
 
 
 def fetch_checked(url: str, session_for, timeout: float, max_bytes: int, host_slots,
-                  deadline: float = DEFAULT_DEADLINE) -> Fetched:
+                  deadline: float = DEFAULT_DEADLINE, in_flight: InFlight | None = None) -> Fetched:
     with host_slots(url):
-        content_type, body = fetch(url, session_for(), timeout, max_bytes, deadline)
+        content_type, body = fetch(url, session_for(), timeout, max_bytes, deadline, in_flight)
     extension = image_extension(content_type, body)
     return Fetched(body, extension, hashlib.sha1(body).hexdigest())
 
@@ -384,35 +443,41 @@ def download(items: list[dict], sink, *, original: bool, per_host: int, retries:
         return local.session
 
     slots = HostSlots(per_host)
+    in_flight = InFlight()
     rows = list(kept)
     bar = tqdm(total=len(to_fetch), desc="Downloading", unit="img", disable=not progress)
+    pool = ThreadPoolExecutor(workers)
     try:
-        with ThreadPoolExecutor(workers) as pool:
-            futures = [pool.submit(fetch_checked, url, session_for, timeout, max_bytes, slots, deadline)
-                       for _, url in to_fetch]
-            # Results are taken in items order so that which of two identical images is kept never varies.
-            for (item, url), future in zip(to_fetch, futures):
-                try:
-                    fetched = future.result()
-                except Rejected as reason:
-                    summary.failed[str(reason)] += 1
+        futures = [pool.submit(fetch_checked, url, session_for, timeout, max_bytes, slots, deadline, in_flight)
+                   for _, url in to_fetch]
+        # Results are taken in items order so that which of two identical images is kept never varies.
+        for (item, url), future in zip(to_fetch, futures):
+            try:
+                fetched = future.result()
+            except Rejected as reason:
+                summary.failed[str(reason)] += 1
+            else:
+                if fetched.content_sha1 in seen_content:
+                    summary.duplicates += 1
                 else:
-                    if fetched.content_sha1 in seen_content:
-                        summary.duplicates += 1
-                    else:
-                        seen_content.add(fetched.content_sha1)
-                        name = f"{file_stem(item, url)}.{fetched.extension}"
-                        sink.put(name, fetched.body)
-                        rows.append(manifest_row(name, url, item, fetched.content_sha1, len(fetched.body)))
-                        summary.downloaded += 1
-                        if summary.downloaded % MANIFEST_EVERY == 0:
-                            sink.write_manifest(manifest_text(rows))
-                bar.update()
-                bar.set_postfix(new=summary.downloaded, dup=summary.duplicates, failed=sum(summary.failed.values()))
+                    seen_content.add(fetched.content_sha1)
+                    name = f"{file_stem(item, url)}.{fetched.extension}"
+                    sink.put(name, fetched.body)
+                    rows.append(manifest_row(name, url, item, fetched.content_sha1, len(fetched.body)))
+                    summary.downloaded += 1
+                    if summary.downloaded % MANIFEST_EVERY == 0:
+                        sink.write_manifest(manifest_text(rows))
+            bar.update()
+            bar.set_postfix(new=summary.downloaded, dup=summary.duplicates, failed=sum(summary.failed.values()))
     finally:
+        # A stop (or a failed write) cuts off what is in flight and drops what is queued; the manifest is
+        # written before the pool's threads are joined, so a second Ctrl-C while they wind up loses nothing.
+        in_flight.stop()
+        pool.shutdown(wait=False, cancel_futures=True)
         bar.close()
         if rows != previous:
             sink.write_manifest(manifest_text(rows))
+        pool.shutdown(wait=True)
     return summary
 
 
@@ -421,7 +486,8 @@ def parse_args(argv):
         prog="python -m scraping.download",
         description="Download the images an items file lists (from scraping.commons or scraping.gallery, or a "
         "plain list of URLs) into a folder or an S3 prefix, with manifest.csv for attribution. Resumable: files "
-        "already there and intact are skipped. Duplicates (same API SHA-1, else same bytes) are kept once.",
+        "already there and intact are skipped, and Ctrl-C or SIGTERM stops at once with every file kept so far "
+        "in the manifest. Duplicates (same API SHA-1, else same bytes) are kept once.",
         epilog="examples:\n"
         "  python -m scraping.download --items items.csv --out logos/ --contact you@example.org\n"
         "  python -m scraping.download --items urls.txt --out logos/ --per-host 1\n"
@@ -476,9 +542,10 @@ def main(argv=None) -> int:
         sink = S3Prefix(args.out, storage.s3_client(args.endpoint_url, args.profile))
     else:
         sink = LocalFolder(Path(args.out))
-    summary = download(items, sink, original=args.original, per_host=args.per_host, retries=args.retries,
-                       timeout=args.timeout, max_bytes=args.max_bytes, contact=contact,
-                       progress=not args.no_progress, deadline=args.deadline)
+    with cli.sigterm_as_interrupt():  # a stop keeps the manifest of every file kept so far
+        summary = download(items, sink, original=args.original, per_host=args.per_host, retries=args.retries,
+                           timeout=args.timeout, max_bytes=args.max_bytes, contact=contact,
+                           progress=not args.no_progress, deadline=args.deadline)
     print(f"{args.out}: {summary.line()}")
     return 0
 
