@@ -29,6 +29,7 @@ import struct
 import subprocess
 import sys
 import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -81,6 +82,29 @@ def parse_hex_colour(text: str) -> tuple[int, int, int]:
 def with_fill(svg: str, colour: str) -> str:
     """Give the root element a fill, which unfilled paths inherit (single-colour icon sets leave it unset)."""
     return _SVG_OPEN_TAG.sub(f'<svg fill="{colour}"', svg, count=1)
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+UTF16_MARKS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def svg_file_text(data: bytes, max_bytes: int = MAX_SVG_BYTES) -> str:
+    """The text of an SVG file as editors and icon themes save it: UTF-8 (with or without a byte-order mark),
+    UTF-16 with its mark, or gzip-compressed (``.svgz``), unpacked only up to ``max_bytes`` so that a gzip bomb
+    stops there. Raises SvgError for a gzip file that is damaged or unpacks to more than ``max_bytes``."""
+    if data[:2] == GZIP_MAGIC:
+        unpacker = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)  # the gzip container
+        try:
+            data = unpacker.decompress(data, max_bytes + 1)
+        except zlib.error as error:
+            raise SvgError("corrupt", f"a damaged gzip file ({error})") from None
+        if len(data) > max_bytes:
+            raise SvgError("SVG too large", f"it unpacks to more than {max_bytes} bytes")
+        if not unpacker.eof:
+            raise SvgError("corrupt", "a gzip file cut short")
+    if data[:2] in UTF16_MARKS:
+        return data.decode("utf-16", errors="replace")
+    return data.decode("utf-8-sig", errors="replace")
 
 
 def check_svg(svg: str | bytes, max_bytes: int = MAX_SVG_BYTES) -> None:

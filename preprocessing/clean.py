@@ -18,19 +18,19 @@ from tqdm import tqdm
 
 from infra import cli
 from infra.errors import UserError
-from infra.icons import SvgError, render_svg
+from infra.icons import GZIP_MAGIC, UTF16_MARKS, SvgError, render_svg, svg_file_text
 from preprocessing.collection import LABEL_MODES, Collection, scan_collection
 from preprocessing.dataset import Dataset
 from preprocessing.geometry import FITS, as_channels, square_and_resize
-from preprocessing.images import DEFAULT_MAX_PIXELS, SkippedImage, open_image, to_rgb_or_grey
+from preprocessing.images import DEFAULT_MAX_PIXELS, SkippedImage, flatten_visibly, is_flat, open_image
 
 # An SVG file: optional XML declaration, comments and doctype, then the <svg> root element. Files are
 # recognised by content, not name, so a PNG saved as .svg still opens and an SVG without the suffix renders.
 _SVG_START = re.compile(
-    rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>\s*)?(?:(?:<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)\s*)*<svg\b",
+    r"\A\s*(?:<\?xml[^>]*\?>\s*)?(?:(?:<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)\s*)*<svg\b",
     re.IGNORECASE | re.DOTALL,
 )
-SVG_SNIFF_BYTES = 65536
+SVG_SNIFF_CHARS = 65536
 from preprocessing.pack import add_output_arguments, check_output_arguments, report_written, write_packed
 from preprocessing.provenance import licence_counts
 
@@ -55,16 +55,28 @@ class Cleaned:
     x: np.ndarray
     kept: list[int]  # indices into the collection's files
     skipped: dict[str, list[str]] = field(default_factory=dict)
+    on_black: list[str] = field(default_factory=list)  # light marks on transparency, flattened onto black
 
 
-def is_svg(data: bytes) -> bool:
-    return _SVG_START.match(data[:SVG_SNIFF_BYTES]) is not None
+def svg_text(data: bytes) -> str | None:
+    """The SVG's text when ``data`` is an SVG file (UTF-8, UTF-16 or gzipped, as infra.icons reads them), else
+    None."""
+    if data[:2] == GZIP_MAGIC or data[:2] in UTF16_MARKS or data.lstrip()[:1] in (b"<", b"\xef"):
+        try:
+            text = svg_file_text(data)
+        except SvgError as error:
+            raise SkippedImage(error.reason, str(error)) from None
+        if _SVG_START.match(text[:SVG_SNIFF_CHARS]):
+            return text
+    return None
 
 
-def clean_image(data: bytes, options: CleanOptions) -> np.ndarray:
-    """One encoded image (raster or SVG) -> uint8 (size, size, 3|1); raises SkippedImage with the reason."""
-    if is_svg(data):
-        image = open_svg(data, options)
+def clean_image(data: bytes, options: CleanOptions) -> tuple[np.ndarray, bool]:
+    """One encoded image (raster or SVG) -> (uint8 (size, size, 3|1), whether it was put on black); raises
+    SkippedImage with the reason."""
+    text = svg_text(data)
+    if text is not None:
+        image = open_svg(text, options)
     else:
         image = open_image(data, options.max_pixels)
         width, height = image.size
@@ -72,9 +84,11 @@ def clean_image(data: bytes, options: CleanOptions) -> np.ndarray:
             raise SkippedImage("extreme aspect", f"{width}x{height} beyond --max-aspect {options.max_aspect}")
         if min(width, height) < options.min_size:
             raise SkippedImage("too small", f"{width}x{height} < --min-size {options.min_size}")
-    image = to_rgb_or_grey(image, options.grayscale)
+    image, on_black = flatten_visibly(image, options.grayscale, options.tolerance)
+    if is_flat(image, options.tolerance):
+        raise SkippedImage("blank", "one flat colour: nothing is drawn")
     image = square_and_resize(image, options.size, options.fit, options.trim, options.margin, options.tolerance)
-    return as_channels(image)
+    return as_channels(image), on_black
 
 
 def svg_render_side(size: int) -> int:
@@ -83,7 +97,7 @@ def svg_render_side(size: int) -> int:
     return min(max(4 * size, 256), 2048)
 
 
-def open_svg(data: bytes, options: CleanOptions) -> Image.Image:
+def open_svg(text: str, options: CleanOptions) -> Image.Image:
     """Render an SVG with the project's icon renderer (safe mode, within its limits) onto transparency, centred
     on a square canvas; the renderer's refusals are skips with its reason (cannot render, SVG too large ...).
 
@@ -91,7 +105,7 @@ def open_svg(data: bytes, options: CleanOptions) -> Image.Image:
     apply (a wordmark in a square icon's view box is a logo, not a banner).
     """
     try:
-        canvas = render_svg(data.decode("utf-8", errors="replace"), svg_render_side(options.size), background=None)
+        canvas = render_svg(text, svg_render_side(options.size), background=None)
     except SvgError as error:
         raise SkippedImage(error.reason, str(error)) from None
     if canvas.getchannel("A").getbbox() is None:
@@ -99,8 +113,8 @@ def open_svg(data: bytes, options: CleanOptions) -> Image.Image:
     return canvas
 
 
-def _clean_file(job: tuple[Path, CleanOptions]) -> np.ndarray | str:
-    """Worker: the image array, or the reason it was skipped (exceptions do not cross processes well)."""
+def _clean_file(job: tuple[Path, CleanOptions]) -> tuple[np.ndarray, bool] | str:
+    """Worker: clean_image's answer, or the reason it was skipped (exceptions do not cross processes well)."""
     path, options = job
     try:
         return clean_image(path.read_bytes(), options)
@@ -118,7 +132,7 @@ def clean_collection(collection: Collection, options: CleanOptions, workers: int
     else:
         with Pool(workers) as pool:
             results = list(tqdm(pool.imap(_clean_file, jobs, chunksize=16), **bar))
-    kept = [index for index, result in enumerate(results) if isinstance(result, np.ndarray)]
+    kept = [index for index, result in enumerate(results) if not isinstance(result, str)]
     skipped: dict[str, list[str]] = {}
     for name, result in zip(collection.source_names(), results):
         if isinstance(result, str):
@@ -126,7 +140,9 @@ def clean_collection(collection: Collection, options: CleanOptions, workers: int
     if not kept:
         folders = " --input ".join(str(root) for root in collection.roots)
         raise UserError(f"--input {folders}: no usable images ({describe_skipped(skipped)})")
-    return Cleaned(x=np.stack([results[index] for index in kept]), kept=kept, skipped=skipped)
+    names = collection.source_names()
+    return Cleaned(x=np.stack([results[index][0] for index in kept]), kept=kept, skipped=skipped,
+                   on_black=[names[index] for index in kept if results[index][1]])
 
 
 def describe_skipped(skipped: dict[str, list[str]]) -> str:
@@ -176,6 +192,7 @@ def cleaned_dataset(collection: Collection, cleaned: Cleaned, options: CleanOpti
         "count": len(sources),
         "skipped": {reason: paths for reason, paths in sorted(cleaned.skipped.items())},
         "ignored_non_images": collection.ignored,
+        "on_black": cleaned.on_black,
         "clean": asdict(options),
     }
     if collection.credits:
@@ -263,6 +280,9 @@ def clean_folders(args: argparse.Namespace) -> tuple[Dataset, str]:
     summary = f"{describe_inputs(collection, cleaned)}; {describe_skipped(cleaned.skipped)}"
     if ignored:
         summary += f"; ignored {ignored} non-image files ({describe_suffix_counts(collection.ignored)})"
+    if cleaned.on_black:
+        summary += (f"; {len(cleaned.on_black)} light marks on transparency put on black "
+                    f"({describe_types(cleaned.on_black)})")
     return cleaned_dataset(collection, cleaned, options), summary
 
 
@@ -271,10 +291,12 @@ Clean folders of real-world images into a square, same-size dataset.
 
 Raster files (PNG, JPEG, GIF, WebP, BMP, TIFF ...) and SVG files may be mixed, in one or more --input
 folders. SVGs are rendered with the project's icon renderer in its safe mode (no external files or URLs).
-Every file is opened safely (decompression bombs refused, structure verified, then fully decoded), brought
-to RGB (or grey) with transparency flattened onto white, optionally trimmed of uniform borders, squared by
-padding with the background (or centre-cropped) and resized with antialiasing. Files that are corrupt,
-too small or extremely elongated are skipped and counted by reason and file type. Class subfolders become
+SVG files may be UTF-8, UTF-16 or gzipped (.svgz). Every file is opened safely (decompression bombs refused,
+structure verified, then fully decoded), brought to RGB (or grey) with transparency flattened onto white (onto
+black for a light mark that would vanish on white, as logos for dark backgrounds are drawn), optionally
+trimmed of uniform borders, squared by padding with the background (or centre-cropped) and resized with
+antialiasing. Files that are corrupt, blank (one flat colour), too small or extremely elongated are skipped and
+counted by reason and file type. Class subfolders become
 labels; manifest.csv from the collection stage supplies credits and licences. Runs on all cores.
 """
 

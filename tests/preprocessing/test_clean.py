@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from PIL import Image
 
 from infra.errors import UserError
+from infra.icons import MAX_SVG_BYTES
 from preprocessing import clean
 from preprocessing.collection import scan_collection
 from preprocessing.dataset import load_dataset
@@ -116,3 +118,49 @@ def test_the_pixel_limit_does_not_leak_into_pillow():
     with pytest.raises(SkippedImage):
         open_image(png_with_declared_size(100, 100), max_pixels=6000)
     assert Image.MAX_IMAGE_PIXELS == before
+
+
+WHITE_F = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path d="M4 4h16v4H8v4h8v4H8v4H4z" fill="#fff"/></svg>'
+TWO_COLOURS = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><circle cx="12" cy="12" r="9" fill="#d11"/>'
+               '<rect x="8" y="8" width="8" height="8" fill="#11d"/></svg>')
+
+
+def test_light_marks_go_on_black_and_blank_images_are_skipped(tmp_path):
+    logo(colour=(255, 255, 255, 255)).save(tmp_path / "white_on_clear.png")  # a logo for dark backgrounds
+    (tmp_path / "white_f.svg").write_text(WHITE_F)
+    logo(colour=(250, 250, 250, 255), background=(255, 255, 255, 255)).save(tmp_path / "white_on_white.png")
+    Image.new("RGBA", (64, 64), (0, 0, 0, 0)).save(tmp_path / "clear.png")
+    Image.new("RGB", (64, 64), (40, 90, 200)).save(tmp_path / "swatch.png")  # a brand-colour swatch, no mark
+    logo().save(tmp_path / "red.png")
+    kept, skipped = cleaned_by_name(tmp_path, size=32)
+    assert skipped == {"blank": ["clear.png", "swatch.png", "white_on_white.png"]}
+    for name in ("white_on_clear.png", "white_f.svg"):
+        image = kept[name].astype(int)
+        assert image[0, 0].tolist() == [0, 0, 0], name  # the canvas is black ...
+        assert image.max() == 255, name  # ... and the mark white, as drawn
+    assert kept["red.png"][0, 0].tolist() == [255, 255, 255]  # a mark that shows on white stays on white
+
+    args = clean.parse_args(["--input", str(tmp_path), "--out", str(tmp_path / "out.npz"), "--size", "32",
+                             "--workers", "1", "--no-progress"])
+    dataset, summary = clean.clean_folders(args)
+    assert summary == ("Cleaned 3 of 6 files; skipped 3: 3 blank (.png); "
+                       "2 light marks on transparency put on black (1 .png, 1 .svg)")
+    assert dataset.meta["on_black"] == ["white_f.svg", "white_on_clear.png"]
+
+
+def test_svg_files_in_utf16_and_gzipped_render_like_utf8(tmp_path):
+    (tmp_path / "plain.svg").write_text(TWO_COLOURS, encoding="utf-8")
+    (tmp_path / "bom.svg").write_bytes(b"\xef\xbb\xbf" + TWO_COLOURS.encode())
+    (tmp_path / "wide.svg").write_text(TWO_COLOURS, encoding="utf-16")  # with its byte-order mark
+    (tmp_path / "packed.svgz").write_bytes(gzip.compress(TWO_COLOURS.encode()))
+    # A gzip bomb: a few KB that unpack far beyond the SVG size limit; it stops at the limit.
+    bomb = TWO_COLOURS[:-6] + "<!--" + " " * (MAX_SVG_BYTES + 10) + "--></svg>"
+    (tmp_path / "bomb.svgz").write_bytes(gzip.compress(bomb.encode(), compresslevel=9))
+    (tmp_path / "damaged.svgz").write_bytes(gzip.compress(TWO_COLOURS.encode())[:40])
+    assert (tmp_path / "bomb.svgz").stat().st_size < 20_000
+    kept, skipped = cleaned_by_name(tmp_path, size=32)
+    assert skipped == {"SVG too large": ["bomb.svgz"], "corrupt": ["damaged.svgz"]}
+    assert sorted(kept) == ["bom.svg", "packed.svgz", "plain.svg", "wide.svg"]
+    for name in ("bom.svg", "packed.svgz", "wide.svg"):
+        assert np.array_equal(kept[name], kept["plain.svg"]), name
+    assert kept["plain.svg"][16, 16].tolist()[2] > 150 and kept["plain.svg"][16, 4].tolist()[0] > 150
