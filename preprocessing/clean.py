@@ -281,7 +281,8 @@ def clean_folders(args: argparse.Namespace) -> tuple[Dataset, str]:
     if ignored:
         summary += f"; ignored {ignored} non-image files ({describe_suffix_counts(collection.ignored)})"
     if cleaned.on_black:
-        summary += (f"; {len(cleaned.on_black)} light marks on transparency put on black "
+        count = len(cleaned.on_black)
+        summary += (f"; {count} light {'mark' if count == 1 else 'marks'} on transparency put on black "
                     f"({describe_types(cleaned.on_black)})")
     return cleaned_dataset(collection, cleaned, options), summary
 
