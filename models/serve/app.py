@@ -64,11 +64,15 @@ def zip_bytes(images, stem: str, names: list[str] | None = None) -> bytes:
 
 
 def only_parameters(allowed: Iterable[str]) -> None:
-    """A misspelt parameter is an error, not a silently ignored setting."""
+    """A misspelt parameter is an error, not a silently ignored setting; so is one given twice (?n=1&n=64), of
+    which any one value taken would be a guess."""
     allowed = [*allowed, "token"]
     unknown = sorted(set(request.args) - set(allowed))
     if unknown:
         raise ApiError(400, f"unknown parameter {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}", allowed)
+    repeated = sorted(key for key in request.args if len(request.args.getlist(key)) > 1)
+    if repeated:
+        raise ApiError(400, f"parameter {', '.join(map(repr, repeated))} given more than once; give each once")
 
 
 def path_hider(folders: dict[Path, str]):

@@ -150,6 +150,7 @@ def test_page_is_served_with_its_forms_and_assets(client):
         ({"checkpoint": "best"}, 400, "has no 'best' checkpoint"),
         ({"checkpoint": "first"}, 400, "checkpoint='first' is not supported"),
         ({"clas": "Sneaker"}, 400, "unknown parameter 'clas'"),
+        ({"n": ["1", "64"]}, 400, "parameter 'n' given more than once; give each once"),
     ],
 )
 def test_bad_generate_input_gets_a_json_error_saying_what_is_wrong(client, query, status, words):
