@@ -232,10 +232,13 @@ def schema() -> dict:
                                      maximum=MAX_EVAL_SAMPLES),
             "runs_dir": {"type": "string", "default": "runs",
                          "description": "Folder that holds run folders; --runs-dir overrides it."},
-            "name": {"type": ["string", "null"], "default": None, "pattern": "^[A-Za-z0-9._-]+$",
+            "name": {"type": ["string", "null"], "default": None, "pattern": "^[A-Za-z0-9._-]+$", "maxLength": 100,
                      "description": "Run folder name; null: <generator>_<discriminator>_<timestamp>."},
-            "image_shape": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 1},
-                            "minItems": 3, "maxItems": 3, "default": None,
+            "image_shape": {"type": ["array", "null"],
+                            "prefixItems": [{"type": "integer", "minimum": 1, "maximum": MAX_IMAGE_SIZE},
+                                            {"type": "integer", "minimum": 1, "maximum": MAX_IMAGE_SIZE},
+                                            {"enum": [1, 3]}],
+                            "items": False, "minItems": 3, "default": None,
                             "description": "Set by the trainer from the data: [height, width, channels]."},
             "trained_on": {"type": ["string", "null"], "default": None,
                            "description": "Set by the trainer: the devices the run trains on, e.g. 4 devices (gpu)."},
@@ -249,6 +252,19 @@ def schema() -> dict:
     }
 
 
+SHOWN_CHARACTERS = 80  # of a bad value in an error line; a value pasted by mistake may be megabytes long
+SHOWN_KEYS = 10
+
+
+def shown(value: object) -> str:
+    """A value as JSON, cut to SHOWN_CHARACTERS with its size named, so that an error stays one short line."""
+    text = json.dumps(value)
+    if len(text) <= SHOWN_CHARACTERS:
+        return text
+    size = f"{len(value)} items" if isinstance(value, (list, dict)) else f"{len(str(value))} characters"
+    return f"{text[:SHOWN_CHARACTERS]}... ({size})"
+
+
 def describe_error(error: jsonschema.ValidationError) -> str:
     """One line: the key path, the value, and what is allowed."""
     path = ".".join(str(part) for part in error.absolute_path) or "config"
@@ -257,14 +273,23 @@ def describe_error(error: jsonschema.ValidationError) -> str:
         known = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(known))
         prefix = "" if path == "config" else path + "."
-        return f"unknown key {', '.join(prefix + key for key in unknown)}; allowed keys: {', '.join(known)}"
+        named = ", ".join(prefix + (key if len(key) <= SHOWN_CHARACTERS else shown(key)) for key in unknown[:SHOWN_KEYS])
+        more = f" and {len(unknown) - SHOWN_KEYS} more" if len(unknown) > SHOWN_KEYS else ""
+        return f"unknown key {named}{more}; allowed keys: {', '.join(known)}"
     if error.validator == "required":
         return f"{path}: {error.message}"
     if error.validator == "enum":
         choices = ", ".join(json.dumps(choice) for choice in error.validator_value)
-        return f"{path} = {json.dumps(error.instance)} is not allowed; allowed: {choices}"
+        return f"{path} = {shown(error.instance)} is not allowed; allowed: {choices}"
     description = allowed.get("description", "")
-    return f"{path} = {json.dumps(error.instance)}: {error.message}" + (f" ({description})" if description else "")
+    message = error.message  # jsonschema's messages begin with the value itself: "[...] is too long"
+    if error.validator in ("maxItems", "minItems", "maxLength", "minLength"):
+        bound = "at most" if error.validator.startswith("max") else "at least"
+        unit = "items" if error.validator.endswith("Items") else "characters"
+        message = f"{len(error.instance)} {unit} where {bound} {error.validator_value} are allowed"
+    elif len(repr(error.instance)) > SHOWN_CHARACTERS:
+        message = message.replace(repr(error.instance), "it")
+    return f"{path} = {shown(error.instance)}: {message}" + (f" ({description})" if description else "")
 
 
 def validate(config: object, source: str) -> None:

@@ -84,6 +84,27 @@ def test_bad_keys_and_values_name_path_value_and_what_is_allowed(change, expecte
         assert part in message
 
 
+@pytest.mark.parametrize("change, expected", [
+    ({"generator": {"choice": "dcgan", "architecture": "vector", "vector_parts": ["box"] * 100_000}},
+     'generator.vector_parts = ["box", "box", "box", "box", "box", "box", "box", "box", "box", "box", "box", "b... '
+     "(100000 items): 100000 items where at most 64 are allowed"),
+    ({"name": "x" * 1_000_000}, 'name = "' + "x" * 79 + '... (1000000 characters): 1000000 characters where at '
+     "most 100 are allowed"),
+    ({f"key{index}": 1 for index in range(50)}, "unknown key key0, key1, key10, key11, key12, key13, key14, key15, "
+     "key16, key17 and 40 more; allowed keys:"),
+    ({"image_shape": [56, 56, 4]}, "image_shape.2 = 4 is not allowed; allowed: 1, 3"),
+    ({"image_shape": [100_000, 56, 3]}, "image_shape.0 = 100000: 100000 is greater than the maximum of 1024"),
+])
+def test_a_huge_bad_value_is_named_in_a_short_line(change, expected):
+    """A value pasted by mistake (or written by an attacker into a run's config.json) is cut in the error, which
+    still names its size and the limit."""
+    with pytest.raises(UserError) as error:
+        configs.resolve({**MINIMAL, **change}, "my.json")
+    message = str(error.value)
+    assert message.startswith("my.json: " + expected) and "\n" not in message
+    assert len(message) < 2000
+
+
 def test_steps_and_epochs_together_are_refused():
     with pytest.raises(UserError, match="steps = 5 and epochs = 2"):
         configs.resolve({**MINIMAL, "steps": 5, "epochs": 2})
