@@ -21,6 +21,7 @@ anything is written (:class:`NotFinite`), so a run that resumes from one starts 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -28,8 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from infra.atomic import atomic_write, write_json
-from infra.errors import UserError
+from infra.errors import UserError, shown
 from models import background_writer
+from models.config.limits import MAX_STEPS
 from models.run_folder import CHECKPOINTS_DIR
 
 VARIABLES_FILE = "variables.npz"
@@ -182,10 +184,22 @@ class Checkpoints:
 
     @staticmethod
     def read_info(checkpoint: Path) -> dict:
+        """The checkpoint's info.json, checked: a step the trainer could have written, and a finite best value."""
+        path = checkpoint / INFO_FILE
         try:
-            return json.loads((checkpoint / INFO_FILE).read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise UserError(f"{checkpoint / INFO_FILE}: unreadable checkpoint info ({error})") from None
+            info = json.loads(path.read_text())
+        except (OSError, ValueError, RecursionError) as error:
+            raise UserError(f"{path}: unreadable checkpoint info ({error})") from None
+        if not isinstance(info, dict):
+            raise UserError(f"{path}: unreadable checkpoint info (a JSON {type(info).__name__}, not an object with "
+                            "'step', 'best' and 'metric')")
+        step, best = info.get("step"), info.get("best")
+        if type(step) is not int or not 0 <= step <= MAX_STEPS:
+            raise UserError(f"{path}: step = {shown(step)} is out of range; a checkpoint's step is a whole number "
+                            f"from 0 to {MAX_STEPS}")
+        if best is not None and (type(best) not in (int, float) or not math.isfinite(best)):
+            raise UserError(f"{path}: best = {shown(best)} is not a metric value; a finite number or null is")
+        return info
 
     def restore(self, variable_groups: dict[str, list], slot: str = "last") -> dict:
         """Assign the saved values to ``variable_groups``; returns the checkpoint's info."""
@@ -197,6 +211,10 @@ class Checkpoints:
                 arrays = {name: archive[name] for name in archive.files}
         except (OSError, ValueError) as error:
             raise UserError(f"{checkpoint / VARIABLES_FILE}: unreadable checkpoint ({error})") from None
+        not_numbers = sorted(name for name, array in arrays.items() if array.dtype.kind not in "biuf")
+        if not_numbers:
+            raise UserError(f"{checkpoint / VARIABLES_FILE}: unreadable checkpoint ({not_numbers[0]} holds "
+                            f"{arrays[not_numbers[0]].dtype} values; a checkpoint holds real numbers)")
         bad = non_finite_names(arrays)
         if bad:
             good = self.newest_finite()

@@ -17,7 +17,7 @@ import textwrap
 
 import jsonschema
 
-from infra.errors import UserError
+from infra.errors import SHOWN_CHARACTERS, UserError, shown
 from models.config.augment_schema import AUGMENT_SCHEMA
 from models.config.limits import (BACKENDS, CLASS_LOSS_TYPES, MAX_BATCH_SIZE, MAX_DEVICES, MAX_EVAL_SAMPLES,
                                   MAX_GRID_SIDE, MAX_IMAGE_SIZE, MAX_LATENT_DIM, MAX_SEED, MAX_STEPS, PRECISIONS)
@@ -252,17 +252,7 @@ def schema() -> dict:
     }
 
 
-SHOWN_CHARACTERS = 80  # of a bad value in an error line; a value pasted by mistake may be megabytes long
-SHOWN_KEYS = 10
-
-
-def shown(value: object) -> str:
-    """A value as JSON, cut to SHOWN_CHARACTERS with its size named, so that an error stays one short line."""
-    text = json.dumps(value)
-    if len(text) <= SHOWN_CHARACTERS:
-        return text
-    size = f"{len(value)} items" if isinstance(value, (list, dict)) else f"{len(str(value))} characters"
-    return f"{text[:SHOWN_CHARACTERS]}... ({size})"
+SHOWN_KEYS = 10  # unknown keys named in an error line; the rest are counted
 
 
 def describe_error(error: jsonschema.ValidationError) -> str:

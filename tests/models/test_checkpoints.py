@@ -59,6 +59,40 @@ def test_restore_refuses_a_mismatched_model(tmp_path):
         checkpoints.restore({"generator": [Variable((3, 2)), Variable((1,))]})
 
 
+@pytest.mark.parametrize("text, words", [
+    ('{"step": -5}', "info.json: step = -5 is out of range; a checkpoint's step is a whole number from 0 to 10000000"),
+    ('{"step": 1e400}', "info.json: step = Infinity is out of range"),
+    ('{"step": 3.5}', "info.json: step = 3.5 is out of range"),
+    ('{"step": true}', "info.json: step = true is out of range"),
+    ('{"best": 1}', "info.json: step = null is out of range"),
+    ('{"step": 3, "best": NaN}', "info.json: best = NaN is not a metric value; a finite number or null is"),
+    ('{"step": 3, "best": "' + "x" * 5000 + '"}', 'info.json: best = "' + "x" * 79 + '... (5000 characters) is not'),
+    ("[1, 2]", "info.json: unreadable checkpoint info (a JSON list, not an object with 'step', 'best' and 'metric')"),
+    ("[" * 100_000 + "]" * 100_000, "info.json: unreadable checkpoint info (maximum recursion depth"),
+])
+def test_a_tampered_info_file_is_one_line_naming_the_value(tmp_path, text, words):
+    checkpoints = Checkpoints(tmp_path)
+    checkpoints.save(groups(1.0), {"step": 1})
+    (checkpoints.path("last") / "info.json").write_text(text)
+    with pytest.raises(UserError) as error:
+        checkpoints.restore({"generator": [Variable((2, 3)), Variable((1,))]})
+    assert words in str(error.value) and len(str(error.value)) < 400
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.str_, np.datetime64])
+def test_variables_that_are_not_real_numbers_are_refused(tmp_path, dtype):
+    checkpoints = Checkpoints(tmp_path)
+    checkpoints.save(groups(1.0), {"step": 1})
+    path = checkpoints.path("last") / VARIABLES_FILE
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["generator/0000"] = np.zeros((2, 3)).astype(dtype)
+    np.savez(path, **arrays)
+    with pytest.raises(UserError, match=r"unreadable checkpoint \(generator/0000 holds .* values; a checkpoint "
+                                        r"holds real numbers\)"):
+        checkpoints.restore({"generator": [Variable((2, 3)), Variable((1,))]})
+
+
 def test_a_crash_between_the_renames_falls_back_to_the_newest_history(tmp_path):
     checkpoints = Checkpoints(tmp_path, keep_last=3)
     checkpoints.save(groups(1.0), {"step": 1})
