@@ -207,7 +207,8 @@ examples:
   python -m models.generate --run runs/logos --seeds 3,8 --size 1024 --colours '#e11d48,#111827' --out big/
 
 --out ending in .png writes one grid (a latent walk: one strip); any other --out is a folder of single
-images, sample_NNNN or, with --seeds, seedNNNN. A conditional model without --class gives one row per class.
+images, sample_NNNN or, with --seeds, seedNNNN (a name ending in another file type, e.g. .gif or .jpg, is
+refused rather than made a folder). A conditional model without --class gives one row per class.
 
 --truncation PSI scales every latent vector by PSI before it enters the generator: 1 draws from the whole
 distribution it learned; lower values trade variety for more typical, cleaner samples (0 is the average one).
@@ -254,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# --out names that look like a file generate cannot write: a folder of that name would surprise.
+OTHER_FILE_SUFFIXES = {".gif", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".svg", ".svgz", ".pdf", ".zip",
+                       ".npz", ".json"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.n < 1:
@@ -261,7 +267,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     seeds = None if args.seeds is None else parse_seeds(args.seeds, MAX_SEEDS)
     if seeds is not None and (args.seed is not None or args.interpolate):
         raise UserError("--seeds gives one image per seed; drop --seed and --interpolate, or drop --seeds")
-    if args.format == "svg" and (Path(args.out).suffix.lower() == ".png" or args.interpolate):
+    suffix = Path(args.out).suffix.lower()
+    if suffix in OTHER_FILE_SUFFIXES:
+        raise UserError(f"--out {args.out}: generate writes a .png grid or a folder of images (--format png or svg), "
+                        f"not a {suffix} file")
+    if args.format == "svg" and (suffix == ".png" or args.interpolate):
         raise UserError(f"--format svg writes one SVG per sample into a folder; give --out a folder (not "
                         f"{args.out}) and no --interpolate")
     if not 0.0 <= args.truncation <= 1.0:

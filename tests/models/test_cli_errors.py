@@ -29,6 +29,8 @@ def config(tmp_path):
         ("models.evaluate", ["--run", "nowhere", "--metrics", "fid,is"], "unknown metric is; choose from fid"),
         ("models.evaluate", ["--run", "nowhere"], "--run nowhere: no config.json there"),
         ("models.generate", ["--run", "nowhere", "--out", "grid.png"], "nowhere: not a run folder"),
+        ("models.generate", ["--run", "nowhere", "--out", "walk.gif"],
+         "--out walk.gif: generate writes a .png grid or a folder of images (--format png or svg), not a .gif file"),
     ],
 )
 def test_bad_input_is_one_line_before_keras_loads(module, flags, message, config, tmp_path):
