@@ -37,6 +37,10 @@ def parse_args(argv=None):
     parser.add_argument("--restarts", type=int, default=1,
                         help="random starts per logo; the best fit counts (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="which logos and starting scenes (default: 0)")
+    parser.add_argument("--kid", action="store_true",
+                        help="also score the fits with the canonical FID network: KID of the fitted logos and of "
+                        "the same logos themselves against the rest of the dataset, the renderer's ceiling beside the "
+                        "floor of real images (needs the FID network, see evaluation/)")
     parser.add_argument("--out", default=str(PROJECT_ROOT / "bench" / "out" / "vector_fit.png"),
                         help="picture of targets (odd rows) over their fits (even rows)")
     args = parser.parse_args(argv)
@@ -91,6 +95,21 @@ def fit(renderer, targets, steps: int, seed: int, label: str = "Fitting"):
     return renderer(tf.concat([tf.tanh(colours), geometry], axis=1)).numpy()
 
 
+def print_kid(images, chosen, fitted) -> None:
+    """KID x1e3 against the logos not fitted, of the fits and of their targets: what a GAN whose samples were
+    as good as the direct fits would score, beside what real logos score."""
+    import numpy as np
+
+    from evaluation.evaluator import Evaluator
+
+    rest = np.delete(images, chosen, axis=0)
+    evaluator = Evaluator(rest, ["kid"], progress=False)
+    for label, candidates in (("the fitted logos", fitted), ("the same logos, real", images[chosen])):
+        result = evaluator.evaluate(candidates)
+        print(f"  KID x1e3 of {label:<22} {1e3 * result['kid']:.1f} +- {1e3 * result['kid_std']:.1f}  "
+              f"(against the other {len(rest)} logos)")
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     import keras
@@ -139,6 +158,8 @@ def main(argv=None) -> None:
           f"{args.restarts} start(s), {seconds:.0f} s:")
     print(f"  mark IoU            mean {iou.mean():.3f}  median {np.median(iou):.3f}")
     print(f"  pixel error (0-1)   mean {best_error.mean():.4f}  median {np.median(best_error):.4f}")
+    if args.kid:
+        print_kid(images, chosen, np.round(best * 255).astype("uint8"))
     shown = min(args.count, 16)
     rows = []
     for first in range(0, shown, 8):
