@@ -15,7 +15,8 @@ samples of a healthy run are flat too. A dataset whose own images are blank or a
 measure (checked once, on a few of them) is not warned about: its samples are meant to look so. The checks
 look at ``MAX_IMAGES`` samples at most, each reduced to ``MAX_SIDE`` pixels a side by striding, so they cost
 a few milliseconds whatever the grid. A dataset of fewer than ``SMALL_DATASET`` images without augmentation
-gets a one-line hint when training starts (:func:`small_dataset_hint`).
+gets a one-line hint when training starts (:func:`small_dataset_hint`), and so does one whose images are mostly
+blank (:func:`blank_data_hint`).
 """
 from __future__ import annotations
 
@@ -97,6 +98,24 @@ class SampleHealth:
                     "try --set generator.palette_background=null (the generator then learns the background)")
         return ("likely causes: learning rates too high or a discriminator that wins at once; try lower learning "
                 "rates, augmentation (augment.policy) or the small-data preset configs/logos_small_data.json")
+
+
+BLANK_DATA_IMAGES = 4096  # images of the dataset the blank-data hint looks at, evenly spread over it
+
+
+def blank_data_hint(images: np.ndarray) -> str | None:
+    """A one-line hint when most of the training images are one flat colour (as blank_share measures a grid),
+    else None: a GAN trained on them learns to draw blank tiles, which is no failure of training to warn about
+    later but a dataset to fix now."""
+    picked = images[np.linspace(0, len(images) - 1, min(len(images), BLANK_DATA_IMAGES)).astype(int)]
+    stride = max(1, -(-max(picked.shape[1:3]) // MAX_SIDE))
+    spread = picked[:, ::stride, ::stride].reshape(len(picked), -1).astype(np.float32).std(axis=1)
+    share = float(np.mean(spread < BLANK_STD))
+    if share <= MOST:
+        return None
+    return (f"hint: {share:.0%} of the training images are one flat colour (nothing drawn), so the samples will be "
+            "too; look at the data (a contact sheet: python -m preprocessing.contact_sheet --input DATA.npz). Logos drawn in white on "
+            "transparency vanish when flattened onto white: python -m preprocessing.build puts them on black")
 
 
 def small_dataset_hint(image_count: int, config: dict, conditional: bool) -> str | None:

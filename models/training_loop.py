@@ -39,7 +39,7 @@ from models.labels import default_labels
 from models.networks.spectral import count_spectral_layers, normalize_spectral_kernels
 from models.outputs import RunOutputs
 from models.run_folder import GENERATOR_FILE, unlock_run_folder
-from models.sample_health import MAX_IMAGES, SampleHealth, small_dataset_hint
+from models.sample_health import MAX_IMAGES, SampleHealth, blank_data_hint, small_dataset_hint
 from models.sampling import StandingStatistics, generate_uint8, latent_vectors
 from models.step_inputs import EMA_STATISTICS_NOISE, EVAL_NOISE, SAMPLE_NOISE, DataOrder, StepInputs
 
@@ -240,10 +240,12 @@ class Trainer:
             deadline = None if limit_minutes is None else started + 60 * limit_minutes
             evaluator = self._make_evaluator() if self.metric and self.writes else None
             outputs.write_status("running", start_step, self.total_steps, "resumed" if start_step else "started")
-            hint = small_dataset_hint(len(self.dataset.x), self.config, self.conditional) if self.writes else None
-            if hint:
+            hints = [small_dataset_hint(len(self.dataset.x), self.config, self.conditional),
+                     blank_data_hint(self.dataset.x)] if self.writes else []
+            self.hints = [hint for hint in hints if hint]
+            for hint in self.hints:
                 progress.write(hint, file=sys.stderr)
-                self.hints = [hint]
+            if self.hints:
                 outputs.set_warnings(self.hints)
             metrics = PendingMetrics(start_step, self.config["batch_size"])
             lagging = ([], start_step)  # log steps due at the end of the previous call, and that call's last step

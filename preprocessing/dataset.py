@@ -39,11 +39,13 @@ from numpy.lib import format as npy_format
 
 from infra.atomic import atomic_write
 from infra.bounded_json import loads_bounded
-from infra.errors import UserError
+from infra.errors import UserError, shown
 
 MIB = 1024 * 1024
 MAX_SIDE = 4096  # pixels; datasets hold icons and logos, tens to hundreds of pixels a side
 MAX_ASPECT = 16  # longer side over shorter side
+MAX_CLASSES = 1000  # a conditional network holds an embedding row per class; ImageNet's count is plenty here
+MAX_CLASS_NAME = 200  # characters
 MAX_MEMBERS = 16  # arrays in one .npz: x, y, class_names, meta, shards, generation, and room to grow
 MAX_SHARDS = 100_000
 MAX_META_BYTES = 16 * MIB
@@ -82,17 +84,35 @@ def check_sides(height: int, width: int, source: str) -> None:
 
 
 def check_labels(y: np.ndarray, class_names: list[str] | None, source: str) -> None:
-    """Raise a one-line UserError unless every label is a whole number naming one of the classes."""
+    """Raise a one-line UserError unless every label is a whole number naming one of at most MAX_CLASSES
+    classes, and the class names (when given) are distinct and can be typed (``--class NAME``, ``?class=``)."""
     if y.dtype.kind not in "iu":
         raise UserError(f"{source}: labels are {y.dtype}; expected whole numbers (class indices)")
+    if class_names is not None:
+        check_class_names(class_names, source)
     if not y.size:
         return
     low, high = int(y.min()), int(y.max())
+    if high >= MAX_CLASSES:
+        raise UserError(f"{source}: labels run up to {high}; at most {MAX_CLASSES} classes (0..{MAX_CLASSES - 1}) "
+                        "are supported")
     if class_names is not None and (low < 0 or high >= len(class_names)):
         raise UserError(f"{source}: labels run {low}..{high} but there are {len(class_names)} class names, so "
                         f"0..{len(class_names) - 1} are allowed")
     if low < 0:
         raise UserError(f"{source}: labels run {low}..{high}; class indices are 0 or more")
+
+
+def check_class_names(class_names: list[str], source: str) -> None:
+    if len(class_names) > MAX_CLASSES:
+        raise UserError(f"{source}: {len(class_names)} class names; at most {MAX_CLASSES} classes are supported")
+    for name in class_names:
+        if not name.strip() or len(name) > MAX_CLASS_NAME or not name.isprintable():
+            raise UserError(f"{source}: class name {shown(name)} cannot be asked for by name; a class name is 1 to "
+                            f"{MAX_CLASS_NAME} printable characters, not only spaces")
+    repeated = sorted({name for name in class_names if class_names.count(name) > 1})
+    if repeated:
+        raise UserError(f"{source}: class name {shown(repeated[0])} is given to two classes; class names must differ")
 
 
 def save_dataset(

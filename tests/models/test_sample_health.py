@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from models import sample_health, train, training_loop
-from models.sample_health import (BLANK_STD, NEAR_IDENTICAL_RMS, WARMUP_STEPS, SampleHealth, blank_share,
-                                  near_identical_share, small_dataset_hint)
+from models.sample_health import (BLANK_STD, NEAR_IDENTICAL_RMS, WARMUP_STEPS, SampleHealth, blank_data_hint,
+                                  blank_share, near_identical_share, small_dataset_hint)
 from preprocessing.dataset import load_dataset
 from tests.models.helpers import make_dataset, tiny_config, write_config
 
@@ -76,6 +76,16 @@ def train_drawing(tmp_path, monkeypatch, drawing, steps: int = 300) -> Path:
 
 def warning_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("warning:")]
+
+
+def test_mostly_blank_training_images_get_a_hint(squares):
+    white = np.full((48, 16, 16, 3), 255, np.uint8)
+    white[:, 3, 3] = 250  # a speck is still nothing drawn
+    assert blank_data_hint(squares) is None
+    assert blank_data_hint(np.concatenate([squares[:24], white[:20]])) is None  # under half
+    hint = blank_data_hint(np.concatenate([squares[:8], white[:40]]))
+    assert hint.startswith("hint: 83% of the training images are one flat colour (nothing drawn)")
+    assert "python -m preprocessing.build puts them on black" in hint
 
 
 def test_a_generator_that_draws_blank_tiles_warns_once(tmp_path, monkeypatch, capsys):

@@ -56,6 +56,16 @@ def hostile_datasets(folder: Path) -> dict[str, tuple[Path, str]]:
     write("labels-out-of-range", "labels run 0..7 but there are 2 class names, so 0..1 are allowed",
           x=images(), y=np.array([0, 1, 1, 7]), class_names=np.array(["circle", "square"]))
     write("float-labels", "labels are float64; expected whole numbers", x=images(), y=np.array([0.0, 1.5, 1.0, 0.0]))
+    write("huge-label", "labels run up to 2000000000; at most 1000 classes (0..999) are supported", x=images(),
+          y=np.array([0, 1, 2, 2_000_000_000]))  # without class names: one embedding row per class up to it
+    write("many-classes", "200000 class names; at most 1000 classes are supported", x=images(), y=np.array([0, 1, 1, 0]),
+          class_names=np.array([f"c{index}" for index in range(200_000)]))
+    write("repeated-class", 'class name "shoe" is given to two classes; class names must differ', x=images(),
+          y=np.array([0, 1, 1, 0]), class_names=np.array(["shoe", "shoe"]))
+    write("blank-class", 'class name " " cannot be asked for by name; a class name is 1 to 200 printable', x=images(),
+          y=np.array([0, 1, 1, 0]), class_names=np.array([" ", "bag"]))
+    write("newline-class", 'class name "a\\nb" cannot be asked for by name', x=images(), y=np.array([0, 1, 1, 0]),
+          class_names=np.array(["a\nb", "bag"]))
 
     declared = folder / "declared-tib.npz"  # a few hundred bytes that promise 2.86 TiB
     with zipfile.ZipFile(declared, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -84,7 +94,8 @@ def hostile(tmp_path_factory):
 
 
 KINDS = ["deep-meta", "digits-meta", "empty-sides", "thin-sides", "labels-out-of-range", "float-labels",
-         "declared-tib", "zip-bomb", "repeated-shard"]
+         "huge-label", "many-classes", "repeated-class", "blank-class", "newline-class", "declared-tib", "zip-bomb",
+         "repeated-shard"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
