@@ -22,3 +22,11 @@ def shown(value: object) -> str:
         return text
     size = f"{len(value)} items" if isinstance(value, (list, dict)) else f"{len(str(value))} characters"
     return f"{text[:SHOWN_CHARACTERS]}... ({size})"
+
+
+def quoted(text: str) -> str:
+    """A bad string as Python quotes it (``'many'``), cut to SHOWN_CHARACTERS with its length named: for values
+    that arrive as text (a query parameter, a path), where JSON's quoting would be a second language."""
+    if len(text) <= SHOWN_CHARACTERS:
+        return repr(text)
+    return f"{text[:SHOWN_CHARACTERS]!r}... ({len(text)} characters)"

@@ -30,12 +30,14 @@ import numpy as np
 
 from infra.atomic import atomic_write, write_json
 from infra.errors import UserError, shown
+from infra.regular_files import check_regular_file, read_regular_file
 from models import background_writer
 from models.config.limits import MAX_STEPS
 from models.run_folder import CHECKPOINTS_DIR
 
 VARIABLES_FILE = "variables.npz"
 INFO_FILE = "info.json"
+MAX_INFO_BYTES = 1 << 20  # info.json holds a step, a metric name and its best value
 GROUPS = ("generator", "discriminator", "generator_optimizer", "discriminator_optimizer")
 # A value beyond this is finite but out of range: a product of two overflows float32, so the next steps of a
 # network holding it produce inf or NaN whatever the learning rate (healthy weights and optimizer moments stay
@@ -168,6 +170,15 @@ class Checkpoints:
                        else self.folder / f".old-{slot}")
             shutil.rmtree(retired, ignore_errors=True)
             os.rename(target, retired)
+        elif target.exists() or target.is_symlink():
+            # Something that is no checkpoint (its info.json gone or not a file) holds the name: set aside, not
+            # deleted, since its variables may still be someone's only copy.
+            aside = self.folder / f".invalid-{slot}"
+            if aside.is_dir() and not aside.is_symlink():
+                shutil.rmtree(aside)
+            elif aside.exists() or aside.is_symlink():
+                aside.unlink()
+            os.rename(target, aside)
         os.rename(partial, target)
         shutil.rmtree(self.folder / f".old-{slot}", ignore_errors=True)
         self._prune()
@@ -187,7 +198,7 @@ class Checkpoints:
         """The checkpoint's info.json, checked: a step the trainer could have written, and a finite best value."""
         path = checkpoint / INFO_FILE
         try:
-            info = json.loads(path.read_text())
+            info = json.loads(read_regular_file(path, MAX_INFO_BYTES))
         except (OSError, ValueError, RecursionError) as error:
             raise UserError(f"{path}: unreadable checkpoint info ({error})") from None
         if not isinstance(info, dict):
@@ -207,6 +218,7 @@ class Checkpoints:
         if checkpoint is None:
             raise UserError(f"{self.folder}: no '{slot}' checkpoint to load")
         try:
+            check_regular_file(checkpoint / VARIABLES_FILE)
             with np.load(checkpoint / VARIABLES_FILE, allow_pickle=False) as archive:
                 arrays = {name: archive[name] for name in archive.files}
         except (OSError, ValueError) as error:

@@ -25,6 +25,7 @@ import zipfile
 from pathlib import Path
 
 from infra.errors import UserError
+from infra.regular_files import MIB, open_regular, read_regular_file
 
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
@@ -34,6 +35,7 @@ CHECKPOINTS_DIR = "checkpoints"
 SAMPLES_DIR = "samples"
 SAMPLE_GLOB = "step_*.png"
 LOCK_FILE = ".trainer.lock"
+MAX_JSON_BYTES = 16 * MIB  # config.json and status.json are a few KB; a run folder holds nothing larger
 
 JSON_TYPE_NAMES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean",
                    type(None): "null"}
@@ -42,7 +44,7 @@ JSON_TYPE_NAMES = {dict: "object", list: "array", str: "string", int: "number", 
 def _read_json_object(path: Path) -> tuple[dict | None, str | None]:
     """(the object, None); (None, None) when there is no such file; (None, why) when it cannot be used."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_file(path, MAX_JSON_BYTES).decode("utf-8")
     except FileNotFoundError:
         return None, None
     except (OSError, UnicodeDecodeError) as error:
@@ -80,12 +82,17 @@ def read_metrics(run_dir: str | Path, tail_bytes: int | None = None) -> list[dic
     by a crash) is skipped, never an error.
     """
     try:
-        with open(Path(run_dir) / METRICS_FILE, "rb") as handle:
-            if tail_bytes is not None:
-                handle.seek(max(0, os.fstat(handle.fileno()).st_size - tail_bytes))
-            text = handle.read().decode("utf-8", errors="replace")
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        descriptor = open_regular(Path(run_dir) / METRICS_FILE)  # a named pipe must not hang the reader
+    except (FileNotFoundError, NotADirectoryError):
         return []
+    except OSError as error:
+        if error.errno == errno.EINVAL:  # not a regular file (a folder, a pipe): no records
+            return []
+        raise
+    with open(descriptor, "rb") as handle:
+        if tail_bytes is not None:
+            handle.seek(max(0, os.fstat(descriptor).st_size - tail_bytes))
+        text = handle.read().decode("utf-8", errors="replace")
     records = []
     for line in text.splitlines():
         try:

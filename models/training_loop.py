@@ -220,6 +220,9 @@ class Trainer:
         if resume and self.writes and self.checkpoints.path("last") is not None:
             info = self.checkpoints.restore(self.variable_groups)
             start_step, self.best_value = info["step"], info.get("best")
+        elif resume and self.writes:
+            print(f"resume: {self.run_dir} holds no checkpoint (it stopped before its first, or checkpoints/last "
+                  "has no info.json); training starts at step 0", file=sys.stderr)
         self._use_configured_learning_rates()
         start_step = self._agree_with_first_process(start_step)
         if start_step > self.total_steps:

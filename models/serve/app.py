@@ -29,6 +29,7 @@ from typing import Iterable
 
 from flask import Flask, Response, jsonify, render_template, request, send_file, url_for
 
+from infra.errors import quoted
 from models import run_folder
 from models.images import image_grid, png_bytes
 from models.serve import configs, guard, params
@@ -204,7 +205,7 @@ def create_app(runs_dir: Path, data_root: Path, token: str | None = None, jobs: 
         params.name(name, "run")
         path = run_folder.sample_file(registry.runs_dir / name, filename)
         if path is None:
-            raise ApiError(404, f"run {name!r} has no sample {filename!r} (sample files are named step_NNNNNN.png)")
+            raise ApiError(404, f"run {name!r} has no sample {quoted(filename)} (sample files are named step_NNNNNN.png)")
         return send_file(path, mimetype="image/png", max_age=0)
 
     return app

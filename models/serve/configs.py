@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infra.errors import UserError
+from infra.errors import UserError, quoted
 from infra.storage import is_s3_url
 from models.data import NAMED_DATASETS
 from models.serve.errors import ApiError
@@ -20,24 +20,24 @@ from preprocessing.dataset import shard_names
 def under_data_root(key: str, value: object, data_root: Path) -> str:
     root = data_root.resolve()
     if not isinstance(value, str) or not value or is_s3_url(value):
-        raise ApiError(400, f"{key} = {value!r} is not allowed here; use a path under the server's data root")
+        raise ApiError(400, f"{key} = {quoted(value)} is not allowed here; use a path under the server's data root")
     if "\0" in value:
-        raise ApiError(400, f"{key} = {value!r} contains a NUL character; use a path under the server's data root")
+        raise ApiError(400, f"{key} = {quoted(value)} contains a NUL character; use a path under the server's data root")
     try:
         path = (root / value).resolve()
         exists = path.exists()
     except (OSError, RuntimeError) as error:  # a name too long, a loop of links
         raise ApiError(400, f"{key} = {value[:200]!r} cannot be used as a path ({reason(error)})") from None
     if not path.is_relative_to(root):
-        raise ApiError(403, f"{key} = {value!r} lies outside the server's data root; use a path under it")
+        raise ApiError(403, f"{key} = {quoted(value)} lies outside the server's data root; use a path under it")
     if not exists:
-        raise ApiError(400, f"{key} = {value!r}: no such file or folder under the data root")
+        raise ApiError(400, f"{key} = {quoted(value)}: no such file or folder under the data root")
     try:
         outside = next((file for file in files_read_from(path) if not resolves_under(file, root)), None)
     except OSError as error:
-        raise ApiError(400, f"{key} = {value!r} cannot be read ({reason(error)})") from None
+        raise ApiError(400, f"{key} = {quoted(value)} cannot be read ({reason(error)})") from None
     if outside is not None:
-        raise ApiError(403, f"{key} = {value!r}: {outside.relative_to(root)} links to a file outside the server's "
+        raise ApiError(403, f"{key} = {quoted(value)}: {outside.relative_to(root)} links to a file outside the server's "
                             "data root; copy the data into it instead")
     return str(path)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.atomic import write_json
+from infra.errors import quoted
 from models import run_folder
 from models.serve.errors import ApiError
 
@@ -106,7 +107,7 @@ class JobQueue:
     def get(self, job_id: str) -> Job:
         with self._changed:
             if job_id not in self._jobs:
-                raise ApiError(404, f"no job {job_id!r}", sorted(self._jobs))
+                raise ApiError(404, f"no job {quoted(job_id)}", sorted(self._jobs))
             return self._jobs[job_id]
 
     def all(self) -> list[Job]:

@@ -5,6 +5,7 @@ import re
 import secrets
 from typing import Mapping
 
+from infra.errors import quoted
 from models.config.limits import MAX_SEED
 from models.serve.errors import ApiError
 
@@ -23,7 +24,7 @@ def integer(args: Mapping[str, str], key: str, default: int, low: int, high: int
     try:
         value = int(text)
     except ValueError:
-        raise ApiError(400, f"{key}={text!r} is not an integer; use a whole number from {low} to {high}") from None
+        raise ApiError(400, f"{key}={quoted(text)} is not an integer; use a whole number from {low} to {high}") from None
     if not low <= value <= high:
         raise ApiError(400, f"{key}={value} is out of range; use a whole number from {low} to {high}")
     return value
@@ -78,7 +79,7 @@ def seeds(args: Mapping[str, str]) -> list[int] | None:
 def choice(args: Mapping[str, str], key: str, allowed: tuple[str, ...]) -> str:
     value = args.get(key) or allowed[0]
     if value not in allowed:
-        raise ApiError(400, f"{key}={value!r} is not supported; use one of: {', '.join(allowed)}", list(allowed))
+        raise ApiError(400, f"{key}={quoted(value)} is not supported; use one of: {', '.join(allowed)}", list(allowed))
     return value
 
 
@@ -86,6 +87,6 @@ def name(value: str, what: str) -> str:
     if not NAME_PATTERN.fullmatch(value):
         raise ApiError(
             400,
-            f"{what} {value!r} is not allowed; use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+            f"{what} {quoted(value)} is not allowed; use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit",
         )
     return value

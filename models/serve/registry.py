@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from infra.errors import UserError
+from infra.errors import UserError, quoted
 from infra.storage import is_s3_url
 from models import run_folder
 from models.serve.errors import ApiError
@@ -192,7 +192,7 @@ class RunRegistry:
                 raise ApiError(400, f"{len(runs)} runs are served; choose one with run=NAME", names)
             name = names[0]
         if name not in runs:
-            raise ApiError(404, f"no finished run named {name!r}", names)
+            raise ApiError(404, f"no finished run named {quoted(name)}", names)
         if runs[name].problem:
             raise ApiError(409, f"run {name!r} cannot be served: {runs[name].problem}")
         return runs[name]
@@ -254,6 +254,6 @@ class RunRegistry:
         except UserError:
             raise ApiError(
                 400,
-                f"run {info.name!r} has no class {class_name!r}; use a name or an index 0..{len(generator.class_names) - 1}",
+                f"run {info.name!r} has no class {quoted(class_name)}; use a name or an index 0..{len(generator.class_names) - 1}",
                 generator.class_names,
             ) from None

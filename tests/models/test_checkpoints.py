@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import threading
 
 import numpy as np
@@ -90,6 +91,36 @@ def test_variables_that_are_not_real_numbers_are_refused(tmp_path, dtype):
     np.savez(path, **arrays)
     with pytest.raises(UserError, match=r"unreadable checkpoint \(generator/0000 holds .* values; a checkpoint "
                                         r"holds real numbers\)"):
+        checkpoints.restore({"generator": [Variable((2, 3)), Variable((1,))]})
+
+
+@pytest.mark.parametrize("replace", ["fifo", "missing"])
+def test_a_last_folder_that_is_no_checkpoint_is_set_aside_and_a_pipe_never_hangs(tmp_path, replace):
+    """An info.json replaced by a named pipe (or deleted) makes 'last' no checkpoint: nothing reads the pipe,
+    and the next save sets the folder aside instead of failing to rename over it."""
+    checkpoints = Checkpoints(tmp_path)
+    checkpoints.save(groups(1.0), {"step": 1})
+    info = checkpoints.folder / "last" / "info.json"
+    info.unlink()
+    if replace == "fifo":
+        os.mkfifo(info)
+        with pytest.raises(UserError, match="info.json: unreadable checkpoint info .*not a regular file"):
+            Checkpoints.read_info(checkpoints.folder / "last")
+    assert checkpoints.path("last") is None
+    checkpoints.save(groups(2.0), {"step": 2})
+    assert Checkpoints.read_info(checkpoints.path("last"))["step"] == 2
+    kept = checkpoints.folder / ".invalid-last" / VARIABLES_FILE
+    with np.load(kept) as archive:  # the old values are still there for whoever wants them
+        np.testing.assert_array_equal(archive["generator/0000"], np.full((2, 3), 1.0))
+
+
+def test_a_variables_file_that_is_a_pipe_is_refused_at_once(tmp_path):
+    checkpoints = Checkpoints(tmp_path)
+    checkpoints.save(groups(1.0), {"step": 1})
+    variables = checkpoints.folder / "last" / VARIABLES_FILE
+    variables.unlink()
+    os.mkfifo(variables)
+    with pytest.raises(UserError, match="unreadable checkpoint .*not a regular file"):
         checkpoints.restore({"generator": [Variable((2, 3)), Variable((1,))]})
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import threading
 import zipfile
 
 import pytest
@@ -117,3 +119,23 @@ def test_odd_values_inside_a_valid_config_do_not_break_the_listing(two_runs):
     assert models["broken"]["config"]["discriminator"] is None
     assert models["broken"]["best_metric"] is None
     assert_served(client, "broken")
+
+
+@pytest.mark.parametrize("filename", [CONFIG_FILE, STATUS_FILE, "metrics.jsonl"])
+def test_a_named_pipe_in_a_run_folder_never_hangs_the_server(two_runs, filename):
+    """A pipe that nothing writes to blocks a plain open() for ever; every request lists the runs, so one such
+    file would hang them all."""
+    client, broken = two_runs
+    (broken / filename).unlink(missing_ok=True)
+    os.mkfifo(broken / filename)
+    answers = {}
+    listing = threading.Thread(target=lambda: answers.update(models=client.get("/api/models")), daemon=True)
+    listing.start()
+    listing.join(timeout=30)
+    assert not listing.is_alive(), "the listing hung on the pipe"
+    assert answers["models"].status_code == 200
+    assert_served(client, RUN)
+    if filename == CONFIG_FILE:
+        (reported,) = answers["models"].get_json()["broken"]
+        assert reported["name"] == "broken" and "config.json cannot be read" in reported["problem"]
+        assert "not a regular file" in reported["problem"]
