@@ -33,16 +33,17 @@ MAX_SIDE = 32
 SMALL_DATASET = 500
 
 
-def _reduced(images: np.ndarray) -> np.ndarray:
-    """At most MAX_IMAGES images, strided to at most MAX_SIDE pixels a side, as (N, values) float32."""
-    images = images[:MAX_IMAGES]
+def _reduced(images: np.ndarray, limit: int = MAX_IMAGES) -> np.ndarray:
+    """At most ``limit`` images, strided to at most MAX_SIDE pixels a side, as (N, values) float32."""
+    images = images[:limit]
     stride = max(1, -(-max(images.shape[1:3]) // MAX_SIDE))
     return images[:, ::stride, ::stride].reshape(len(images), -1).astype(np.float32)
 
 
-def blank_share(images: np.ndarray) -> float:
-    """The share of ``images`` (N, H, W, C) that are one flat colour (value spread under BLANK_STD)."""
-    flat = _reduced(images)
+def blank_share(images: np.ndarray, limit: int = MAX_IMAGES) -> float:
+    """The share of ``images`` (N, H, W, C), the first ``limit`` of them, that are one flat colour (value spread
+    under BLANK_STD)."""
+    flat = _reduced(images, limit)
     return float(np.mean(flat.std(axis=1) < BLANK_STD)) if len(flat) else 0.0
 
 
@@ -108,14 +109,13 @@ def blank_data_hint(images: np.ndarray) -> str | None:
     else None: a GAN trained on them learns to draw blank tiles, which is no failure of training to warn about
     later but a dataset to fix now."""
     picked = images[np.linspace(0, len(images) - 1, min(len(images), BLANK_DATA_IMAGES)).astype(int)]
-    stride = max(1, -(-max(picked.shape[1:3]) // MAX_SIDE))
-    spread = picked[:, ::stride, ::stride].reshape(len(picked), -1).astype(np.float32).std(axis=1)
-    share = float(np.mean(spread < BLANK_STD))
+    share = blank_share(picked, limit=len(picked))
     if share <= MOST:
         return None
     return (f"hint: {share:.0%} of the training images are one flat colour (nothing drawn), so the samples will be "
-            "too; look at the data (a contact sheet: python -m preprocessing.contact_sheet --input DATA.npz). Logos drawn in white on "
-            "transparency vanish when flattened onto white: python -m preprocessing.build puts them on black")
+            "too; look at the data (a contact sheet: python -m preprocessing.contact_sheet --input DATA.npz). "
+            "Logos drawn in white on transparency vanish when flattened onto white: python -m preprocessing.build "
+            "puts them on black")
 
 
 def small_dataset_hint(image_count: int, config: dict, conditional: bool) -> str | None:

@@ -297,8 +297,8 @@ structure verified, then fully decoded), brought to RGB (or grey) with transpare
 black for a light mark that would vanish on white, as logos for dark backgrounds are drawn), optionally
 trimmed of uniform borders, squared by padding with the background (or centre-cropped) and resized with
 antialiasing. Files that are corrupt, blank (one flat colour), too small or extremely elongated are skipped and
-counted by reason and file type. Class subfolders become
-labels; manifest.csv from the collection stage supplies credits and licences. Runs on all cores.
+counted by reason and file type. Class subfolders become labels; manifest.csv from the collection stage
+supplies credits and licences. Runs on all cores.
 """
 
 

@@ -31,6 +31,7 @@ import re
 import secrets
 import zipfile
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def check_class_names(class_names: list[str], source: str) -> None:
         if not name.strip() or len(name) > MAX_CLASS_NAME or not name.isprintable():
             raise UserError(f"{source}: class name {shown(name)} cannot be asked for by name; a class name is 1 to "
                             f"{MAX_CLASS_NAME} printable characters, not only spaces")
-    repeated = sorted({name for name in class_names if class_names.count(name) > 1})
+    repeated = sorted(name for name, count in Counter(class_names).items() if count > 1)
     if repeated:
         raise UserError(f"{source}: class name {shown(repeated[0])} is given to two classes; class names must differ")
 
