@@ -31,6 +31,7 @@ from infra.errors import UserError
 from infra.user_cache import user_cache_dir
 from preprocessing.build import build_folders
 from preprocessing.clean import CleanOptions
+from preprocessing.colour_rule import COLOUR_DISTANCE, MIN_SECOND_COLOUR
 from preprocessing.dataset import Dataset, check_images, load_dataset
 from preprocessing.remote_dataset import pull_dataset
 
@@ -255,17 +256,14 @@ def shared_background(x: np.ndarray) -> tuple[str | None, float]:
     return "#" + "".join(f"{int(round(value)):02x}" for value in np.clip(candidate, 0, 255)), share
 
 
-MARK_DISTANCE = 60  # RGB distance (0..441) from the background beyond which a pixel is the mark's, and from the
-# mark's main colour beyond which it is a second colour (the multi-colour rule of preprocessing.colour_logos)
-SECOND_COLOUR = 0.08  # of a mark's flat pixels that must be a second colour for the mark to count as multi-colour
 FLAT_TOLERANCE = 12  # levels of 255 within which a pixel equals its right and lower neighbours (not an AA edge)
 
 
 def multi_colour_share(x: np.ndarray) -> float:
     """The share of the images whose mark has two or more colours. An image's background is the median colour of
     its border; its mark, the flat pixels (equal to their right and lower neighbours, so that the blend of an
-    anti-aliased edge is no colour of its own) further than MARK_DISTANCE from it; the mark is multi-colour when
-    at least SECOND_COLOUR of them lie further than MARK_DISTANCE from its most common colour. Single-colour
+    anti-aliased edge is no colour of its own) further than COLOUR_DISTANCE from it; the mark is multi-colour when
+    at least MIN_SECOND_COLOUR of them lie further than COLOUR_DISTANCE from its most common colour. Single-colour
     icons on white give about 0; brand logos in their own colours (tiles with a glyph, two-colour marks) about a
     half."""
     sample = x[np.linspace(0, len(x) - 1, min(len(x), 2000)).astype(int)].astype(np.int32)
@@ -276,13 +274,13 @@ def multi_colour_share(x: np.ndarray) -> float:
             & (np.abs(inner - sample[:, 1:, :-1]).max(axis=-1) <= FLAT_TOLERANCE))
     border = np.concatenate([sample[:, 0], sample[:, -1], sample[:, :, 0], sample[:, :, -1]], axis=1)
     backgrounds = np.median(border, axis=1)[:, None, None]  # (N, 1, 1, 3)
-    mark = flat & (np.sqrt(((inner - backgrounds) ** 2).sum(axis=-1)) > MARK_DISTANCE)  # (N, H-1, W-1)
+    mark = flat & (np.sqrt(((inner - backgrounds) ** 2).sum(axis=-1)) > COLOUR_DISTANCE)  # (N, H-1, W-1)
     # Each mark's most common colour, to within 8 levels per channel: one bincount over (image, bin) pairs.
     bins = (inner >> 5) @ np.array([64, 8, 1]) + 512 * np.arange(len(sample))[:, None, None]
     counts = np.bincount(bins[mark], minlength=512 * len(sample)).reshape(len(sample), 512)
     in_top = mark & (bins == (counts.argmax(axis=1) + 512 * np.arange(len(sample)))[:, None, None])
     common = (inner * in_top[..., None]).sum(axis=(1, 2)) / np.maximum(in_top.sum(axis=(1, 2)), 1)[:, None]
-    second = mark & (np.sqrt(((inner - common[:, None, None]) ** 2).sum(axis=-1)) > MARK_DISTANCE)
+    second = mark & (np.sqrt(((inner - common[:, None, None]) ** 2).sum(axis=-1)) > COLOUR_DISTANCE)
     marks = mark.sum(axis=(1, 2))
-    multi = (marks >= 16) & (second.sum(axis=(1, 2)) >= SECOND_COLOUR * marks)  # fewer than 16: no mark to speak of
+    multi = (marks >= 16) & (second.sum(axis=(1, 2)) >= MIN_SECOND_COLOUR * marks)  # fewer than 16: no mark to speak of
     return float(multi.mean())

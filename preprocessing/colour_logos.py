@@ -25,6 +25,7 @@ from infra import cli
 from infra.errors import UserError
 from infra.icons import WHITE, render_svg, to_array
 from infra.output_paths import check_output_file
+from preprocessing.colour_rule import COLOUR_DISTANCE, MIN_SECOND_COLOUR
 from preprocessing.contact_sheet import write_contact_sheet
 from preprocessing.dataset import Dataset, save_dataset
 from preprocessing.dedupe import DEFAULT_HAMMING, dedupe, describe_duplicates
@@ -60,8 +61,6 @@ PRESET = (
 # A mark is multi-colour when at least MIN_SECOND_COLOUR of its opaque pixels are further than COLOUR_DISTANCE
 # (RGB, 0..441) from its most common colour: a second flat colour, a tile behind the mark, or a gradient.
 OPAQUE = 200
-COLOUR_DISTANCE = 60
-MIN_SECOND_COLOUR = 0.08
 MIN_OPAQUE_PIXELS = 16
 RULE = (f"kept when at least {MIN_SECOND_COLOUR:.0%} of the mark's opaque pixels (alpha >= {OPAQUE}) are more than "
         f"{COLOUR_DISTANCE} (RGB distance) from its most common colour (quantised to 8 levels per channel)")
