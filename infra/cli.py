@@ -25,8 +25,7 @@ from infra import quiet
 from infra.errors import UserError
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "UserError", "check_counts", "check_size_and_margin", "command_name",
-           "run",
-           "sigterm_as_interrupt"]
+           "run", "sigterm_as_interrupt"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

@@ -11,8 +11,6 @@ import os
 import stat
 from pathlib import Path
 
-MIB = 1 << 20
-
 
 def read_regular_file(path: str | os.PathLike, max_bytes: int) -> bytes:
     """The bytes of ``path``. FileNotFoundError when there is none; an OSError naming the problem when it is not

@@ -25,7 +25,7 @@ import zipfile
 from pathlib import Path
 
 from infra.errors import UserError
-from infra.regular_files import MIB, open_regular, read_regular_file
+from infra.regular_files import open_regular, read_regular_file
 
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
@@ -35,7 +35,7 @@ CHECKPOINTS_DIR = "checkpoints"
 SAMPLES_DIR = "samples"
 SAMPLE_GLOB = "step_*.png"
 LOCK_FILE = ".trainer.lock"
-MAX_JSON_BYTES = 16 * MIB  # config.json and status.json are a few KB; a run folder holds nothing larger
+MAX_JSON_BYTES = 16 << 20  # config.json and status.json are a few KB; a run folder holds nothing larger
 
 JSON_TYPE_NAMES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean",
                    type(None): "null"}

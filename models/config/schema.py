@@ -263,7 +263,8 @@ def describe_error(error: jsonschema.ValidationError) -> str:
         known = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(known))
         prefix = "" if path == "config" else path + "."
-        named = ", ".join(prefix + (key if len(key) <= SHOWN_CHARACTERS else shown(key)) for key in unknown[:SHOWN_KEYS])
+        named = ", ".join(prefix + (key if len(key) <= SHOWN_CHARACTERS else shown(key))
+                          for key in unknown[:SHOWN_KEYS])
         more = f" and {len(unknown) - SHOWN_KEYS} more" if len(unknown) > SHOWN_KEYS else ""
         return f"unknown key {named}{more}; allowed keys: {', '.join(known)}"
     if error.validator == "required":

@@ -205,7 +205,8 @@ def create_app(runs_dir: Path, data_root: Path, token: str | None = None, jobs: 
         params.name(name, "run")
         path = run_folder.sample_file(registry.runs_dir / name, filename)
         if path is None:
-            raise ApiError(404, f"run {name!r} has no sample {quoted(filename)} (sample files are named step_NNNNNN.png)")
+            raise ApiError(404, f"run {name!r} has no sample {quoted(filename)} "
+                                "(sample files are named step_NNNNNN.png)")
         return send_file(path, mimetype="image/png", max_age=0)
 
     return app

@@ -22,7 +22,8 @@ def under_data_root(key: str, value: object, data_root: Path) -> str:
     if not isinstance(value, str) or not value or is_s3_url(value):
         raise ApiError(400, f"{key} = {quoted(value)} is not allowed here; use a path under the server's data root")
     if "\0" in value:
-        raise ApiError(400, f"{key} = {quoted(value)} contains a NUL character; use a path under the server's data root")
+        raise ApiError(400, f"{key} = {quoted(value)} contains a NUL character; use a path under the server's "
+                            "data root")
     try:
         path = (root / value).resolve()
         exists = path.exists()
@@ -37,8 +38,8 @@ def under_data_root(key: str, value: object, data_root: Path) -> str:
     except OSError as error:
         raise ApiError(400, f"{key} = {quoted(value)} cannot be read ({reason(error)})") from None
     if outside is not None:
-        raise ApiError(403, f"{key} = {quoted(value)}: {outside.relative_to(root)} links to a file outside the server's "
-                            "data root; copy the data into it instead")
+        raise ApiError(403, f"{key} = {quoted(value)}: {outside.relative_to(root)} links to a file outside the "
+                            "server's data root; copy the data into it instead")
     return str(path)
 
 

@@ -24,7 +24,8 @@ def integer(args: Mapping[str, str], key: str, default: int, low: int, high: int
     try:
         value = int(text)
     except ValueError:
-        raise ApiError(400, f"{key}={quoted(text)} is not an integer; use a whole number from {low} to {high}") from None
+        raise ApiError(400, f"{key}={quoted(text)} is not an integer; use a whole number from {low} to "
+                            f"{high}") from None
     if not low <= value <= high:
         raise ApiError(400, f"{key}={value} is out of range; use a whole number from {low} to {high}")
     return value
@@ -87,6 +88,7 @@ def name(value: str, what: str) -> str:
     if not NAME_PATTERN.fullmatch(value):
         raise ApiError(
             400,
-            f"{what} {quoted(value)} is not allowed; use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+            f"{what} {quoted(value)} is not allowed; use 1 to 64 letters, digits, '_', '.' or '-', starting with a "
+            "letter or digit",
         )
     return value

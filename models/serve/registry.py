@@ -254,6 +254,7 @@ class RunRegistry:
         except UserError:
             raise ApiError(
                 400,
-                f"run {info.name!r} has no class {quoted(class_name)}; use a name or an index 0..{len(generator.class_names) - 1}",
+                f"run {info.name!r} has no class {quoted(class_name)}; use a name or an index "
+                f"0..{len(generator.class_names) - 1}",
                 generator.class_names,
             ) from None

@@ -120,7 +120,8 @@ def test_the_pixel_limit_does_not_leak_into_pillow():
     assert Image.MAX_IMAGE_PIXELS == before
 
 
-WHITE_F = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path d="M4 4h16v4H8v4h8v4H8v4H4z" fill="#fff"/></svg>'
+WHITE_F = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24">'
+           '<path d="M4 4h16v4H8v4h8v4H8v4H4z" fill="#fff"/></svg>')
 TWO_COLOURS = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><circle cx="12" cy="12" r="9" fill="#d11"/>'
                '<rect x="8" y="8" width="8" height="8" fill="#11d"/></svg>')
 

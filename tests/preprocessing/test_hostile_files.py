@@ -58,8 +58,8 @@ def hostile_datasets(folder: Path) -> dict[str, tuple[Path, str]]:
     write("float-labels", "labels are float64; expected whole numbers", x=images(), y=np.array([0.0, 1.5, 1.0, 0.0]))
     write("huge-label", "labels run up to 2000000000; at most 1000 classes (0..999) are supported", x=images(),
           y=np.array([0, 1, 2, 2_000_000_000]))  # without class names: one embedding row per class up to it
-    write("many-classes", "200000 class names; at most 1000 classes are supported", x=images(), y=np.array([0, 1, 1, 0]),
-          class_names=np.array([f"c{index}" for index in range(200_000)]))
+    write("many-classes", "200000 class names; at most 1000 classes are supported", x=images(),
+          y=np.array([0, 1, 1, 0]), class_names=np.array([f"c{index}" for index in range(200_000)]))
     write("repeated-class", 'class name "shoe" is given to two classes; class names must differ', x=images(),
           y=np.array([0, 1, 1, 0]), class_names=np.array(["shoe", "shoe"]))
     write("blank-class", 'class name " " cannot be asked for by name; a class name is 1 to 200 printable', x=images(),
