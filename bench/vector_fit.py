@@ -66,7 +66,14 @@ def border_colour(images):
 
 
 def fit(renderer, targets, steps: int, seed: int, label: str = "Fitting"):
-    """Scenes (N, size) fitted to ``targets`` (N, H, W, C) in the output range; returns the rendered fits."""
+    """The rendered fits (N, H, W, C) of :func:`fit_scenes` to ``targets`` (N, H, W, C) in the output range."""
+    return renderer(fit_scenes(renderer, targets, steps, seed, label)).numpy()
+
+
+def fit_scenes(renderer, targets, steps: int, seed: int, label: str = "Fitting", background: str | None = None):
+    """Scenes (N, size) fitted to ``targets`` (N, H, W, C) in the output range, as the generator writes them
+    (colours through tanh); with ``background`` ('#rrggbb', a generator's fixed palette_background) palette entry
+    0 is held at that colour, as the generator holds it."""
     import numpy as np
     import tensorflow as tf
     from tqdm import tqdm
@@ -81,18 +88,26 @@ def fit(renderer, targets, steps: int, seed: int, label: str = "Fitting"):
     colours = tf.Variable(rng.normal(0, 0.5, (len(targets), palette_width)).astype("float32"))
     optimizer = tf.keras.optimizers.Adam(0.05)
     targets = tf.constant(targets)
+    if background:
+        rgb = [int(background[start:start + 2], 16) / 255.0 for start in (1, 3, 5)]
+        unit = rgb if layout.channels == 3 else [0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]]
+        held = np.arctanh(np.clip(2.0 * np.array(unit, "float32") - 1.0, -0.999, 0.999))
+        held = tf.constant(np.tile(held, (len(targets), 1)))
+
+    def scenes():
+        palette = colours if not background else tf.concat([held, colours[:, layout.channels:]], axis=1)
+        return tf.concat([tf.tanh(palette), geometry], axis=1)
 
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            drawn = renderer(tf.concat([tf.tanh(colours), geometry], axis=1))
-            loss = tf.reduce_mean(tf.square(drawn - targets))
+            loss = tf.reduce_mean(tf.square(renderer(scenes()) - targets))
         optimizer.apply_gradients(zip(tape.gradient(loss, [geometry, colours]), [geometry, colours]))
         return loss
 
     for _ in tqdm(range(steps), desc=label, unit="step"):  # all logos at once: a step is one batch of them
         step()
-    return renderer(tf.concat([tf.tanh(colours), geometry], axis=1)).numpy()
+    return scenes().numpy()
 
 
 def print_kid(images, chosen, fitted) -> None:

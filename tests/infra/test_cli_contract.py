@@ -34,7 +34,7 @@ COMMANDS = [
     "models.train", "models.generate", "models.evaluate",
     "bench/train_speed.py", "bench/preprocess_speed.py", "bench/scraping_local.py", "bench/shapes_render.py",
     "bench/vector_render.py", "bench/vector_fit.py", "bench/svg_sheet.py", "bench/mixed_logos.py",
-    "bench/svg_fidelity.py", "bench/sample_stats.py",
+    "bench/svg_fidelity.py", "bench/sample_stats.py", "bench/scene_prior.py",
 ]  # bench/fid_speed.py is left out: it imports Keras at the top, which alone takes longer than this whole walk
 
 # Runs each argv list of argv[2] (JSON) through cli.run(main) of the module or script argv[1]; prints, per case,
@@ -240,6 +240,9 @@ def cases(paths: dict[str, Path]) -> dict[str, list[tuple[list[str], str]]]:
                                   (["x", "--data", "x.npz", "--count", "1"], "--count: 1; expected a whole number"),
                                   (["x", "--data", "x.npz", "--no-such-flag"],
                                    flag_help("python bench/sample_stats.py"))],
+        "bench/scene_prior.py": [(["--data", p["missing"], "--candidates", "0"], "--candidates: 0; expected a positive"),
+                                 (["--data", p["missing"], "--count", "-1"], "--count: -1; expected a whole number"),
+                                 (["--data", "x.npz", "--no-such-flag"], flag_help("python bench/scene_prior.py"))],
     }
 
 

@@ -94,12 +94,12 @@ class EagerNets:
         return self.discriminator(inputs, training=True)
 
 
-def train_tiny_vector_run(folder: Path, steps: int = 3, name: str = "v") -> Path:
-    """A vector generator (palette 3: a box, a path and a stroke) trained ``steps`` on coloured squares; its
-    run folder."""
+def train_tiny_vector_run(folder: Path, steps: int = 3, name: str = "v", **extra) -> Path:
+    """A vector generator (palette 3: a box, a path and a stroke) trained ``steps`` on coloured squares, with
+    ``extra`` config keys; its run folder."""
     from models import train
 
-    config = tiny_config(make_dataset(folder / "squares.npz"), tensorboard=False)
+    config = tiny_config(make_dataset(folder / "squares.npz"), tensorboard=False, **extra)
     config["generator"].update(architecture="vector", palette=3, vector_parts=["box", "path", "stroke"],
                                widths=[16])
     path = write_config(folder / "vector.json", config)
