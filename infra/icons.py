@@ -42,6 +42,13 @@ from infra.image_files import declared_pixels
 
 WHITE = (255, 255, 255)
 _SVG_OPEN_TAG = re.compile(r"<svg\b", re.IGNORECASE)
+_SVG_ROOT_TAG = re.compile(r"<svg\b[^>]*>", re.IGNORECASE)
+_SIZE_ATTRIBUTE = re.compile(r"""\s(?:width|height|viewBox)\s*=\s*(?:"[^"]*"|'[^']*')""", re.IGNORECASE)
+UNDEFINED_SIZE = "SVG size is undefined"  # cairosvg's ValueError for an SVG with no viewBox, width or height
+# User units each side of the origin searched for the drawing of an SVG with no size: the wide window's pixel
+# is about 20 units at BOUNDS_PIXELS, the narrow one's 0.2, for a drawing too small to paint one of those.
+BOUNDS_WINDOWS = (10000.0, 100.0)
+BOUNDS_PIXELS = 1024  # the searches' render size
 MIB = 1024 * 1024
 MAX_SVG_BYTES = 8 * MIB  # icon sets' largest files are a few hundred KB
 MAX_EMBEDDED_PIXELS = 4096 * 4096  # in all embedded images of one SVG, nested SVGs' included
@@ -174,7 +181,13 @@ def _render_in_this_process(
         svg = with_fill(svg, fill)
     inner = max(1, round(size * (1 - 2 * margin)))
     # Render the longer side to `inner` pixels; cairosvg keeps the aspect ratio when given one dimension.
-    probe = Image.open(io.BytesIO(cairosvg.svg2png(bytestring=svg.encode(), output_width=64)))
+    try:
+        probe = Image.open(io.BytesIO(cairosvg.svg2png(bytestring=svg.encode(), output_width=64)))
+    except ValueError as error:
+        if UNDEFINED_SIZE not in str(error):
+            raise
+        svg = with_content_bounds(svg)
+        probe = Image.open(io.BytesIO(cairosvg.svg2png(bytestring=svg.encode(), output_width=64)))
     width, height = probe.size
     scale_by_width = width >= height
     png = cairosvg.svg2png(
@@ -190,6 +203,50 @@ def _render_in_this_process(
     flattened = Image.new("RGBA", (size, size), tuple(background) + (255,))
     flattened.alpha_composite(canvas)
     return flattened.convert("RGB")
+
+
+def with_content_bounds(svg: str) -> str:
+    """``svg``, which gives no size of its own (no viewBox, no absolute width and height: hand-written and some
+    exported files), with its drawing's bounds as its viewBox. A browser would show such a file at 300x150
+    pixels, cutting off whatever lies outside; a logo wants its whole mark. The bounds are found where cairosvg
+    paints: first in a wide window (a narrower one when a drawing is too small to paint a pixel of the wide
+    one), then in a close one around what that found."""
+    for reach in BOUNDS_WINDOWS:
+        window = _painted_bounds(svg, (-reach, -reach, 2 * reach, 2 * reach))
+        if window is not None:
+            return _with_root_size(svg, _painted_bounds(svg, window) or window)
+    raise SvgError("cannot render", "it gives no size (no viewBox, width or height) and draws nothing within "
+                   f"{BOUNDS_WINDOWS[0]:g} units of its origin")
+
+
+def _painted_bounds(svg: str, window: tuple) -> tuple | None:
+    """(x, y, width, height) in user units of what ``svg`` paints within ``window``, padded by one pixel of the
+    render; None when it paints nothing there."""
+    import cairosvg
+
+    x, y, width, height = window
+    scale = BOUNDS_PIXELS / max(width, height)
+    pixels = np.asarray(Image.open(io.BytesIO(cairosvg.svg2png(bytestring=_with_root_size(svg, window).encode())))
+                        .convert("RGBA"))[..., 3]
+    rows, columns = np.nonzero(pixels.any(axis=1))[0], np.nonzero(pixels.any(axis=0))[0]
+    if rows.size == 0:
+        return None
+    left, top = x + (columns[0] - 1) / scale, y + (rows[0] - 1) / scale
+    return left, top, (columns[-1] + 2) / scale + x - left, (rows[-1] + 2) / scale + y - top
+
+
+def _with_root_size(svg: str, window: tuple) -> str:
+    """``svg`` with its root's width, height and viewBox replaced: ``window`` drawn at BOUNDS_PIXELS on its
+    longer side."""
+    x, y, width, height = (float(value) for value in window)
+    scale = BOUNDS_PIXELS / max(width, height)
+    root = _SVG_ROOT_TAG.search(svg)
+    if root is None:
+        raise SvgError("cannot render", "no <svg> element")
+    tag = _SIZE_ATTRIBUTE.sub("", root.group(0))
+    sized = (f'<svg width="{max(1, round(width * scale))}" height="{max(1, round(height * scale))}" '
+             f'viewBox="{x!r} {y!r} {width!r} {height!r}"' + tag[len("<svg"):])
+    return svg[:root.start()] + sized + svg[root.end():]
 
 
 # ---- render workers ----------------------------------------------------------------------------------

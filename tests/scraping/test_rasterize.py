@@ -196,3 +196,23 @@ def test_a_render_that_needs_more_memory_than_its_cap_is_stopped(monkeypatch):
         assert render_svg(WIDE, 8).size == (8, 8)  # the same worker serves the next file
     finally:
         icons._WORKERS.close()
+
+
+@pytest.mark.parametrize("root, drawing, view_box", [
+    ("", '<circle cx="40" cy="40" r="30" fill="#e11d48"/><rect x="20" y="60" width="60" height="20"/>', "10 10 70 70"),
+    ('width="100%" height="100%"', '<rect x="-3020" y="-1000" width="40" height="20" fill="#2563eb"/>',
+     "-3020 -1000 40 20"),
+    ("", '<circle cx="1.5" cy="1.5" r="1" fill="#16a34a"/>', "0.5 0.5 2 2"),  # under a pixel of the wide search
+])
+def test_an_svg_that_gives_no_size_renders_its_whole_drawing_as_if_its_bounds_were_its_viewbox(root, drawing,
+                                                                                                view_box):
+    svg = f'<svg xmlns="http://www.w3.org/2000/svg" {root}>{drawing}</svg>'
+    framed = f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{view_box}">{drawing}</svg>'
+    rendered, expected = (np.asarray(render_svg(text, 56), "float32") / 255 for text in (svg, framed))
+    assert (expected < 0.9).any(axis=-1).mean() > 0.15  # the mark fills the canvas
+    assert np.abs(rendered - expected).mean() < 0.01
+
+
+def test_an_svg_that_gives_no_size_and_draws_nothing_near_its_origin_is_not_rendered_with_a_reason():
+    with pytest.raises(SvgError, match="gives no size .* draws nothing within 10000 units"):
+        render_svg('<svg xmlns="http://www.w3.org/2000/svg"><rect x="50000" width="9" height="9"/></svg>', 56)
