@@ -26,15 +26,19 @@ def renderer_of(model):
 def parse_colours(text: str, palette: int, value_range: tuple, channels: int) -> np.ndarray:
     """'#e11d48,#111827' -> (count, channels) colours in the output range. ``palette`` colours replace every
     entry, background first; palette - 1 replace the mark's entries and keep each sample's background."""
-    names = [name.strip() for name in text.split(",") if name.strip()]
+    names = [name.strip() for name in text.split(",")]
     allowed = f"give {palette} colours (background first) or {palette - 1} (the mark's, background kept)"
+    if "" in names:  # a stray comma would otherwise turn the full palette into the mark's colours, silently
+        raise UserError(f"--colours: entry {names.index('') + 1} of {len(names)} is empty; {allowed}, as "
+                        "'#rrggbb,#rrggbb,...'")
+    for name in names:
+        if len(name) != 7 or name[0] != "#" or any(c not in "0123456789abcdefABCDEF" for c in name[1:]):
+            raise UserError(f"--colours: {name!r} is not a colour; use '#rrggbb' (e.g. #e11d48); {allowed}")
     if len(names) not in (palette, palette - 1):
         raise UserError(f"--colours: {len(names)} colour(s) for a palette of {palette}; {allowed}, as "
                         "'#rrggbb,#rrggbb,...'")
     colours = []
     for name in names:
-        if len(name) != 7 or name[0] != "#" or any(c not in "0123456789abcdefABCDEF" for c in name[1:]):
-            raise UserError(f"--colours: {name!r} is not a colour; use '#rrggbb' (e.g. #e11d48); {allowed}")
         rgb = np.array([int(name[start:start + 2], 16) / 255.0 for start in (1, 3, 5)])
         unit = rgb if channels == 3 else np.array([0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]])
         low, high = value_range

@@ -123,7 +123,7 @@ def create_app(runs_dir: Path, data_root: Path, token: str | None = None, jobs: 
         look = {"truncation": params.truncation(request.args), "size": params.size(request.args),
                 "colours": request.args.get("colours") or None}
         images, class_index = registry.sample(info, checkpoint, n, seed, request.args.get(class_key), seeds=seeds,
-                                              svg=kind == "svg", **look)
+                                              svg=kind == "svg", class_parameter=class_key, **look)
         label = "any-class" if class_index is None else filename_part(info.class_names[class_index])
         stem = f"{info.name}-{label}-" + (f"seed{seed}" if seeds is None else "seeds")
         names = None if seeds is None else [f"seed{value:04d}" for value in seeds]

@@ -202,9 +202,10 @@ class RunRegistry:
             return self._run_locks.setdefault(name, threading.Lock())
 
     def sample(self, info: RunInfo, checkpoint: str, n: int, seed: int | None, class_name: str | None,
-               seeds: list[int] | None = None, svg: bool = False, **look):
+               seeds: list[int] | None = None, svg: bool = False, class_parameter: str = "class", **look):
         """``n`` images (uint8 NHWC; SVG documents with ``svg``) and the class index used, from the run's cached
-        generator; ``seeds``: one image per seed instead; ``look``: truncation, size, colours."""
+        generator; ``seeds``: one image per seed instead; ``look``: truncation, size, colours;
+        ``class_parameter``: the query parameter that named the class, for the error message."""
         if checkpoint not in info.checkpoints:
             raise ApiError(
                 400, f"run {info.name!r} has no {checkpoint!r} checkpoint", list(info.checkpoints)
@@ -213,7 +214,7 @@ class RunRegistry:
         # requests for different runs never wait for each other.
         with self._run_lock(info.name):
             generator = self._generator(info, checkpoint)
-            class_index = self._class_index(info, generator, class_name)
+            class_index = self._class_index(info, generator, class_name, class_parameter)
             noise = generator.seed_latents(seeds) if seeds is not None else generator.latents(n, seed)
             try:
                 if svg:
@@ -244,11 +245,11 @@ class RunRegistry:
         return generator
 
     @staticmethod
-    def _class_index(info: RunInfo, generator, class_name: str | None) -> int | None:
+    def _class_index(info: RunInfo, generator, class_name: str | None, parameter: str) -> int | None:
         if class_name is None or class_name == "":
             return None
         if not generator.class_names:
-            raise ApiError(400, f"run {info.name!r} is unconditional: leave class out")
+            raise ApiError(400, f"run {info.name!r} is unconditional: leave {parameter} out")
         try:
             return generator.class_index(class_name)
         except UserError:

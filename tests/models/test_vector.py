@@ -485,6 +485,9 @@ def test_bad_vector_flags_are_one_line_errors(vector_run, tmp_path):
     assert error("--truncation", "1.5", "--out", str(tmp_path / "a")).startswith("--truncation 1.5: allowed 0")
     assert error("--colours", "#ff0000", "--out", str(tmp_path / "a")).startswith("--colours: 1 colour(s)")
     assert error("--colours", "red,#00ff00", "--out", str(tmp_path / "a")).startswith("--colours: 'red' is not")
+    # A stray comma is not read as the mark's two colours with the background kept.
+    assert error("--colours", "#ff0000,,#0000ff", "--out", str(tmp_path / "a")).startswith(
+        "--colours: entry 2 of 3 is empty")
     assert error("--format", "svg", "--out", str(tmp_path / "a.png")).startswith("--format svg writes one SVG")
     assert error("--size", "0", "--out", str(tmp_path / "a")).startswith("--size 0: allowed 1 to")
 

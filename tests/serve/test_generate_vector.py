@@ -59,13 +59,23 @@ def test_size_colours_seeds_and_truncation_reach_the_generator(vector_client, ve
     ("seeds=9-3", 400, "seeds '9-3': expected seeds and ranges"),
     ("seeds=0-9999", 400, "seeds '0-9999': more than 256 seeds"),
     ("seeds=1&n=3", 400, "seeds gives one image per seed"),
-    ("colours=red", 400, "colours: 1 colour(s) for a palette of 3"),
+    ("colours=red", 400, "colours: 'red' is not a colour"),
+    ("colours=%23ff0000", 400, "colours: 1 colour(s) for a palette of 3"),
+    ("colours=%23ff0000,%2300ff00,", 400, "colours: entry 3 of 3 is empty"),
 ])
 def test_bad_look_parameters_are_one_line_400s(vector_client, query, status, start):
     answer = vector_client.get(f"/generate?run=marks&{query}")
     assert answer.status_code == status
     message = answer.get_json()["error"]
     assert message.startswith(start) and "\n" not in message
+
+
+def test_a_class_for_an_unconditional_run_names_the_parameter_that_gave_it(vector_client):
+    for path, parameter in (("/generate?run=marks&class=1", "class"), ("/?run=marks&generate_sample=1",
+                                                                       "generate_sample")):
+        answer = vector_client.get(path)
+        assert answer.status_code == 400
+        assert answer.get_json()["error"] == f"run 'marks' is unconditional: leave {parameter} out"
 
 
 @pytest.mark.parametrize("query, start", [
