@@ -45,13 +45,13 @@ def parse_args(argv=None):
                         help="generated scenes per fitted scene in each IMLE step (default: 32)")
     parser.add_argument("--batch", type=int, default=64, help="fitted scenes per IMLE step (default: 64)")
     parser.add_argument("--samples", type=int, default=2000, help="generator samples scored (default: 2000)")
-    parser.add_argument("--into-run", metavar="RUN", help="write the generator (and its EMA) into RUN's last checkpoint")
+    parser.add_argument("--into-run", metavar="RUN",
+                        help="write the generator (and its EMA) into RUN's last checkpoint")
     parser.add_argument("--out", default=str(PROJECT_ROOT / "bench" / "out" / "scene_prior.png"),
                         help="picture: 32 generator samples, then 16 fits over their logos")
     args = parser.parse_args(argv)
-    for name in ("count",):
-        if getattr(args, name) < 0:
-            parser.error(f"--{name}: {getattr(args, name)}; expected a whole number, 0 for all")
+    if args.count < 0:
+        parser.error(f"--count: {args.count}; expected a whole number, 0 for all")
     for name in ("fit_steps", "imle_steps", "candidates", "batch", "samples"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')}: {getattr(args, name)}; expected a positive whole number")
