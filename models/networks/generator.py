@@ -37,7 +37,7 @@ def build_generator(options: dict, image_shape: tuple, latent_dim: int, num_clas
     feature_maps = FeatureMapHooks(opts, AttentionPlacement(opts, "generator"))
     if opts["architecture"] == "vector":
         # The palette's colours are part of the scene the renderer paints (and an SVG names), not a pixel mix.
-        x = vector.generator_body(x, _palette_colours(x, image_shape[-1], opts), opts, tuple(image_shape))
+        x = vector.generator_body(x, _palette_colours(x, image_shape[-1], opts), opts, tuple(image_shape), noise=z)
         activation = "linear"
     elif opts["palette"]:
         height, width, channels = image_shape

@@ -112,9 +112,10 @@ class SceneLayout:
         return out
 
 
-def generator_body(x, colours, opts: dict, image_shape: tuple):
+def generator_body(x, colours, opts: dict, image_shape: tuple, noise=None):
     """Dense layers, then each part's raw parameters; with the palette's colours (B, P, C) they make the flat
-    scene, rendered to (B, H, W, C) images in the output range."""
+    scene, rendered to (B, H, W, C) images in the output range. ``noise``: the latent vector (B, latent_dim),
+    whose slices are the parts' own latents with ``part_latent_dim``."""
     height, width, channels = image_shape
     layout = layout_from_options(opts, channels)
     for units in opts["widths"]:
@@ -134,6 +135,8 @@ def generator_body(x, colours, opts: dict, image_shape: tuple):
         column_scale = np.ones(geometry_size, dtype="float32")
         column_scale[layout.outline_offsets()] = opts["outline_start_spread"]
         parameters.kernel.assign(parameters.kernel * column_scale)
+    if opts["part_latent_dim"]:
+        raw = layers.Add()([raw, _part_variation(x, noise, layout, opts)])
     scene = layers.Concatenate(name="vector_scene")([layers.Flatten()(colours), raw])
     value_range = (-1.0, 1.0) if opts["output_activation"] == "tanh" else (0.0, 1.0)
     return VectorRenderer(height, width, list(layout.parts), layout.palette, channels, layout.path_segments,
@@ -142,6 +145,36 @@ def generator_body(x, colours, opts: dict, image_shape: tuple):
                           edge_px=opts["edge_px"], carving=opts["carving"],
                           edge_px_start=opts["edge_px_start"], edge_anneal_kimg=opts["edge_anneal_kimg"],
                           dtype="float32", name="vector_renderer")(scene)
+
+
+def _part_variation(context, noise, layout: SceneLayout, opts: dict):
+    """(B, geometry) added to the parts' raw values: each part's own slice of the latent vector, with the shared
+    context, through a head shared by every part of its kind (its choice logits through one head shared by all
+    parts). As BlockGAN and GIRAFFE give each object its own latent: a box learns from every box of every sample."""
+    size, count = opts["part_latent_dim"], len(layout.parts)
+    latent_dim = noise.shape[-1]
+    if size * count > latent_dim:
+        raise UserError(f"generator.part_latent_dim: {size} for each of {count} parts needs a latent_dim of at least "
+                        f"{size * count}, not {latent_dim}; lower part_latent_dim or raise latent_dim")
+    column = layers.Reshape((latent_dim, 1))(noise)
+    units = max(opts["widths"][-1] // 4, 16)
+    trunk = dense(units, opts)
+
+    def head(length):  # outputs of half the spread the shared context's parameters start with, zero on average
+        return spectral(layers.Dense(length, kernel_initializer=keras.initializers.VarianceScaling(0.5, "fan_in")),
+                        opts)
+
+    choices = head(layout.palette + 1)
+    geometry = {kind: head(length) for kind, length in (("box", layout.box_size), ("path", layout.path_size),
+                                                        ("stroke", layout.stroke_size))}
+    per_kind = {kind: [] for kind in PART_KINDS}
+    chosen = []
+    for index, kind in enumerate(layout.parts):
+        own = layers.Flatten()(layers.Cropping1D((index * size, latent_dim - (index + 1) * size))(column))
+        features = layers.Activation("relu")(trunk(layers.Concatenate()([context, own])))
+        chosen.append(choices(features))
+        per_kind[kind].append(geometry[kind](features))
+    return layers.Concatenate()(chosen + per_kind["box"] + per_kind["path"] + per_kind["stroke"])
 
 
 def layout_from_options(opts: dict, channels: int) -> SceneLayout:

@@ -123,7 +123,7 @@ def test_resolved_config_resolves_to_itself():
 
 
 def test_every_option_is_documented_in_the_listing():
-    listing = "\n".join(configs.option_lines())
+    listing = "\n" + "\n".join(configs.option_lines())
     schema = configs.schema()
     for key, option in schema["properties"].items():
         assert option.get("description"), key
@@ -192,7 +192,7 @@ def null_is_a_setting(path: str) -> bool:
 
 
 def test_every_listed_option_has_a_type_a_default_and_a_description():
-    listing = "\n".join(configs.option_lines())
+    listing = "\n" + "\n".join(configs.option_lines())
     options = list(leaf_options(configs.schema()))
     assert len(options) > 90
     for path, option, required in options:
@@ -201,7 +201,9 @@ def test_every_listed_option_has_a_type_a_default_and_a_description():
         assert "default" in option or (required and path.endswith("choice")), path
         kind = "one of" if "enum" in option else "/".join(np_types(option["type"]))
         default = json.dumps(option["default"]) if "default" in option else "required"
-        assert f"{path}  ({kind}" in listing and f"; default {default})" in listing.split(f"{path}  (")[1], path
+        entry = listing.split(f"\n{path}  (")  # from the start of a line: latent_dim is not generator.part_latent_dim
+        heading = entry[1].split("\n")[0] if len(entry) == 2 else ""
+        assert heading.startswith(kind) and heading.endswith(f"; default {default})"), path
 
 
 def np_types(kind) -> list[str]:

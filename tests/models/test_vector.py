@@ -422,6 +422,9 @@ def test_outlines_measured_on_a_coarser_grid_draw_the_same_scenes_and_svgs_withi
      "generator.vector_parts.1: 'star' is not one of"),
     ("generator", {"choice": "dcgan", "architecture": "vector", "palette": 3, "vector_parts": []},
      "generator.vector_parts: [] should be non-empty"),
+    ("generator", {"choice": "dcgan", "architecture": "vector", "palette": 3, "vector_parts": ["box", "path"],
+                   "part_latent_dim": 5}, "generator.part_latent_dim: 5 for each of 2 parts needs a latent_dim of at "
+     "least 10, not 8"),
 ])
 def test_bad_vector_options_are_one_line_errors(role, options, message):
     from models.networks.discriminator import build_discriminator
@@ -432,6 +435,39 @@ def test_bad_vector_options_are_one_line_errors(role, options, message):
         else:
             build_discriminator(options, (56, 56, 3), None)
     assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_part_latents_pass_each_parts_own_slice_through_heads_shared_by_its_kind(tmp_path):
+    LATENT = 24  # not the heads' width (16), so the layers that read the latent are told apart by their kernels
+    def build(parts, part_latent_dim):
+        options = {"choice": "dcgan", "architecture": "vector", "palette": 3, "vector_parts": parts,
+                   "widths": [32], "part_latent_dim": part_latent_dim}
+        return build_generator(options, (16, 16, 3), LATENT, None)
+
+    def added_weights(parts):
+        return build(parts, 2).count_params() - build(parts, 0).count_params()
+    # One head per kind whatever the number of parts of that kind: four boxes cost what two do.
+    assert added_weights(["box", "box"]) == added_weights(["box"] * 4) > 0
+    assert added_weights(["box", "path"]) > added_weights(["box", "box"])  # a second kind, a second head
+
+    generator = build(["box", "box", "box"], 4)
+    for layer in generator.layers:  # the shared context held: every dense layer reading the latent made blind to it
+        if isinstance(layer, keras.layers.Dense) and layer.kernel.shape[0] == LATENT:
+            layer.kernel.assign(np.zeros(layer.kernel.shape, "float32"))
+    noise = np.random.default_rng(0).normal(size=(3, LATENT)).astype("float32")
+    scene = keras.Model(generator.inputs, generator.get_layer("vector_scene").output)
+    moved = noise.copy()
+    moved[:, 4:8] += 1.0  # the second box's own slice of the latent
+    change = np.abs(scene(moved).numpy() - scene(noise).numpy())
+    choices, boxes = change[:, 9:21].reshape(3, 3, 4), change[:, 21:].reshape(3, 3, 8)  # after the colours
+    assert boxes[:, 1].min() > 0 and choices[:, 1].min() > 0  # its shape and its colour choice move
+    assert boxes[:, [0, 2]].max() == 0 and choices[:, [0, 2]].max() == 0  # the other boxes' do not
+    tail = noise.copy()
+    tail[:, 12:] += 1.0  # the latent's last values belong to no part: they reach the scene only through the context
+    np.testing.assert_array_equal(scene(tail).numpy(), scene(noise).numpy())
+    generator.save(tmp_path / "g.keras")
+    loaded = keras.saving.load_model(tmp_path / "g.keras")
+    np.testing.assert_allclose(loaded(noise).numpy(), generator(noise).numpy(), atol=1e-6)
 
 
 @pytest.fixture(scope="module")
