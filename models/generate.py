@@ -248,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "trained size)")
     parser.add_argument("--colours", metavar="'#RRGGBB,...'",
                         help="paint the samples with these palette colours (vector generators): as many as the "
-                             "palette (background first), or one fewer (the background kept)")
+                             "palette (background first), or one fewer (the background kept); each '#rrggbb', "
+                             "'#rgb' or a CSS name such as navy")
     parser.add_argument("--out", required=True, metavar="GRID.png|DIR",
                         help="a .png grid, or a folder of PNGs (or SVGs with --format svg)")
     quiet.add_verbose_argument(parser)

@@ -31,19 +31,33 @@ def parse_colours(text: str, palette: int, value_range: tuple, channels: int) ->
     if "" in names:  # a stray comma would otherwise turn the full palette into the mark's colours, silently
         raise UserError(f"--colours: entry {names.index('') + 1} of {len(names)} is empty; {allowed}, as "
                         "'#rrggbb,#rrggbb,...'")
-    for name in names:
-        if len(name) != 7 or name[0] != "#" or any(c not in "0123456789abcdefABCDEF" for c in name[1:]):
-            raise UserError(f"--colours: {name!r} is not a colour; use '#rrggbb' (e.g. #e11d48); {allowed}")
+    rgbs = [_css_colour(name, allowed) for name in names]
     if len(names) not in (palette, palette - 1):
         raise UserError(f"--colours: {len(names)} colour(s) for a palette of {palette}; {allowed}, as "
                         "'#rrggbb,#rrggbb,...'")
     colours = []
-    for name in names:
-        rgb = np.array([int(name[start:start + 2], 16) / 255.0 for start in (1, 3, 5)])
+    for rgb in rgbs:
         unit = rgb if channels == 3 else np.array([0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]])
         low, high = value_range
         colours.append(low + (high - low) * unit)
     return np.array(colours, dtype="float32")
+
+
+def _css_colour(name: str, allowed: str) -> np.ndarray:
+    """RGB in 0..1 of an opaque CSS colour: '#rrggbb', '#rgb' or a name such as 'navy' (Pillow's table, CSS's
+    names). Functional forms hold commas, which separate the entries, and alpha has nothing to paint over."""
+    from PIL import ImageColor
+
+    hex_digits = name[1:] if name.startswith("#") else ""
+    opaque_hex = len(hex_digits) in (3, 6) and all(c in "0123456789abcdefABCDEF" for c in hex_digits)
+    try:
+        if (name.startswith("#") and not opaque_hex) or "(" in name:
+            raise ValueError(name)  # '#rgba', '#rrggbbaa', 'rgb(...)': Pillow reads them, the palette cannot
+        rgb = ImageColor.getrgb(name)
+    except ValueError:
+        raise UserError(f"--colours: {name!r} is not a colour; use '#rrggbb', '#rgb' or a CSS name "
+                        f"(e.g. #e11d48, #fff, navy); {allowed}") from None
+    return np.array(rgb[:3], dtype="float64") / 255.0
 
 
 class VectorSamples:

@@ -500,6 +500,8 @@ def test_size_colours_seeds_and_truncation(vector_run, tmp_path):
     allowed = {(255, 0, 0), (0, 255, 0), (0, 0, 255)}
     flat_pixels = {tuple(pixel) for pixel in painted.reshape(-1, 3)}
     assert len(flat_pixels & allowed) >= 1 and painted[:, 0, 0].tolist() == [[255, 0, 0]] * 2  # background first
+    # CSS's short hex and names are the same colours
+    np.testing.assert_array_equal(loaded.sample(2, seed=1, colours="#f00, lime ,Blue"), painted)
     assert generate.main(["--run", str(vector_run), "--seeds", "3-5,9", "--truncation", "0.5",
                           "--out", str(tmp_path / "seeds")]) == 0
     assert sorted(path.name for path in (tmp_path / "seeds").iterdir()) == [

@@ -59,7 +59,8 @@ def test_size_colours_seeds_and_truncation_reach_the_generator(vector_client, ve
     ("seeds=9-3", 400, "seeds '9-3': expected seeds and ranges"),
     ("seeds=0-9999", 400, "seeds '0-9999': more than 256 seeds"),
     ("seeds=1&n=3", 400, "seeds gives one image per seed"),
-    ("colours=red", 400, "colours: 'red' is not a colour"),
+    ("colours=blurple", 400, "colours: 'blurple' is not a colour; use '#rrggbb', '#rgb' or a CSS name"),
+    ("colours=%23ff000080,%2300ff00,%230000ff", 400, "colours: '#ff000080' is not a colour"),  # an alpha
     ("colours=%23ff0000", 400, "colours: 1 colour(s) for a palette of 3"),
     ("colours=%23ff0000,%2300ff00,", 400, "colours: entry 3 of 3 is empty"),
 ])
