@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from infra import npz_files
 from infra.atomic import atomic_write, write_json
 from infra.errors import UserError, shown
-from infra.regular_files import check_regular_file, read_regular_file
+from infra.regular_files import read_regular_file
 from models import background_writer
 from models.config.limits import MAX_STEPS
 from models.run_folder import CHECKPOINTS_DIR
@@ -38,11 +39,18 @@ from models.run_folder import CHECKPOINTS_DIR
 VARIABLES_FILE = "variables.npz"
 INFO_FILE = "info.json"
 MAX_INFO_BYTES = 1 << 20  # info.json holds a step, a metric name and its best value
+MAX_VARIABLES = 100_000  # arrays in one checkpoint; the presets' networks and optimizers hold hundreds
 GROUPS = ("generator", "discriminator", "generator_optimizer", "discriminator_optimizer")
 # A value beyond this is finite but out of range: a product of two overflows float32, so the next steps of a
 # network holding it produce inf or NaN whatever the learning rate (healthy weights and optimizer moments stay
 # many orders of magnitude below).
 OUT_OF_RANGE = 1e15
+
+
+def _read_variables(checkpoint: Path) -> dict[str, np.ndarray]:
+    """The arrays of ``checkpoint``'s variables file, inspected before they are read (a run folder may come from
+    another machine): one UserError for a file that is not a checkpoint, truncated, or a zip bomb."""
+    return npz_files.read_npz(checkpoint / VARIABLES_FILE, "checkpoint", MAX_VARIABLES)
 
 
 class NotFinite(Exception):
@@ -114,11 +122,11 @@ class Checkpoints:
     def largest_magnitude(checkpoint: Path) -> float:
         """The largest absolute floating-point value in ``checkpoint`` (0 for one it cannot read)."""
         try:
-            with np.load(checkpoint / VARIABLES_FILE, allow_pickle=False) as archive:
-                return max([float(np.abs(array).max()) for array in map(archive.__getitem__, archive.files)
-                            if np.issubdtype(array.dtype, np.floating) and array.size] or [0.0])
-        except (OSError, ValueError):
+            arrays = _read_variables(checkpoint)
+        except UserError:
             return 0.0
+        return max([float(np.abs(array).max()) for array in arrays.values()
+                    if np.issubdtype(array.dtype, np.floating) and array.size] or [0.0])
 
     def newest_finite(self) -> Path | None:
         """The newest checkpoint (``last``, then the kept ``step_XXXXXX``) whose every value is finite.
@@ -127,10 +135,9 @@ class Checkpoints:
         last = self.path("last")
         for checkpoint in ([last] if last is not None else []) + self._history()[::-1]:
             try:
-                with np.load(checkpoint / VARIABLES_FILE, allow_pickle=False) as archive:
-                    if not non_finite_names({name: archive[name] for name in archive.files}):
-                        return checkpoint
-            except (OSError, ValueError):
+                if not non_finite_names(_read_variables(checkpoint)):
+                    return checkpoint
+            except UserError:
                 continue
         return None
 
@@ -218,11 +225,12 @@ class Checkpoints:
         if checkpoint is None:
             raise UserError(f"{self.folder}: no '{slot}' checkpoint to load")
         try:
-            check_regular_file(checkpoint / VARIABLES_FILE)
-            with np.load(checkpoint / VARIABLES_FILE, allow_pickle=False) as archive:
-                arrays = {name: archive[name] for name in archive.files}
-        except (OSError, ValueError) as error:
-            raise UserError(f"{checkpoint / VARIABLES_FILE}: unreadable checkpoint ({error})") from None
+            arrays = _read_variables(checkpoint)
+        except UserError as error:
+            good = self.newest_finite()
+            raise UserError(f"{error}; " + (f"remove the newer checkpoint folders to resume from {good}, the newest "
+                                            "that reads whole" if good is not None else
+                                            "no checkpoint of this run reads whole; start a new run")) from None
         not_numbers = sorted(name for name, array in arrays.items() if array.dtype.kind not in "biuf")
         if not_numbers:
             raise UserError(f"{checkpoint / VARIABLES_FILE}: unreadable checkpoint ({not_numbers[0]} holds "

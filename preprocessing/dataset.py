@@ -7,9 +7,9 @@ One ``.npz`` file, loadable without pickle:
 - ``class_names`` (optional, with ``y``): unicode array, one name per class index;
 - ``meta``: a JSON string (sources, counts, licences, how it was made).
 
-Every file is inspected before anything is allocated: the zip's members and their uncompressed sizes (a zip
-bomb is refused by its compression ratio), each array's declared shape against the bytes its member really
-holds, and the total against the machine's memory; ``meta`` is parsed with limits on nesting and digits.
+Every file is inspected before anything is allocated (:mod:`infra.npz_files`: the zip's members and their
+uncompressed sizes, each array's declared shape against the bytes its member holds, the total against the
+machine's memory); ``meta`` is parsed with limits on nesting and digits.
 
 A large dataset may be split into shards: ``name.npz`` then holds ``meta``, ``class_names``,
 ``shards`` (the shard file names) and ``generation`` (an id of this write), and each
@@ -29,17 +29,15 @@ import os
 import pickle
 import re
 import secrets
-import zipfile
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from numpy.lib import format as npy_format
 
 from infra.atomic import atomic_write
 from infra.bounded_json import loads_bounded
+from infra import npz_files
 from infra.errors import UserError, shown
 
 MIB = 1024 * 1024
@@ -50,10 +48,6 @@ MAX_CLASS_NAME = 200  # characters
 MAX_MEMBERS = 16  # arrays in one .npz: x, y, class_names, meta, shards, generation, and room to grow
 MAX_SHARDS = 100_000
 MAX_META_BYTES = 16 * MIB
-# Deflate packs at most about 1,000 to 1; real image data, even mostly blank, packs far less, so a file that
-# claims more than MAX_RATIO over RATIO_CHECKED_ABOVE uncompressed bytes is taken for a zip bomb.
-MAX_RATIO = 200
-RATIO_CHECKED_ABOVE = 256 * MIB
 
 
 @dataclass
@@ -190,70 +184,17 @@ def remove_stale_shards(path: str | os.PathLike, keep) -> None:
             stale.unlink(missing_ok=True)
 
 
-_READ_ERRORS = (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error)
-
-
-def memory_bytes() -> int:
-    """The machine's physical memory: no dataset larger than this can be loaded."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
 def declared_sizes(path: Path) -> dict[str, int]:
-    """The bytes each array of the .npz ``path`` declares, checked against what the file really holds.
-
-    Only the zip directory and each array's header are read: a zip bomb, an array whose header promises
-    more than its member holds, or a file larger than memory is refused before anything is allocated.
-    """
-    if not path.is_file():
-        raise UserError(f"{path}: no such dataset file")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-            if len(members) > MAX_MEMBERS:
-                raise UserError(f"{path}: holds {len(members)} files; a dataset holds at most {MAX_MEMBERS} arrays")
-            total = sum(member.file_size for member in members)
-            _check_uncompressed(path, total)
-            return {member.filename.removesuffix(".npy"): _declared_bytes(path, archive, member) for member in members}
-    except _READ_ERRORS as error:
-        raise UserError(f"{path}: not a readable .npz dataset ({' '.join(str(error).split())[:200]})") from None
-
-
-def _check_uncompressed(path: Path, total: int) -> None:
-    size = path.stat().st_size
-    if total > RATIO_CHECKED_ABOVE and total > MAX_RATIO * max(size, 1):
-        raise UserError(f"{path}: {size} bytes that would unpack to {total} bytes (more than {MAX_RATIO} to 1); "
-                        "refused as a zip bomb")
-    if total > memory_bytes():
-        raise UserError(f"{path}: unpacks to {total} bytes, more than this machine's {memory_bytes()} bytes of memory")
-
-
-def _declared_bytes(path: Path, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> int:
-    with archive.open(member) as stream:
-        try:
-            version = npy_format.read_magic(stream)
-        except ValueError:
-            return member.file_size  # not an array: np.load reads it as the bytes it holds
-        if version == (1, 0):
-            shape, _, dtype = npy_format.read_array_header_1_0(stream)
-        else:
-            shape, _, dtype = npy_format.read_array_header_2_0(stream)
-        declared = math.prod(shape) * dtype.itemsize
-        held = member.file_size - stream.tell()
-    if declared > held:
-        raise UserError(f"{path}: array {member.filename.removesuffix('.npy')!r} declares shape {shape} of {dtype} "
-                        f"({declared} bytes) but its file holds {held} bytes")
-    return declared
+    """The bytes each array of the dataset ``path`` declares, checked against what the file really holds
+    (:mod:`infra.npz_files`): a zip bomb or a file larger than memory is refused before anything is allocated."""
+    return npz_files.declared_sizes(path, "dataset", MAX_MEMBERS)
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     sizes = declared_sizes(path)
     if sizes.get("meta", 0) > MAX_META_BYTES:
         raise UserError(f"{path}: 'meta' is {sizes['meta']} bytes; at most {MAX_META_BYTES} are accepted")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
-    except _READ_ERRORS as error:
-        raise UserError(f"{path}: not a readable .npz dataset ({' '.join(str(error).split())[:200]})") from None
+    return npz_files.load_checked(path, "dataset")
 
 
 def shard_names(path: str | os.PathLike) -> list[str]:
@@ -268,7 +209,7 @@ def shard_names(path: str | os.PathLike) -> list[str]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             names = archive["shards"]
-    except _READ_ERRORS as error:
+    except npz_files.READ_ERRORS as error:
         raise UserError(f"{path}: not a readable .npz dataset ({' '.join(str(error).split())[:200]})") from None
     return _plain_shard_names(path, names)
 
@@ -290,9 +231,9 @@ def _plain_shard_names(path: Path, names) -> list[str]:
 def _join_shards(path: Path, names: np.ndarray, generation: np.ndarray | None) -> dict[str, np.ndarray]:
     names = _plain_shard_names(path, names)
     total = sum(sum(declared_sizes(path.with_name(name)).values()) for name in names)
-    if total > memory_bytes():
+    if total > npz_files.memory_bytes():
         raise UserError(f"{path}: its {len(names)} shards hold {total} bytes, more than this machine's "
-                        f"{memory_bytes()} bytes of memory")
+                        f"{npz_files.memory_bytes()} bytes of memory")
     shards = [_read_npz(path.with_name(name)) for name in names]
     for name, shard in zip(names, shards):
         if "x" not in shard:

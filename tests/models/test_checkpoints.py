@@ -4,9 +4,11 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import zipfile
 
 import numpy as np
 import pytest
+from numpy.lib import format as npy_format
 
 from infra.errors import UserError
 from models import checkpoints as checkpoints_module
@@ -120,8 +122,50 @@ def test_a_variables_file_that_is_a_pipe_is_refused_at_once(tmp_path):
     variables = checkpoints.folder / "last" / VARIABLES_FILE
     variables.unlink()
     os.mkfifo(variables)
-    with pytest.raises(UserError, match="unreadable checkpoint .*not a regular file"):
+    with pytest.raises(UserError, match="not a readable .npz checkpoint .*not a regular file"):
         checkpoints.restore({"generator": [Variable((2, 3)), Variable((1,))]})
+
+
+def damaged(kind: str, path) -> str:
+    """Damage the variables file at ``path`` as a bad disk, a mix-up or an attacker would; the words the
+    refusal must hold."""
+    if kind == "truncated":
+        os.truncate(path, 200)
+        return "not a readable .npz checkpoint (File is not a zip file)"
+    if kind == "not-a-zip":  # np.load alone answers with advice to unpickle it
+        path.write_bytes(b"\x80\x04garbage" * 100)
+        return "not a readable .npz checkpoint (it starts with b'\\x80\\x04ga', not with a zip archive's"
+    if kind == "bad-crc":  # one byte of an array changed: the zip's checksum no longer matches
+        data = bytearray(path.read_bytes())
+        array_start = data.index(b"\x93NUMPY", data.index(b"generator/0000.npy"))
+        data[array_start + 128 + 2] ^= 0xFF  # inside the values, after the 128-byte .npy header
+        path.write_bytes(bytes(data))
+        return "not a readable .npz checkpoint (Bad CRC-32 for file 'generator/0000.npy')"
+    bomb_count = (300 << 20) // 4  # 300 MiB of float32 zeros in a few hundred KiB
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        with archive.open("generator/0000.npy", "w", force_zip64=True) as stream:
+            npy_format.write_array_header_1_0(stream, {"descr": "<f4", "fortran_order": False, "shape": (bomb_count,)})
+            for _ in range(300):
+                stream.write(bytes(1 << 20))
+    return "refused as a zip bomb"
+
+
+@pytest.mark.parametrize("kind", ["truncated", "not-a-zip", "bad-crc", "zip-bomb"])
+def test_a_damaged_variables_file_is_one_line_and_the_newest_good_one_stays_found(tmp_path, kind):
+    checkpoints = Checkpoints(tmp_path, keep_last=3)
+    checkpoints.save(groups(1.0), {"step": 1})
+    checkpoints.save(groups(2.0), {"step": 2})
+    words = damaged(kind, checkpoints.path("last") / VARIABLES_FILE)
+    with pytest.raises(UserError) as error:
+        checkpoints.restore({"generator": [Variable((2, 3)), Variable((1,))]})
+    message = str(error.value)
+    assert words in message and "\n" not in message and "pickle" not in message
+    assert message.startswith(str(checkpoints.path("last") / VARIABLES_FILE))
+    # The refusal names step 1, the newest checkpoint that reads whole.
+    assert message.endswith(f"remove the newer checkpoint folders to resume from {checkpoints.folder / 'step_000001'}, "
+                            "the newest that reads whole")
+    assert checkpoints.newest_finite() == checkpoints.folder / "step_000001"
+    assert Checkpoints.largest_magnitude(checkpoints.path("last")) == 0.0
 
 
 def test_a_crash_between_the_renames_falls_back_to_the_newest_history(tmp_path):
