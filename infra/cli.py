@@ -49,6 +49,12 @@ def check_size_and_margin(size: int, margin: float) -> None:
         raise UserError(f"--margin {margin} is outside 0..0.4")
 
 
+def check_seconds(flag: str, value: float, most: float) -> None:
+    """A time limit flag: more than 0 and at most ``most`` seconds (written so that NaN fails it too)."""
+    if not 0 < value <= most:
+        raise UserError(f"{flag} {value} must be more than 0 and at most {most:g} seconds")
+
+
 def check_counts(**flags: int | None) -> None:
     """Count flags given by their names with ``_`` for ``-`` (``limit=args.limit``): each one given is 1 or
     more."""

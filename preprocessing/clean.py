@@ -252,8 +252,8 @@ def clean_options(args: argparse.Namespace) -> CleanOptions:
         raise UserError(f"--tolerance {args.tolerance} is outside 0..255")
     if args.min_size < 1:
         raise UserError(f"--min-size {args.min_size} must be 1 or more")
-    if args.max_aspect < 1:
-        raise UserError(f"--max-aspect {args.max_aspect} must be 1 or more")
+    if not args.max_aspect >= 1:  # NaN too
+        raise UserError(f"--max-aspect {args.max_aspect} must be 1 or more (inf: no limit)")
     if args.max_pixels < 1:
         raise UserError(f"--max-pixels {args.max_pixels} must be 1 or more")
     if args.workers < 1:

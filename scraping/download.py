@@ -60,6 +60,8 @@ RASTER_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp", 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MANIFEST_EVERY = 50  # files kept between manifest saves, so a crash loses little
 CHUNK = 64 * 1024
+MAX_TIMEOUT = 3600  # seconds without a byte
+MAX_DEADLINE = 86400  # seconds for one file, retries included
 DEFAULT_DEADLINE = 120.0  # seconds per file, retries included
 
 
@@ -505,10 +507,10 @@ def parse_args(argv):
     parser.add_argument("--retries", type=int, default=4,
                         help="retries per image on 429/5xx and timeouts, with backoff and Retry-After (default: 4)")
     parser.add_argument("--timeout", type=float, default=30.0,
-                        help="seconds to wait for a server to answer or send more bytes (default: 30)")
+                        help="seconds to wait for a server to answer or send more bytes, at most 3600 (default: 30)")
     parser.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE,
-                        help="seconds one file may take in all, retries included; a slower one is cut off and "
-                        f"counted as '{OVER_DEADLINE}' (default: {DEFAULT_DEADLINE:g})")
+                        help="seconds one file may take in all, retries included, at most 86400; a slower one is cut "
+                        f"off and counted as '{OVER_DEADLINE}' (default: {DEFAULT_DEADLINE:g})")
     parser.add_argument("--max-bytes", type=int, default=20_000_000,
                         help="reject images larger than this many bytes (default: 20000000)")
     parser.add_argument("--contact", default=None,
@@ -527,10 +529,8 @@ def main(argv=None) -> int:
             raise UserError(f"{flag} {value} must be 1 or more")
     if args.retries < 0:
         raise UserError(f"--retries {args.retries} must be 0 or more")
-    if args.timeout <= 0:
-        raise UserError(f"--timeout {args.timeout} must be more than 0")
-    if not 0 < args.deadline <= 86400:
-        raise UserError(f"--deadline {args.deadline} must be more than 0 and at most 86400 seconds")
+    cli.check_seconds("--timeout", args.timeout, MAX_TIMEOUT)
+    cli.check_seconds("--deadline", args.deadline, MAX_DEADLINE)
     items = read_items(args.items)
     contact = resolve_contact(args.contact)
     require_contact_for((source_url(item, args.original) for item in items), contact)

@@ -64,6 +64,7 @@ MAX_MEMBERS = 200
 ICONS_MEMBER = "package/icons.json"
 INFO_MEMBER = "package/info.json"  # the set's info; older packages carry it inside icons.json instead
 CHUNK = 64 * 1024
+MAX_TIMEOUT = 3600  # seconds: a registry that has sent nothing for an hour is not coming back
 # Strongest first; npm writes sha512.
 SRI_ALGORITHMS = ("sha512", "sha384", "sha256")
 
@@ -489,7 +490,7 @@ def parse_args(argv):
                         "$LOGOGAN_CACHE_DIR or ~/.cache/logogan)")
     parser.add_argument("--limit", type=int, default=None, help="write only the first N icons of each set by name "
                         "(default: all)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the registry (default: 60)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the registry, at most 3600 (default: 60)")
     parser.add_argument("--retries", type=int, default=3,
                         help="retries on 429/5xx and failed connections, with backoff and Retry-After (default: 3)")
     parser.add_argument("--contact", default=None, help="e-mail or URL for the User-Agent (default: $LOGOGAN_CONTACT)")
@@ -506,8 +507,7 @@ def main(argv=None) -> int:
         raise UserError(f"--set: each set once, got {', '.join(args.sets)}")
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit {args.limit} must be 1 or more")
-    if args.timeout <= 0:
-        raise UserError(f"--timeout {args.timeout} must be more than 0")
+    cli.check_seconds("--timeout", args.timeout, MAX_TIMEOUT)
     if args.retries < 0:
         raise UserError(f"--retries {args.retries} must be 0 or more")
     registry = registry_url(args.registry)

@@ -183,8 +183,7 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(argv)
     cli.check_size_and_margin(args.size, args.margin)
-    if not 0 < args.time_limit <= 3600:
-        raise UserError(f"--time-limit {args.time_limit} must be more than 0 and at most 3600 seconds")
+    cli.check_seconds("--time-limit", args.time_limit, 3600)
     cli.check_counts(limit=args.limit, workers=args.workers)
     if (args.source == "folder") != (args.path is not None):
         raise UserError("--path DIR goes with --source folder (the default) and only with it")

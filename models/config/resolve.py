@@ -8,7 +8,9 @@ from pathlib import Path
 
 import jsonschema
 
+from infra.bounded_json import NotJson, loads_bounded
 from infra.errors import UserError
+from infra.regular_files import read_regular_file
 from models.config.defaults import ADAM_ONLY_KEYS, DEFAULT_REGIME, REGIMES
 from models.config.networks import ROLES, resolve_network
 from models.config.schema import describe_error, schema, validate
@@ -117,19 +119,19 @@ def keys_problem(config: dict, keys: tuple[str, ...]) -> str | None:
     return None
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; a preset with every option listed, a few KB
+
+
 def load_config(path: str | Path) -> dict:
     """Read a config file as it was written (not yet resolved); problems are one-line UserErrors."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = read_regular_file(path, MAX_CONFIG_BYTES).decode("utf-8-sig")  # editors on Windows write a BOM
     except FileNotFoundError:
         raise UserError(f"{path}: no such config file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"{path}: cannot read the config ({error})") from None
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}: not valid JSON ({error})") from None
+    config = loads_bounded(text, f"{path}:", strict=True)
     if not isinstance(config, dict):
         raise UserError(f"{path}: a config must be a JSON object, got {type(config).__name__}")
     return config
@@ -141,9 +143,9 @@ def apply_override(config: dict, assignment: str) -> dict:
     if not separator or not key_path:
         raise UserError(f"--set {assignment!r}: expected KEY.PATH=VALUE, e.g. generator.optimizer.learning_rate=1e-4")
     try:
-        value = json.loads(raw_value)
-    except json.JSONDecodeError:
-        value = raw_value
+        value = loads_bounded(raw_value, f"--set {key_path}", strict=True)
+    except NotJson:
+        value = raw_value  # a bare word; the option's own check says what is allowed
     updated = copy.deepcopy(config)
     node = updated
     keys = key_path.split(".")

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import hmac
 import io
-import json
 import re
 import secrets
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -29,7 +27,8 @@ from typing import Iterable
 
 from flask import Flask, Response, jsonify, render_template, request, send_file, url_for
 
-from infra.errors import quoted
+from infra.bounded_json import loads_bounded
+from infra.errors import UserError, quoted
 from models import run_folder
 from models.images import image_grid, png_bytes
 from models.serve import configs, guard, params
@@ -214,36 +213,13 @@ def create_app(runs_dir: Path, data_root: Path, token: str | None = None, jobs: 
 
 def posted_config() -> object:
     """The JSON config of the request body (the guard has checked that it is declared JSON)."""
-    raw, source = request.get_data(), "request body"
+    raw = request.get_data()
     if not raw.strip():
         raise ApiError(400, "no config: send a JSON config as the request body (Content-Type: application/json)")
     try:
-        config = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ApiError(400, f"{source} is not valid JSON ({error})") from None
-    except ValueError:  # an integer of thousands of digits, which Python will not convert
-        raise ApiError(400, f"{source} holds a number of more than {sys.get_int_max_str_digits()} digits; "
-                            "every number in a config is short") from None
-    except RecursionError:  # json.loads ran out of stack
-        raise nested_too_deeply(source) from None
-    if depth(config) > MAX_CONFIG_DEPTH:
-        raise nested_too_deeply(source)
-    return config
-
-
-def nested_too_deeply(source: str) -> ApiError:
-    return ApiError(400, f"{source} is nested too deeply; a config nests at most {MAX_CONFIG_DEPTH} levels")
-
-
-def depth(value: object) -> int:
-    """How deeply lists and objects nest in a parsed JSON value (counted without recursion)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        value, level = stack.pop()
-        deepest = max(deepest, level)
-        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-        stack.extend((child, level + 1) for child in children)
-    return deepest
+        return loads_bounded(raw, "request body", max_depth=MAX_CONFIG_DEPTH, strict=True)
+    except UserError as error:
+        raise ApiError(400, str(error)) from None
 
 
 def default_job_name(config: object) -> str:

@@ -114,6 +114,7 @@ def cases(paths: dict[str, Path]) -> dict[str, list[tuple[list[str], str]]]:
         ],
         "preprocessing.clean": [
             ([*folder_in, "--out", p["out.npz"], "--fit", "stretch"], "argument --fit: invalid choice: 'stretch'"),
+            ([*folder_in, "--out", p["out.npz"], "--max-aspect", "nan"], "--max-aspect nan must be 1 or more"),
             *[([*folder_in, *argv], message) for argv, message in npz_out],
             *manifests,
         ],
@@ -170,6 +171,8 @@ def cases(paths: dict[str, Path]) -> dict[str, list[tuple[list[str], str]]]:
             (["--items", p["items-nul"], "--out", p["downloads"]], "line 2 holds a NUL character"),
             (["--items", p["items"], "--out", p["bad-manifest"]], "manifest.csv: line 2 is not UTF-8 text"),
             (["--items", p["items"], "--out", p["downloads"], "--deadline", "0"], "--deadline 0.0 must be more than 0"),
+            (["--items", p["items"], "--out", p["downloads"], "--timeout", "nan"],
+             "--timeout nan must be more than 0 and at most 3600 seconds"),
             *hostile_cases("items", lambda path: ["--items", path, "--out", p["out.npz"]]),
         ],
         "scraping.rasterize": [
@@ -191,6 +194,8 @@ def cases(paths: dict[str, Path]) -> dict[str, list[tuple[list[str], str]]]:
             (["--set", "Dev/icon", "--out", p["downloads"]], "--set 'Dev/icon': expected an Iconify set name"),
             (["--set", "logos", "--out", p["downloads"]], "--set logos: held out for evaluation"),
             (["--set", "devicon", "--out", p["downloads"], "--registry", "ftp://x"], "--registry 'ftp://x': expected"),
+            (["--set", "devicon", "--out", p["downloads"], "--timeout", "inf"],
+             "--timeout inf must be more than 0 and at most 3600 seconds"),
             *[(["--set", "devicon", "--registry", "http://127.0.0.1:9", "--out", *argv], message)
               for argv, message in folder_out],
         ],

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -136,8 +137,17 @@ def test_every_option_is_documented_in_the_listing():
     assert max(len(line) for line in listing.splitlines() if line.startswith("    ")) <= 100
 
 
+MINIMAL_KEYS = '"generator": {"choice": "dcgan"}, "discriminator": {"choice": "gan"}'
+
+
 @pytest.mark.parametrize("text, expected", [
     (None, "no such config file"), ("{not json", "not valid JSON"), ("[1, 2]", "must be a JSON object"),
+    # Python's decoder takes these; each would train on something the file does not say.
+    ("{%s, \"label_smoothing\": NaN}" % MINIMAL_KEYS, "holds NaN, which JSON does not allow; write a finite number"),
+    ("{%s, \"r1_gamma\": 1e999}" % MINIMAL_KEYS, "holds the number 1e999, beyond the range of a float"),
+    ("{%s, \"generator\": {\"choice\": \"gan\"}}" % MINIMAL_KEYS, "gives the key 'generator' twice in one object"),
+    ("{\"a\": " * 100_000 + "1" + "}" * 100_000, "is nested too deeply; at most 32 levels"),
+    ("{%s, \"steps\": 1%s}" % (MINIMAL_KEYS, "0" * 5000), "holds a number with 5001 digits; at most 40"),
 ])
 def test_unreadable_config_files(tmp_path, text, expected):
     path = tmp_path / "config.json"
@@ -145,7 +155,23 @@ def test_unreadable_config_files(tmp_path, text, expected):
         path.write_text(text)
     with pytest.raises(UserError) as error:
         configs.load_config(path)
-    assert str(path) in str(error.value) and expected in str(error.value)
+    assert str(error.value).startswith(str(path)) and expected in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_config_saved_with_a_byte_order_mark_reads_as_without(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("{%s}" % MINIMAL_KEYS, encoding="utf-8-sig")  # as Notepad writes UTF-8
+    assert configs.load_config(path) == {"generator": {"choice": "dcgan"}, "discriminator": {"choice": "gan"}}
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("NaN", "--set label_smoothing holds NaN"), ("-Infinity", "--set label_smoothing holds -Infinity"),
+    ("1e999", "--set label_smoothing holds the number 1e999"), ("[" * 5000, "--set label_smoothing is nested too deeply"),
+])
+def test_set_values_are_read_as_strictly_as_config_files(value, expected):
+    with pytest.raises(UserError, match=re.escape(expected)):
+        configs.apply_override({}, f"label_smoothing={value}")
+    assert configs.apply_override({}, "name=abc") == {"name": "abc"}  # a bare word is still a string
 
 
 def test_list_options_and_help_show_every_flag_and_option(capsys):

@@ -119,7 +119,7 @@ def test_jsonl_items_and_bad_input_get_one_line(wiki, tmp_path):
     items.write_text(json.dumps(file_item(wiki.page("a.png", 120))) + "\n{broken\n")
     result = run_stage("-m", "scraping.download", "--items", str(items), "--out", str(tmp_path / "o"))
     assert result.returncode == 2
-    assert result.stderr.strip() == f"scraping.download: error: {items} line 2 is not JSON (Expecting property name enclosed in double quotes)"
+    assert result.stderr.strip() == f"scraping.download: error: {items} line 2 is not valid JSON (Expecting property name enclosed in double quotes)"
     with pytest.raises(UserError, match=f"items file {tmp_path / 'nope.csv'} does not exist"):
         download.main(["--items", str(tmp_path / "nope.csv"), "--out", str(tmp_path)])
     commons = tmp_path / "commons.txt"

@@ -71,7 +71,21 @@ def test_a_number_of_thousands_of_digits_is_a_400(site):
     body = json.dumps(tiny_config("good.npz"))[:-1].encode() + b', "seed": ' + b"7" * 5000 + b"}"
     answer = client.post("/api/jobs", data=body, content_type="application/json")
     assert answer.status_code == 400, answer.data[:300]
-    assert "holds a number of more than 4300 digits" in answer.get_json()["error"]
+    assert "request body holds a number with 5000 digits; at most 40 are accepted" in answer.get_json()["error"]
+    assert client.get("/api/jobs").get_json()["jobs"] == []
+
+
+@pytest.mark.parametrize("added, words", [
+    (b', "label_smoothing": NaN', "request body holds NaN, which JSON does not allow"),
+    (b', "r1_gamma": 1e400', "request body holds the number 1e400, beyond the range of a float"),
+    (b', "seed": 1, "seed": 2', "request body gives the key 'seed' twice in one object"),
+])
+def test_json_that_only_python_reads_is_a_400(site, added, words):
+    """NaN passes every range check and ends in a diverged run; of a key given twice one would be dropped."""
+    client, _, _ = site
+    body = json.dumps(tiny_config("good.npz"))[:-1].encode() + added + b"}"
+    answer = client.post("/api/jobs", data=body, content_type="application/json")
+    assert answer.status_code == 400 and words in answer.get_json()["error"], answer.data[:300]
     assert client.get("/api/jobs").get_json()["jobs"] == []
 
 
