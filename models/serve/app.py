@@ -121,6 +121,7 @@ def create_app(runs_dir: Path, data_root: Path, token: str | None = None, jobs: 
         checkpoint = params.choice(request.args, "checkpoint", params.CHECKPOINTS)
         look = {"truncation": params.truncation(request.args), "size": params.size(request.args),
                 "colours": request.args.get("colours") or None}
+        params.check_rendered_pixels(n, look["size"], kind)
         images, class_index = registry.sample(info, checkpoint, n, seed, request.args.get(class_key), seeds=seeds,
                                               svg=kind == "svg", class_parameter=class_key, **look)
         label = "any-class" if class_index is None else filename_part(info.class_names[class_index])

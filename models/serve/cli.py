@@ -12,8 +12,9 @@ A token given as ?token= is written to the access log as token=[redacted].
 
 The server is waitress (threads, no processes of its own): --threads requests are answered at a time, at
 most --connection-limit connections are open (more wait to be accepted), a connection whose request is not
-whole --connection-timeout seconds (default 30) after it began, or that is idle that long, is closed, and a
-request body over 2 MiB is refused. Requests must name this server in their Host header (the address it is
+whole --connection-timeout seconds (default 30) after it began, or that is idle that long, is closed, a
+request body over 2 MiB is refused, and one /generate renders at most 16 samples at 1024 px (256 at 256 px;
+SVGs any number). Requests must name this server in their Host header (the address it is
 bound to, for a loopback bind 127.0.0.1, localhost or [::1] with the port; others with --allowed-host).
 Requests that change something (POST, DELETE) are refused from other sites' pages and must send
 Content-Type: application/json. At most --max-queued-jobs jobs wait at a time; more are refused with 429.

@@ -12,6 +12,9 @@ from models.serve.errors import ApiError
 MAX_SAMPLES = 256
 FORMATS = ("png", "zip", "svg")
 MAX_SIZE = 1024  # pixels on the longer side of a sample rendered at another size
+# Pixels one request may render: 16 samples at 1024 px, 256 at 256 px. 256 at 1024 px took 48 s and 4 GB of the
+# server's memory (2 CPU cores), enough for a few requests to starve every other one.
+MAX_RENDERED_PIXELS = 16 * 1024 * 1024
 CHECKPOINTS = ("last", "best")
 # Run and job names become folder names: no separators, no leading dot (hidden folders are the server's).
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -59,6 +62,17 @@ def size(args: Mapping[str, str]) -> int | None:
     if args.get("size") in (None, ""):
         return None
     return integer(args, "size", 0, 1, MAX_SIZE)
+
+
+def check_rendered_pixels(count: int, side: int | None, kind: str) -> None:
+    """Refuse a request whose pictures hold more than MAX_RENDERED_PIXELS; an SVG's size is only its width and
+    height attributes, nothing rendered."""
+    if side is None or kind == "svg" or count * side * side <= MAX_RENDERED_PIXELS:
+        return
+    most = MAX_RENDERED_PIXELS // (side * side)
+    raise ApiError(400, f"{count} samples at size={side} are {count * side * side:,} pixels; at most "
+                        f"{MAX_RENDERED_PIXELS:,} are rendered per request: ask for at most {most} at this size, "
+                        "a smaller size, or format=svg")
 
 
 def seeds(args: Mapping[str, str]) -> list[int] | None:

@@ -62,6 +62,9 @@ def test_size_colours_seeds_and_truncation_reach_the_generator(vector_client, ve
     ("colours=blurple", 400, "colours: 'blurple' is not a colour; use '#rrggbb', '#rgb' or a CSS name"),
     ("colours=%23ff000080,%2300ff00,%230000ff", 400, "colours: '#ff000080' is not a colour"),  # an alpha
     ("colours=%23ff0000", 400, "colours: 1 colour(s) for a palette of 3"),
+    ("seeds=0-255&size=1024&format=zip", 400, "256 samples at size=1024 are 268,435,456 pixels; at most 16,777,216 "
+     "are rendered per request: ask for at most 16 at this size, a smaller size, or format=svg"),
+    ("n=17&size=1024", 400, "17 samples at size=1024 are 17,825,792 pixels"),
     ("colours=%23ff0000,%2300ff00,", 400, "colours: entry 3 of 3 is empty"),
 ])
 def test_bad_look_parameters_are_one_line_400s(vector_client, query, status, start):
@@ -69,6 +72,12 @@ def test_bad_look_parameters_are_one_line_400s(vector_client, query, status, sta
     assert answer.status_code == status
     message = answer.get_json()["error"]
     assert message.startswith(start) and "\n" not in message
+
+
+def test_the_pixel_budget_leaves_svgs_and_requests_within_it_alone(vector_client):
+    assert vector_client.get("/generate?run=marks&n=16&size=1024&format=zip").status_code == 200  # at the budget
+    many = vector_client.get("/generate?run=marks&n=256&size=1024&format=svg")  # an SVG's size is an attribute
+    assert many.status_code == 200 and len(zipfile.ZipFile(io.BytesIO(many.data)).namelist()) == 256
 
 
 def test_a_class_for_an_unconditional_run_names_the_parameter_that_gave_it(vector_client):
