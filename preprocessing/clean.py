@@ -19,6 +19,8 @@ from tqdm import tqdm
 from infra import cli
 from infra.errors import UserError
 from infra.icons import GZIP_MAGIC, UTF16_MARKS, SvgError, render_svg, svg_file_text
+from infra.image_files import MAX_FILE_BYTES
+from infra.regular_files import read_regular_file
 from preprocessing.collection import LABEL_MODES, Collection, scan_collection
 from preprocessing.dataset import Dataset
 from preprocessing.geometry import FITS, as_channels, square_and_resize
@@ -116,8 +118,8 @@ def open_svg(text: str, options: CleanOptions) -> Image.Image:
 def _clean_file(job: tuple[Path, CleanOptions]) -> tuple[np.ndarray, bool] | str:
     """Worker: clean_image's answer, or the reason it was skipped (exceptions do not cross processes well)."""
     path, options = job
-    try:
-        return clean_image(path.read_bytes(), options)
+    try:  # a pipe or a device in the folder is refused at once, never read (a pipe would wait forever)
+        return clean_image(read_regular_file(path, MAX_FILE_BYTES), options)
     except OSError as error:
         return f"unreadable: {error.strerror or error}"
     except SkippedImage as skipped:

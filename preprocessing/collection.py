@@ -65,7 +65,9 @@ def scan_collection(
     check_distinct_folders(roots)
     files, file_roots, ignored, labelled = [], [], Counter(), []
     for index, root in enumerate(roots):
-        candidates = sorted(path for path in root.rglob("*") if path.is_file() and not _hidden(path.relative_to(root)))
+        # Not only regular files: a pipe, a device or a broken link in the folder is listed, and skipped by the
+        # cleaner as unreadable, rather than left out of every count.
+        candidates = sorted(path for path in root.rglob("*") if not path.is_dir() and not _hidden(path.relative_to(root)))
         ignored.update(path.suffix.lower() for path in candidates if path.suffix.lower() in SIDECAR_SUFFIXES)
         found = [path for path in candidates if path.suffix.lower() not in SIDECAR_SUFFIXES]
         if not found:

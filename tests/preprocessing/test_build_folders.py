@@ -2,6 +2,8 @@
 file type, class subfolders across folders."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -77,6 +79,20 @@ def test_an_svg_folder_alone_is_a_dataset_and_files_are_known_by_content(tmp_pat
     assert lines[0] == "Cleaned 4 of 5 files; skipped 1: 1 blank (.svg)"
     assert dataset.meta["sources"] == ["circle.svg", "no-suffix", "really-a-png.svg", "wordmark.svg"]
     assert dataset.x[3, 8, :, 0].max() < 10 and dataset.x[3, 2, 8, 0] == 255  # a black bar across the middle
+
+
+def test_pipes_devices_and_broken_links_are_counted_as_unreadable_and_never_read(tmp_path, capsys):
+    """A pipe would block its reader forever and /dev/zero never ends; a broken link is a file the user meant."""
+    folder = tmp_path / "logos"
+    folder.mkdir()
+    (folder / "circle.svg").write_text(RED_CIRCLE)
+    os.mkfifo(folder / "pipe.png")
+    (folder / "zero.png").symlink_to("/dev/zero")
+    (folder / "moved.svg").symlink_to(tmp_path / "nowhere.svg")
+    (folder / "again").symlink_to(folder)  # a link back up the tree is not walked into
+    lines, dataset = run_build(capsys, "--input", str(folder), "--size", "16", "--out", str(tmp_path / "o.npz"))
+    assert lines[0] == "Cleaned 1 of 4 files; skipped 3: 3 unreadable (2 .png, 1 .svg)"
+    assert dataset.meta["skipped"] == {"unreadable": ["moved.svg", "pipe.png", "zero.png"]} and len(dataset.x) == 1
 
 
 def test_an_svg_is_rendered_in_safe_mode(tmp_path, capsys):
