@@ -33,6 +33,7 @@ from infra.atomic import atomic_write, write_text
 from infra.errors import UserError
 from infra.icons import MAX_SVG_BYTES, RENDER_SECONDS, WHITE, SvgError, render_svg, simple_icons
 from infra.output_paths import check_output_folder
+from infra.regular_files import read_regular_file
 from scraping.manifest import MANIFEST, manifest_text
 
 FONTAWESOME_SETS = ("brands", "solid", "regular")
@@ -64,11 +65,15 @@ def folder_jobs(folder: Path) -> list[SvgJob]:
 
 
 def file_job(path: Path) -> SvgJob:
-    size = path.stat().st_size
-    if size > MAX_SVG_BYTES:  # not even read: its size alone refuses it
-        return SvgJob(path.stem, "", str(path), "", path.stem,
-                      refused=f"SVG too large: {size} bytes; at most {MAX_SVG_BYTES} are accepted")
-    return SvgJob(path.stem, path.read_text(encoding="utf-8", errors="replace"), str(path), "", path.stem)
+    try:  # a pipe is refused unread (it would block), a broken link is unreadable, not a traceback
+        size = os.stat(path).st_size
+        if size > MAX_SVG_BYTES:  # not even read: its size alone refuses it
+            return SvgJob(path.stem, "", str(path), "", path.stem,
+                          refused=f"SVG too large: {size} bytes; at most {MAX_SVG_BYTES} are accepted")
+        text = read_regular_file(path, MAX_SVG_BYTES).decode("utf-8", errors="replace")
+    except OSError as error:
+        return SvgJob(path.stem, "", str(path), "", path.stem, refused=f"unreadable: {error.strerror or error}")
+    return SvgJob(path.stem, text, str(path), "", path.stem)
 
 
 def fontawesome_jobs(icon_set: str) -> list[SvgJob]:

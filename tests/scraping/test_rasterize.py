@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import os
 import time
 
 import numpy as np
@@ -174,6 +175,21 @@ def test_one_svg_given_directly_over_the_limits_is_one_line(tmp_path, kind):
     assert result.stderr.startswith(f"scraping.rasterize: error: --path {path}: {message}")
     assert len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_pipes_and_broken_links_among_the_svgs_are_unreadable_not_tracebacks(tmp_path, capsys):
+    svgs = tmp_path / "svgs"
+    svgs.mkdir()
+    (svgs / "wide.svg").write_text(WIDE)
+    os.mkfifo(svgs / "pipe.svg")  # never read: it would block the run
+    (svgs / "moved.svg").symlink_to(tmp_path / "nowhere.svg")
+    out = tmp_path / "png"
+    assert rasterize.main(["--path", str(svgs), "--out", str(out), "--size", "16", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == f"Wrote 1 PNGs (16x16) to {out}; 2 SVGs not rendered (unreadable: 2), listed above"
+    assert sorted(captured.err.strip().splitlines()) == [
+        f"not rendered: {svgs / 'moved.svg'}: unreadable: No such file or directory",
+        f"not rendered: {svgs / 'pipe.svg'}: unreadable: not a regular file"]
 
 
 def test_one_good_svg_given_directly_is_rendered(tmp_path):
