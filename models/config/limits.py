@@ -17,3 +17,7 @@ MAX_STEPS = 10_000_000
 MAX_EVAL_SAMPLES = 50_000  # the usual count for a paper's FID
 MAX_SEED = 2**32 - 1  # what every backend's random generators take
 MAX_DEVICES = 4096
+# A config file or request body: a config is a few hundred bytes, a preset with every option listed a few KB; it
+# nests four deep (generator.optimizer.learning_rate), and far more is an attack.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_DEPTH = 32

@@ -12,6 +12,7 @@ from infra.bounded_json import NotJson, loads_bounded
 from infra.errors import UserError
 from infra.regular_files import read_regular_file
 from models.config.defaults import ADAM_ONLY_KEYS, DEFAULT_REGIME, REGIMES
+from models.config.limits import MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH
 from models.config.networks import ROLES, resolve_network
 from models.config.schema import describe_error, schema, validate
 
@@ -119,9 +120,6 @@ def keys_problem(config: dict, keys: tuple[str, ...]) -> str | None:
     return None
 
 
-MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; a preset with every option listed, a few KB
-
-
 def load_config(path: str | Path) -> dict:
     """Read a config file as it was written (not yet resolved); problems are one-line UserErrors."""
     path = Path(path)
@@ -131,7 +129,7 @@ def load_config(path: str | Path) -> dict:
         raise UserError(f"{path}: no such config file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"{path}: cannot read the config ({error})") from None
-    config = loads_bounded(text, f"{path}:", strict=True)
+    config = loads_bounded(text, f"{path}:", max_depth=MAX_CONFIG_DEPTH, strict=True)
     if not isinstance(config, dict):
         raise UserError(f"{path}: a config must be a JSON object, got {type(config).__name__}")
     return config

@@ -30,14 +30,13 @@ from flask import Flask, Response, jsonify, render_template, request, send_file,
 from infra.bounded_json import loads_bounded
 from infra.errors import UserError, quoted
 from models import run_folder
+from models.config.limits import MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH
 from models.images import image_grid, png_bytes
 from models.serve import configs, guard, params
 from models.serve.errors import ApiError, register_error_handlers
 from models.serve.jobs import Job, JobQueue
 from models.serve.registry import RunRegistry
 
-MAX_CONFIG_BYTES = 1024 * 1024
-MAX_CONFIG_DEPTH = 32  # a config nests four deep (generator.optimizer.learning_rate); far more is an attack
 LOOK_PARAMETERS = ("seeds", "truncation", "size", "colours")
 GENERATE_PARAMETERS = ("run", "class", "n", "seed", "format", "checkpoint", *LOOK_PARAMETERS)
 PAGE_PARAMETERS = ("generate_sample", "run", "n", "seed", "format", "checkpoint")

@@ -32,9 +32,10 @@ from pathlib import Path
 
 from infra import cli
 from infra.errors import UserError
+from models.config.limits import MAX_CONFIG_BYTES
 from models.serve import wsgi_server
 from models.serve.access_log import AccessLog
-from models.serve.app import MAX_CONFIG_BYTES, create_app
+from models.serve.app import create_app
 from models.serve.guard import is_loopback, parse_allowed_host, served_hosts
 from models.serve.jobs import DEFAULT_MAX_QUEUED, JobQueue
 
