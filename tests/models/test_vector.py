@@ -522,7 +522,8 @@ def test_bad_vector_flags_are_one_line_errors(vector_run, tmp_path):
     assert error("--seeds", "5-2", "--out", str(tmp_path / "a")).startswith("--seeds '5-2': expected seeds")
     assert error("--truncation", "1.5", "--out", str(tmp_path / "a")).startswith("--truncation 1.5: allowed 0")
     assert error("--colours", "#ff0000", "--out", str(tmp_path / "a")).startswith("--colours: 1 colour(s)")
-    assert error("--colours", "red,#00ff00", "--out", str(tmp_path / "a")).startswith("--colours: 'red' is not")
+    assert error("--colours", "blurple,#00ff00", "--out", str(tmp_path / "a")).startswith(
+        "--colours: 'blurple' is not")
     # A stray comma is not read as the mark's two colours with the background kept.
     assert error("--colours", "#ff0000,,#0000ff", "--out", str(tmp_path / "a")).startswith(
         "--colours: entry 2 of 3 is empty")
