@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import zipfile
 from pathlib import Path
 
+from infra.bounded_json import loads_bounded
 from infra.errors import UserError
 from infra.regular_files import open_regular, read_regular_file
 
@@ -50,9 +50,9 @@ def _read_json_object(path: Path) -> tuple[dict | None, str | None]:
     except (OSError, UnicodeDecodeError) as error:
         return None, f"{path.name} cannot be read ({error})"
     try:
-        value = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
-        return None, f"{path.name} is not valid JSON ({str(error)[:200]})"
+        value = loads_bounded(text, path.name)
+    except UserError as error:  # not JSON, nested too deeply, a number of thousands of digits
+        return None, str(error)[:300]
     if not isinstance(value, dict):
         return None, f"{path.name} holds a JSON {JSON_TYPE_NAMES.get(type(value), 'value')}, not an object"
     return value, None
@@ -96,8 +96,8 @@ def read_metrics(run_dir: str | Path, tail_bytes: int | None = None) -> list[dic
     records = []
     for line in text.splitlines():
         try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
+            record = loads_bounded(line, METRICS_FILE)
+        except UserError:  # a line cut by a crash, or not the trainer's
             continue
         if isinstance(record, dict) and type(record.get("step")) is int:
             records.append(record)

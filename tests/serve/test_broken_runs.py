@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import threading
 import zipfile
 
 import pytest
 
+from models import run_folder
 from models.run_folder import CHECKPOINTS_DIR, CONFIG_FILE, GENERATOR_FILE, STATUS_FILE
 from models.serve.app import create_app
 from tests.serve.conftest import RUN
@@ -33,6 +35,9 @@ BREAKAGES = {
     "config-not-json": (CONFIG_FILE, lambda original: b"{not json", "config.json is not valid JSON"),
     "config-a-list": (CONFIG_FILE, lambda original: b"[1, 2]", "config.json holds a JSON array, not an object"),
     "config-not-utf8": (CONFIG_FILE, lambda original: b"\xff\xfe{}", "config.json cannot be read"),
+    # Python refuses an integer of over 4,300 digits with a bare ValueError: that was a traceback.
+    "config-many-digits": (CONFIG_FILE, lambda original: re.sub(rb'"seed": \d+', b'"seed": ' + b"9" * 5000, original),
+                           "config.json holds a number with 5000 digits; at most 40 are accepted"),
     "config-without-shape": (CONFIG_FILE, without_image_shape, "image_shape = null is not [height, width, channels]"),
     "generator-empty": (GENERATOR_FILE, lambda original: b"", "generator.keras is empty"),
     "generator-not-zip": (GENERATOR_FILE, lambda original: b"PK garbage", "generator.keras is not a Keras model"),
@@ -139,3 +144,11 @@ def test_a_named_pipe_in_a_run_folder_never_hangs_the_server(two_runs, filename)
         (reported,) = answers["models"].get_json()["broken"]
         assert reported["name"] == "broken" and "config.json cannot be read" in reported["problem"]
         assert "not a regular file" in reported["problem"]
+
+
+def test_metric_lines_that_python_cannot_read_are_passed_over(tmp_path):
+    """A job's log tail is read while the server answers; a line cut by a crash, or one holding a number of
+    thousands of digits (a bare ValueError from Python), is skipped, not a 500."""
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "d_loss": 0.5}\n{"step": 2, "d_loss": 0.4\n'
+                                            '{"step": %s}\n{"step": 3, "d_loss": 0.3}\n' % ("9" * 5000))
+    assert [record["step"] for record in run_folder.read_metrics(tmp_path)] == [1, 3]
