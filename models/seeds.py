@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 from infra.errors import UserError
+from models.config.limits import MAX_SEED
 
-MAX_SEED = 999_999_999
-_PIECE = re.compile(r"\s*(\d{1,9})\s*(?:-\s*(\d{1,9})\s*)?")
+# ASCII digits: \d would also take '１' and '٣'.
+_PIECE = re.compile(r" *([0-9]{1,10}) *(?:- *([0-9]{1,10}) *)?")
 
 
 def parse_seeds(text: str, limit: int, what: str = "--seeds") -> list[int]:
@@ -16,11 +17,11 @@ def parse_seeds(text: str, limit: int, what: str = "--seeds") -> list[int]:
     seeds: list[int] = []
     for piece in text.split(","):
         match = _PIECE.fullmatch(piece)
-        if not match or (match.group(2) is not None and int(match.group(2)) < int(match.group(1))):
+        low = int(match.group(1)) if match else 0
+        high = int(match.group(2)) if match and match.group(2) is not None else low
+        if not match or high < low or high > MAX_SEED:
             raise UserError(f"{what} {text!r}: expected seeds and ranges like 0-35 or 1,5,9 (whole numbers "
                             f"0-{MAX_SEED}, each range low-high)")
-        low = int(match.group(1))
-        high = int(match.group(2)) if match.group(2) is not None else low
         if len(seeds) + high - low + 1 > limit:
             raise UserError(f"{what} {text!r}: more than {limit} seeds; ask for fewer")
         seeds.extend(range(low, high + 1))

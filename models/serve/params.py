@@ -18,17 +18,18 @@ MAX_RENDERED_PIXELS = 16 * 1024 * 1024
 CHECKPOINTS = ("last", "best")
 # Run and job names become folder names: no separators, no leading dot (hidden folders are the server's).
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# ASCII digits only: int() and float() also read '１', '٣', '1_000' and ' 5 ', which no client means to send.
+WHOLE_NUMBER = re.compile(r"-?[0-9]{1,12}")
+DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{0,12})?|\.[0-9]{1,12}")
 
 
 def integer(args: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:
     text = args.get(key)
     if text is None or text == "":
         return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise ApiError(400, f"{key}={quoted(text)} is not an integer; use a whole number from {low} to "
-                            f"{high}") from None
+    if not WHOLE_NUMBER.fullmatch(text):
+        raise ApiError(400, f"{key}={quoted(text)} is not an integer; use a whole number from {low} to {high}")
+    value = int(text)
     if not low <= value <= high:
         raise ApiError(400, f"{key}={value} is out of range; use a whole number from {low} to {high}")
     return value
@@ -47,10 +48,7 @@ def truncation(args: Mapping[str, str]) -> float:
     text = args.get("truncation")
     if text is None or text == "":
         return 1.0
-    try:
-        value = float(text) if len(text) <= 32 else float("nan")
-    except ValueError:
-        value = float("nan")
+    value = float(text) if DECIMAL.fullmatch(text) else float("nan")
     if not 0.0 <= value <= 1.0:
         raise ApiError(400, f"truncation={text[:32]!r} is not allowed; use a number from 0 (the average sample) "
                             "to 1 (no truncation)")

@@ -145,6 +145,9 @@ def test_page_is_served_with_its_forms_and_assets(client):
         ({"n": "257"}, 400, "n=257 is out of range"),
         ({"n": "many"}, 400, "n='many' is not an integer"),
         ({"seed": "1.5"}, 400, "seed='1.5' is not an integer"),
+        ({"n": "\uff11"}, 400, "n='\uff11' is not an integer"),  # a full-width 1, which int() reads
+        ({"n": "1_0"}, 400, "n='1_0' is not an integer"),
+        ({"seed": " 5"}, 400, "seed=' 5' is not an integer"),
         ({"seed": "-1"}, 400, "seed=-1 is out of range"),
         ({"format": "gif"}, 400, "format='gif' is not supported; use one of: png, zip"),
         ({"checkpoint": "best"}, 400, "has no 'best' checkpoint"),

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import models.generate
+from models.config.limits import MAX_SEED
 from models.serve.app import create_app
 from tests.models.helpers import train_tiny_vector_run
 from tests.serve.conftest import RUN
@@ -52,9 +53,22 @@ def test_size_colours_seeds_and_truncation_reach_the_generator(vector_client, ve
     assert tuple(image[0, 0]) == (255, 0, 0)  # the background is the first colour
 
 
+def test_every_seed_the_server_may_report_can_be_asked_for_again_with_seeds(vector_client):
+    # X-Seed is drawn from 0 to MAX_SEED; seeds= once stopped at nine digits.
+    top = vector_client.get(f"/generate?run=marks&n=1&seed={MAX_SEED}")
+    again = vector_client.get(f"/generate?run=marks&seeds={MAX_SEED}")
+    assert top.status_code == again.status_code == 200 and top.headers["X-Seed"] == str(MAX_SEED)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(top.data))), np.asarray(Image.open(io.BytesIO(again.data))))
+
+
 @pytest.mark.parametrize("query, status, start", [
     ("truncation=2", 400, "truncation='2' is not allowed; use a number from 0"),
     ("truncation=nan", 400, "truncation='nan' is not allowed"),
+    ("truncation=0_5", 400, "truncation='0_5' is not allowed"),  # float() reads it as 5
+    ("truncation=%D9%A0.5", 400, "truncation='\u0660.5' is not allowed"),  # an Arabic-Indic 0, which float() reads
+    ("seeds=%EF%BC%91", 400, "seeds '\uff11': expected seeds and ranges"),  # a full-width 1
+    ("seeds=4294967296", 400, "seeds '4294967296': expected seeds and ranges like 0-35 or 1,5,9 (whole numbers "
+     "0-4294967295"),
     ("size=0", 400, "size=0 is out of range; use a whole number from 1 to 1024"),
     ("seeds=9-3", 400, "seeds '9-3': expected seeds and ranges"),
     ("seeds=0-9999", 400, "seeds '0-9999': more than 256 seeds"),
