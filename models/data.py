@@ -30,6 +30,7 @@ from infra import storage
 from infra.errors import UserError
 from infra.user_cache import user_cache_dir
 from preprocessing.build import build_folders
+from preprocessing.clean import skipped_examples
 from preprocessing.clean import CleanOptions
 from preprocessing.colour_rule import COLOUR_DISTANCE, MIN_SECOND_COLOUR
 from preprocessing.dataset import Dataset, check_images, load_dataset
@@ -148,6 +149,8 @@ def load_image_folder(folder: Path, size: int) -> Dataset:
     _remove_older_builds(cached)
     summary = built.summary[0].lower() + built.summary[1:]
     print(f"data: built {len(built.dataset.x)} images from {folder} into {cached} ({summary})", file=sys.stderr)
+    for line in skipped_examples(built.dataset.meta["skipped"], built.dataset.meta["skipped_why"]):
+        print(line, file=sys.stderr)
     return built.dataset
 
 

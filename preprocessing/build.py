@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 from infra import cli
 from preprocessing.augment import add_augment_arguments, augment_options, run_augment
-from preprocessing.clean import add_clean_arguments, clean_folders, clean_options
+from preprocessing.clean import add_clean_arguments, clean_folders, clean_options, skipped_examples
 from preprocessing.dataset import Dataset
 from preprocessing.dedupe import add_dedupe_arguments, dedupe, describe_duplicates, hamming_threshold
 from preprocessing.pack import add_output_arguments, check_output_arguments, report_written, write_packed
@@ -25,7 +25,8 @@ Stage 2 in one command: clean, square and resize folders of images, dedupe, augm
 
 Takes raster files (PNG, JPEG, GIF, WebP, BMP, TIFF ...) and SVG files mixed, from one or more --input
 folders; SVGs are rendered in safe mode by the project's icon renderer. What was skipped is counted by
-reason and file type, e.g. "skipped 3: 2 not an image (.doc), 1 corrupt (.png)".
+reason and file type, e.g. "skipped 3: 2 not an image (.doc), 1 corrupt (.png)", then the first two files of each
+reason with what was wrong, e.g. "  corrupt: logo.png (Truncated File Read)".
 
 Runs the steps that are also commands of their own, in memory and in this order:
 preprocessing.clean (open safely, flatten, trim, fit, resize; labels and credits), preprocessing.dedupe
@@ -70,6 +71,8 @@ def build(args: argparse.Namespace, report: Callable[[str], None] = print) -> Bu
     clean_options(args)  # every flag is checked before any work starts
     dataset, summary = clean_folders(args)
     report(summary)
+    for line in skipped_examples(dataset.meta["skipped"], dataset.meta["skipped_why"]):
+        report(line)
     if not args.no_dedupe:
         total = len(dataset.x)
         dataset, found = dedupe(dataset, threshold)

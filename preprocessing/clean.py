@@ -57,6 +57,7 @@ class Cleaned:
     x: np.ndarray
     kept: list[int]  # indices into the collection's files
     skipped: dict[str, list[str]] = field(default_factory=dict)
+    why: dict[str, str] = field(default_factory=dict)  # each skipped file's "reason: detail"
     on_black: list[str] = field(default_factory=list)  # light marks on transparency, flattened onto black
 
 
@@ -123,7 +124,7 @@ def _clean_file(job: tuple[Path, CleanOptions]) -> tuple[np.ndarray, bool] | str
     except OSError as error:
         return f"unreadable: {error.strerror or error}"
     except SkippedImage as skipped:
-        return skipped.reason
+        return str(skipped)
 
 
 def clean_collection(collection: Collection, options: CleanOptions, workers: int, progress: bool) -> Cleaned:
@@ -136,14 +137,16 @@ def clean_collection(collection: Collection, options: CleanOptions, workers: int
             results = list(tqdm(pool.imap(_clean_file, jobs, chunksize=16), **bar))
     kept = [index for index, result in enumerate(results) if not isinstance(result, str)]
     skipped: dict[str, list[str]] = {}
+    why: dict[str, str] = {}
     for name, result in zip(collection.source_names(), results):
         if isinstance(result, str):
             skipped.setdefault(result.split(":")[0], []).append(name)
+            why[name] = result
     if not kept:
         folders = " --input ".join(str(root) for root in collection.roots)
         raise UserError(f"--input {folders}: no usable images ({describe_skipped(skipped)})")
     names = collection.source_names()
-    return Cleaned(x=np.stack([results[index][0] for index in kept]), kept=kept, skipped=skipped,
+    return Cleaned(x=np.stack([results[index][0] for index in kept]), kept=kept, skipped=skipped, why=why,
                    on_black=[names[index] for index in kept if results[index][1]])
 
 
@@ -155,6 +158,21 @@ def describe_skipped(skipped: dict[str, list[str]]) -> str:
     return f"skipped {total}: " + ", ".join(
         f"{len(paths)} {reason} ({describe_types(paths)})" for reason, paths in sorted(skipped.items())
     )
+
+
+def skipped_examples(skipped: dict[str, list[str]], why: dict[str, str], per_reason: int = 2) -> list[str]:
+    """The first files skipped for each reason, with what was wrong, so that one bad file is found without
+    opening the dataset's metadata: ``  corrupt: logo.png (cannot identify image file ...)``."""
+    lines = []
+    for reason, paths in sorted(skipped.items()):
+        named = []
+        for path in paths[:per_reason]:
+            detail = why.get(path, reason).partition(":")[2].strip()
+            detail = detail.removeprefix(f"{reason}:").strip()  # some refusals name their reason again
+            named.append(f"{path} ({detail[:120]})" if detail else path)
+        more = f" and {len(paths) - per_reason} more" if len(paths) > per_reason else ""
+        lines.append(f"  {reason}: {', '.join(named)}{more}")
+    return lines
 
 
 def describe_types(paths: list[str]) -> str:
@@ -193,6 +211,7 @@ def cleaned_dataset(collection: Collection, cleaned: Cleaned, options: CleanOpti
         "sources": sources,
         "count": len(sources),
         "skipped": {reason: paths for reason, paths in sorted(cleaned.skipped.items())},
+        "skipped_why": dict(sorted(cleaned.why.items())),
         "ignored_non_images": collection.ignored,
         "on_black": cleaned.on_black,
         "clean": asdict(options),
@@ -270,6 +289,8 @@ def run_clean(args: argparse.Namespace) -> Dataset:
     """Scan, clean and describe the input folders as the flags say; prints what was skipped."""
     dataset, summary = clean_folders(args)
     print(summary)
+    for line in skipped_examples(dataset.meta["skipped"], dataset.meta["skipped_why"]):
+        print(line)
     return dataset
 
 

@@ -50,7 +50,7 @@ def test_a_folder_of_images_is_built_once_and_rebuilt_when_it_changes(tmp_path, 
     path = cache / "datasets" / name
     assert name.startswith("mylogos-24px-") and first.x.shape[1:] == (24, 24, 3) and first.y is None
     assert capsys.readouterr().err == (f"data: built {len(first.x)} images from {folder} into {path} (cleaned 6 of 7 "
-                                       "files; skipped 1: 1 not an image (.doc))\n")
+                                       "files; skipped 1: 1 not an image (.doc))\n  not an image: notes.doc\n")
     assert len(first.x) >= 4  # near-duplicate marks may go; the PNGs differ in colour and size
     assert first.meta["clean"]["size"] == 24 and first.meta["input"] == str(folder)
 

@@ -50,6 +50,9 @@ def test_svg_and_raster_files_from_two_folders_make_one_dataset(tmp_path, capsys
         f"Cleaned 4 of 8 files ({svgs}: 2 of 4, {pngs}: 2 of 4); "
         "skipped 4: 1 cannot render (.svg), 1 corrupt (.png), 2 not an image (1 .doc, 1 .png)"
     )
+    assert lines[1].startswith(f"  cannot render: {svgs}/broken.svg (ParseError: ")  # which file, and why
+    assert lines[2].startswith(f"  corrupt: {pngs}/truncated.png (") and lines[2].endswith(")")
+    assert lines[3] == f"  not an image: {svgs}/notes.doc, {pngs}/page.png"
     assert dataset.meta["sources"] == [f"{svgs}/bar.SVG", f"{svgs}/circle.svg", f"{pngs}/black.jpg",
                                        f"{pngs}/blue_on_yellow.png"]
     assert dataset.meta["inputs"] == [{"folder": str(svgs), "files": 4, "kept": 2},
@@ -92,6 +95,7 @@ def test_pipes_devices_and_broken_links_are_counted_as_unreadable_and_never_read
     (folder / "again").symlink_to(folder)  # a link back up the tree is not walked into
     lines, dataset = run_build(capsys, "--input", str(folder), "--size", "16", "--out", str(tmp_path / "o.npz"))
     assert lines[0] == "Cleaned 1 of 4 files; skipped 3: 3 unreadable (2 .png, 1 .svg)"
+    assert lines[1] == "  unreadable: moved.svg (No such file or directory), pipe.png (not a regular file) and 1 more"
     assert dataset.meta["skipped"] == {"unreadable": ["moved.svg", "pipe.png", "zero.png"]} and len(dataset.x) == 1
 
 
