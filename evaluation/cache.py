@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zipfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from infra.atomic import atomic_write
+from infra.npz_files import READ_ERRORS
 from infra.user_cache import user_cache_dir
 
 CACHE_ENV = "LOGOGAN_EVAL_CACHE"
@@ -47,7 +47,7 @@ def cached_arrays(path: Path, compute: Callable[[], dict[str, np.ndarray]]) -> d
         try:
             with np.load(path, allow_pickle=False) as archive:
                 return {name: archive[name] for name in archive.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        except READ_ERRORS:
             pass
     arrays = compute()
     with atomic_write(path) as handle:
