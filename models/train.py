@@ -12,7 +12,7 @@ from infra import cli, quiet
 from infra.errors import UserError
 from infra.output_paths import check_output_folder
 from models import process_supervisor
-from models.config.limits import BACKENDS
+from models.config.limits import BACKENDS, MIN_IMAGE_SIZE
 from models.run_folder import lock_run_folder, unlock_run_folder
 HEARTBEAT_SECONDS = 60
 
@@ -222,6 +222,11 @@ def load_data(config: dict):
     from models.data import load_training_data, with_clusters
 
     dataset = load_training_data(config["data_path"], config["data_dir"], config["image_size"])
+    height, width = dataset.image_shape[:2]
+    if min(height, width) < MIN_IMAGE_SIZE:
+        raise UserError(f"{config['data_path']}: images of {height}x{width} px are too small to train on; use "
+                        f"{MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} px or more (rebuild with preprocessing.build --size 56, "
+                        "or set image_size)")
     return with_clusters(dataset, config["data_clusters"])
 
 

@@ -10,6 +10,7 @@ CLASS_LOSS_TYPES = ("ac", "adc", "hinge")
 # cannot ask for a machine's worth of memory through one number. 1024 px is the size of the largest
 # published GANs; BigGAN trained with batches of 2048; 32 x 32 tiles is the largest grid worth looking at.
 MAX_IMAGE_SIZE = 1024
+MIN_IMAGE_SIZE = 8  # as every dataset builder's --size: below it there is no mark to learn, only a colour
 MAX_BATCH_SIZE = 4096
 MAX_GRID_SIDE = 32
 MAX_LATENT_DIM = 2048

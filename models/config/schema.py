@@ -20,7 +20,8 @@ import jsonschema
 from infra.errors import SHOWN_CHARACTERS, UserError, shown
 from models.config.augment_schema import AUGMENT_SCHEMA
 from models.config.limits import (BACKENDS, CLASS_LOSS_TYPES, MAX_BATCH_SIZE, MAX_DEVICES, MAX_EVAL_SAMPLES,
-                                  MAX_GRID_SIDE, MAX_IMAGE_SIZE, MAX_LATENT_DIM, MAX_SEED, MAX_STEPS, PRECISIONS)
+                                  MAX_GRID_SIDE, MAX_IMAGE_SIZE, MAX_LATENT_DIM, MAX_SEED, MAX_STEPS, MIN_IMAGE_SIZE,
+                                  PRECISIONS)
 from models.config.network_schema import NETWORK_CHOICES, NETWORK_OPTIONS_SCHEMA
 
 OPTIMIZER_SCHEMA = {
@@ -91,7 +92,8 @@ def schema() -> dict:
                                             "colour_v29). null: no clusters.", nullable=True, minimum=2,
                                             maximum=256),
             "image_size": _integer(None, "Resize the training images to image_size x image_size px; null: keep "
-                                         "the data's size.", nullable=True, maximum=MAX_IMAGE_SIZE),
+                                         "the data's size.", nullable=True, minimum=MIN_IMAGE_SIZE,
+                                   maximum=MAX_IMAGE_SIZE),
             "backend": {"enum": list(BACKENDS), "default": BACKENDS[0],
                         "description": "Keras backend; --backend and KERAS_BACKEND take precedence."},
             "latent_dim": _integer(100, "Length of the generator's noise vector.", maximum=MAX_LATENT_DIM),

@@ -26,6 +26,9 @@ def config(tmp_path):
     [
         ("models.train", ["--config", "{config}", "--data", "nowhere.npz"], "nowhere.npz: no such dataset file"),
         ("models.train", ["--config", "{config}", "--set", "generator.choice=xgan"], '"xgan" is not allowed'),
+        ("models.train", ["--config", "{config}", "--data", "{tiny}"],
+         "images of 4x4 px are too small to train on; use 8x8 px or more"),  # a 1x1 GAN once trained, on nothing
+        ("models.train", ["--config", "{config}", "--set", "image_size=4"], "4 is less than the minimum of 8"),
         ("models.evaluate", ["--run", "nowhere", "--metrics", "fid,is"], "unknown metric is; choose from fid"),
         ("models.evaluate", ["--run", "nowhere"], "--run nowhere: no config.json there"),
         ("models.generate", ["--run", "nowhere", "--out", "grid.png"], "nowhere: not a run folder"),
@@ -34,7 +37,8 @@ def config(tmp_path):
     ],
 )
 def test_bad_input_is_one_line_before_keras_loads(module, flags, message, config, tmp_path):
-    argv = [flag.format(config=config) for flag in flags]
+    tiny = make_dataset(tmp_path / "tiny.npz", size=4)
+    argv = [flag.format(config=config, tiny=tiny) for flag in flags]
     result = subprocess.run([sys.executable, "-c", KERAS_LOADED_AT_EXIT, module, *argv], cwd=tmp_path,
                             env=subprocess_env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
