@@ -52,7 +52,8 @@ DATA_FOLDER_HELP = (f"a data folder holds images (PNG, JPEG, GIF, WebP, BMP, TIF
                     f"labels) or MNIST-format {IDX_IMAGES}.gz and {IDX_LABELS}.gz")
 _IDX_NAME = re.compile(r"-idx\d-ubyte(\.gz)?$")
 # Bump when what build_folders makes from the same files changes, so that older cached builds are not reused.
-FOLDER_BUILD_VERSION = 2  # 2: blank images skipped, light marks put on black, UTF-16 and gzipped SVGs
+# 2: blank images skipped, light marks put on black, UTF-16 and gzipped SVGs; 3: SVGs that link an image skipped
+FOLDER_BUILD_VERSION = 3
 
 
 def load_training_data(source: str, data_dir: str | None = None, image_size: int | None = None) -> Dataset:

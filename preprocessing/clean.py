@@ -33,6 +33,8 @@ _SVG_START = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 SVG_SNIFF_CHARS = 65536
+# <image href="logo.png"> or xlink:href: a picture the safe renderer never fetches (data: URIs are drawn).
+_LINKED_IMAGE = re.compile(r"""<image\b[^>]*?\bhref\s*=\s*["']\s*(?!data:|#)([^"']+)["']""", re.IGNORECASE)
 from preprocessing.pack import add_output_arguments, check_output_arguments, report_written, write_packed
 from preprocessing.provenance import licence_counts
 
@@ -107,6 +109,10 @@ def open_svg(text: str, options: CleanOptions) -> Image.Image:
     A vector image has no pixel size and is framed by its own view box, so --min-size and --max-aspect do not
     apply (a wordmark in a square icon's view box is a logo, not a banner).
     """
+    linked = _LINKED_IMAGE.search(text)
+    if linked:  # drawn without it, the mark would be blank or a fragment
+        raise SkippedImage("links an image", f"its <image> links {linked.group(1)[:60]!r}, never fetched: embed it as a "
+                                             "data: URI or give the image file")
     try:
         canvas = render_svg(text, svg_render_side(options.size), background=None)
     except SvgError as error:
@@ -314,7 +320,9 @@ DESCRIPTION = """\
 Clean folders of real-world images into a square, same-size dataset.
 
 Raster files (PNG, JPEG, GIF, WebP, BMP, TIFF ...) and SVG files may be mixed, in one or more --input
-folders. SVGs are rendered with the project's icon renderer in its safe mode (no external files or URLs).
+folders. SVGs are rendered with the project's icon renderer in its safe mode (no external files or URLs): an
+SVG whose <image> links a picture is skipped ("links an image"), since it would be drawn without it; pictures
+embedded as data: URIs are drawn.
 SVG files may be UTF-8, UTF-16 or gzipped (.svgz). Every file is opened safely (decompression bombs refused,
 structure verified, then fully decoded), brought to RGB (or grey) with transparency flattened onto white (onto
 black for a light mark that would vanish on white, as logos for dark backgrounds are drawn), optionally

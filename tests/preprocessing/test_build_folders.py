@@ -2,6 +2,8 @@
 file type, class subfolders across folders."""
 from __future__ import annotations
 
+import base64
+import io
 import os
 
 import numpy as np
@@ -99,8 +101,9 @@ def test_pipes_devices_and_broken_links_are_counted_as_unreadable_and_never_read
     assert dataset.meta["skipped"] == {"unreadable": ["moved.svg", "pipe.png", "zero.png"]} and len(dataset.x) == 1
 
 
-def test_an_svg_is_rendered_in_safe_mode(tmp_path, capsys):
-    """An SVG naming a local image by file path must not read it: the renderer fetches nothing."""
+def test_an_svg_that_links_an_image_is_skipped_and_the_image_never_read(tmp_path, capsys):
+    """The renderer fetches nothing (safe mode), so a linked picture would leave a blank or a fragment behind;
+    an embedded one (a data: URI) is drawn."""
     folder = tmp_path / "svgs"
     folder.mkdir()
     Image.new("RGB", (20, 20), (255, 0, 0)).save(tmp_path / "secret.png")
@@ -108,9 +111,21 @@ def test_an_svg_is_rendered_in_safe_mode(tmp_path, capsys):
         '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 20 20">'
         '<rect x="0" y="0" width="4" height="4" fill="#000"/><rect x="16" y="16" width="4" height="4" fill="#000"/>'
         f'<image x="0" y="0" width="20" height="20" xlink:href="file://{tmp_path / "secret.png"}"/></svg>')
-    _, dataset = run_build(capsys, "--input", str(folder), "--size", "16", "--out", str(tmp_path / "o.npz"))
-    red = (dataset.x[0, :, :, 0] > 200) & (dataset.x[0, :, :, 1] < 60)
-    assert not red.any()
+    (folder / "web.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 9 9"><image '
+                                    'HREF = " https://example.com/a.png" width="9" height="9"/></svg>')
+    green = io.BytesIO()
+    Image.new("RGB", (8, 8), (0, 160, 0)).save(green, "PNG")
+    (folder / "embedded.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 20 20">'
+        '<image x="5" y="5" width="10" height="10" xlink:href="data:image/png;base64,'
+        f'{base64.b64encode(green.getvalue()).decode()}"/></svg>')
+    lines, dataset = run_build(capsys, "--input", str(folder), "--size", "16", "--out", str(tmp_path / "o.npz"))
+    assert lines[0] == "Cleaned 1 of 3 files; skipped 2: 2 links an image (.svg)"
+    assert lines[1].startswith("  links an image: peek.svg (its <image> links 'file:///")
+    assert "web.svg (its <image> links 'https://example.com/a.png', never fetched: embed it as a data: URI" in lines[1]
+    assert dataset.meta["sources"] == ["embedded.svg"]
+    red = (dataset.x[..., 0] > 200) & (dataset.x[..., 1] < 60)
+    assert tuple(dataset.x[0, 8, 8]) == (0, 160, 0) and not red.any()
 
 
 def test_class_subfolders_across_folders_share_one_set_of_labels(tmp_path, capsys):
