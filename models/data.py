@@ -30,8 +30,7 @@ from infra import storage
 from infra.errors import UserError
 from infra.user_cache import user_cache_dir
 from preprocessing.build import build_folders
-from preprocessing.clean import skipped_examples
-from preprocessing.clean import CleanOptions
+from preprocessing.clean import CleanOptions, skipped_examples
 from preprocessing.colour_rule import COLOUR_DISTANCE, MIN_SECOND_COLOUR
 from preprocessing.dataset import Dataset, check_images, load_dataset
 from preprocessing.remote_dataset import pull_dataset

@@ -25,6 +25,8 @@ from preprocessing.collection import LABEL_MODES, Collection, scan_collection
 from preprocessing.dataset import Dataset
 from preprocessing.geometry import FITS, as_channels, square_and_resize
 from preprocessing.images import DEFAULT_MAX_PIXELS, SkippedImage, flatten_visibly, is_flat, open_image
+from preprocessing.pack import add_output_arguments, check_output_arguments, report_written, write_packed
+from preprocessing.provenance import licence_counts
 
 # An SVG file: optional XML declaration, comments and doctype, then the <svg> root element. Files are
 # recognised by content, not name, so a PNG saved as .svg still opens and an SVG without the suffix renders.
@@ -35,8 +37,6 @@ _SVG_START = re.compile(
 SVG_SNIFF_CHARS = 65536
 # <image href="logo.png"> or xlink:href: a picture the safe renderer never fetches (data: URIs are drawn).
 _LINKED_IMAGE = re.compile(r"""<image\b[^>]*?\bhref\s*=\s*["']\s*(?!data:|#)([^"']+)["']""", re.IGNORECASE)
-from preprocessing.pack import add_output_arguments, check_output_arguments, report_written, write_packed
-from preprocessing.provenance import licence_counts
 
 
 @dataclass(frozen=True)
@@ -111,8 +111,8 @@ def open_svg(text: str, options: CleanOptions) -> Image.Image:
     """
     linked = _LINKED_IMAGE.search(text)
     if linked:  # drawn without it, the mark would be blank or a fragment
-        raise SkippedImage("links an image", f"its <image> links {linked.group(1)[:60]!r}, never fetched: embed it as a "
-                                             "data: URI or give the image file")
+        raise SkippedImage("links an image", f"its <image> links {linked.group(1)[:60]!r}, never fetched: embed it "
+                                             "as a data: URI or give the image file")
     try:
         canvas = render_svg(text, svg_render_side(options.size), background=None)
     except SvgError as error:
@@ -123,7 +123,7 @@ def open_svg(text: str, options: CleanOptions) -> Image.Image:
 
 
 def _clean_file(job: tuple[Path, CleanOptions]) -> tuple[np.ndarray, bool] | str:
-    """Worker: clean_image's answer, or the reason it was skipped (exceptions do not cross processes well)."""
+    """Worker: clean_image's answer, or "reason: detail" of its skip (exceptions do not cross processes well)."""
     path, options = job
     try:  # a pipe or a device in the folder is refused at once, never read (a pipe would wait forever)
         return clean_image(read_regular_file(path, MAX_FILE_BYTES), options)
