@@ -34,7 +34,7 @@ def test_the_schema_accepts_each_limit_and_refuses_one_more(key):
 
 def test_the_option_listing_states_the_limits():
     listing = "\n".join(configs.option_lines())
-    assert "image_size  (integer/null, 1 to 1024; default null)" in listing
+    assert "image_size  (integer/null, 8 to 1024; default null)" in listing
     assert "batch_size  (integer, 1 to 4096; default 64)" in listing
     assert "sample_rows  (integer, 1 to 32; default 8)" in listing
     assert "top_k_fraction  (number, above 0, at most 1; default 1.0)" in listing
